@@ -1,0 +1,380 @@
+// The N-API face of the C core: clone the child that runs a launch plan, talk
+// to it over its sync socket, wait for processes, pass fds over unix sockets.
+// Everything a container gets is decided in TypeScript; this file only moves
+// bytes and fds.
+#include <napi.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <string>
+#include <vector>
+
+#include "executor.h"
+#include "plan_format.h"
+
+namespace {
+
+Napi::Value ThrowErrno(Napi::Env env, const std::string &what, int err) {
+  Napi::Error e = Napi::Error::New(env, what + ": " + strerror(err));
+  e.Set("errno", Napi::Number::New(env, err));
+  e.ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+// spawn(plan, cloneFlags, parentNsPaths, fdFrom, fdTo) -> { pid, fd }
+Napi::Value Spawn(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  Napi::Buffer<unsigned char> plan = info[0].As<Napi::Buffer<unsigned char>>();
+  unsigned long flags = (unsigned long)info[1].As<Napi::Number>().Int64Value();
+  Napi::Array nsPaths = info[2].As<Napi::Array>();
+  Napi::Array from = info[3].As<Napi::Array>();
+  Napi::Array to = info[4].As<Napi::Array>();
+  std::vector<int> fdFrom, fdTo;
+  for (uint32_t i = 0; i < from.Length(); i++) {
+    fdFrom.push_back(from.Get(i).As<Napi::Number>().Int32Value());
+    fdTo.push_back(to.Get(i).As<Napi::Number>().Int32Value());
+  }
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) return ThrowErrno(env, "socketpair", errno);
+
+  // Namespaces that only affect children (pid, time) are joined by this
+  // thread around clone and left again right after; nsproxy is per thread.
+  std::vector<std::pair<int, int>> restore;  // (saved fd, nstype)
+  auto undo = [&]() {
+    for (auto &r : restore) {
+      setns(r.first, r.second);
+      close(r.first);
+    }
+  };
+  for (uint32_t i = 0; i < nsPaths.Length(); i++) {
+    std::string p = nsPaths.Get(i).As<Napi::String>().Utf8Value();
+    bool isTime = p.find("time") != std::string::npos;
+    const char *self = isTime ? "/proc/thread-self/ns/time_for_children" : "/proc/thread-self/ns/pid_for_children";
+    int saved = open(self, O_RDONLY | O_CLOEXEC);
+    int fd = open(p.c_str(), O_RDONLY | O_CLOEXEC);
+    if (saved < 0 || fd < 0) {
+      int e = errno;
+      if (saved >= 0) close(saved);
+      if (fd >= 0) close(fd);
+      undo();
+      close(sv[0]);
+      close(sv[1]);
+      return ThrowErrno(env, "open namespace " + p, e);
+    }
+    int type = isTime ? CLONE_NEWTIME : CLONE_NEWPID;
+    if (setns(fd, type) < 0) {
+      int e = errno;
+      close(fd);
+      close(saved);
+      undo();
+      close(sv[0]);
+      close(sv[1]);
+      return ThrowErrno(env, "join namespace " + p, e);
+    }
+    close(fd);
+    restore.push_back({saved, type});
+  }
+
+  const unsigned char *buf = plan.Data();
+  size_t len = plan.Length();
+  // fork semantics (no CLONE_VM): the child has its own copy of buf and the fd
+  // vectors, and only this thread.
+  long pid = syscall(SYS_clone, flags | SIGCHLD, 0, 0, 0, 0);
+  if (pid == 0) {
+    hako_child_main(buf, len, sv[1], fdFrom.data(), fdTo.data(), (int)fdFrom.size());
+    syscall(SYS_exit_group, 125);
+  }
+  int e = errno;
+  undo();
+  close(sv[1]);
+  if (pid < 0) {
+    close(sv[0]);
+    return ThrowErrno(env, "clone", e);
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("pid", Napi::Number::New(env, (double)pid));
+  out.Set("fd", Napi::Number::New(env, sv[0]));
+  return out;
+}
+
+// sendMsg(fd, type, value)
+Napi::Value SendMsg(const Napi::CallbackInfo &info) {
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  struct hako_msg_wire m = {info[1].As<Napi::Number>().Uint32Value(), 0, 0, info[2].As<Napi::Number>().Int32Value()};
+  ssize_t r;
+  do r = send(fd, &m, sizeof m, MSG_NOSIGNAL);
+  while (r < 0 && errno == EINTR);
+  if (r < 0) return ThrowErrno(info.Env(), "send to container init", errno);
+  return info.Env().Undefined();
+}
+
+// recvMsg(fd, timeoutMs) -> { type, step, err, value, fd } | null on EOF; throws ETIMEDOUT
+Napi::Value RecvMsg(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  int timeout = info[1].As<Napi::Number>().Int32Value();
+  struct pollfd p = {fd, POLLIN, 0};
+  int pr;
+  do pr = poll(&p, 1, timeout);
+  while (pr < 0 && errno == EINTR);
+  if (pr < 0) return ThrowErrno(env, "poll", errno);
+  if (pr == 0) return ThrowErrno(env, "waiting for container init", ETIMEDOUT);
+  struct hako_msg_wire m;
+  struct iovec iov = {&m, sizeof m};
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  struct msghdr mh;
+  memset(&mh, 0, sizeof mh);
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  mh.msg_control = u.buf;
+  mh.msg_controllen = sizeof u.buf;
+  ssize_t r;
+  do r = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+  while (r < 0 && errno == EINTR);
+  if (r < 0) return ThrowErrno(env, "receive from container init", errno);
+  if (r == 0) return env.Null();
+  int passed = -1;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) memcpy(&passed, CMSG_DATA(c), sizeof(int));
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("type", m.type);
+  out.Set("step", m.step);
+  out.Set("err", m.err);
+  out.Set("value", m.value);
+  out.Set("fd", passed);
+  return out;
+}
+
+class WaitWorker : public Napi::AsyncWorker {
+ public:
+  WaitWorker(Napi::Env env, int pid) : Napi::AsyncWorker(env), pid_(pid), deferred_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void Execute() override {
+    int r;
+    do r = waitpid(pid_, &status_, __WALL);
+    while (r < 0 && errno == EINTR);
+    if (r < 0) err_ = errno;
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    Napi::Object out = Napi::Object::New(env);
+    if (err_) {
+      out.Set("error", Napi::Number::New(env, err_));
+    } else if (WIFEXITED(status_)) {
+      out.Set("code", WEXITSTATUS(status_));
+    } else if (WIFSIGNALED(status_)) {
+      out.Set("signal", WTERMSIG(status_));
+    }
+    deferred_.Resolve(out);
+  }
+
+ private:
+  int pid_;
+  int status_ = 0;
+  int err_ = 0;
+  Napi::Promise::Deferred deferred_;
+};
+
+// waitPid(pid) -> Promise<{code}|{signal}|{error}>, on the thread pool.
+Napi::Value WaitPid(const Napi::CallbackInfo &info) {
+  auto *w = new WaitWorker(info.Env(), info[0].As<Napi::Number>().Int32Value());
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+// reapNow(pid) -> exit status object or null if still running (WNOHANG).
+Napi::Value ReapNow(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int status = 0;
+  int r = waitpid(info[0].As<Napi::Number>().Int32Value(), &status, WNOHANG | __WALL);
+  if (r <= 0) return env.Null();
+  Napi::Object out = Napi::Object::New(env);
+  if (WIFEXITED(status)) out.Set("code", WEXITSTATUS(status));
+  if (WIFSIGNALED(status)) out.Set("signal", WTERMSIG(status));
+  return out;
+}
+
+Napi::Value SetSubreaper(const Napi::CallbackInfo &info) {
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) return ThrowErrno(info.Env(), "PR_SET_CHILD_SUBREAPER", errno);
+  return info.Env().Undefined();
+}
+
+Napi::Value Mkfifo(const Napi::CallbackInfo &info) {
+  std::string p = info[0].As<Napi::String>().Utf8Value();
+  if (mkfifo(p.c_str(), info[1].As<Napi::Number>().Uint32Value()) < 0)
+    return ThrowErrno(info.Env(), "mkfifo " + p, errno);
+  return info.Env().Undefined();
+}
+
+int SendFdOn(int s, int fd, const std::string &data) {
+  struct iovec iov = {(void *)data.data(), data.size()};
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  struct msghdr mh;
+  memset(&mh, 0, sizeof mh);
+  memset(&u, 0, sizeof u);
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  mh.msg_control = u.buf;
+  mh.msg_controllen = sizeof u.buf;
+  struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+  cm->cmsg_level = SOL_SOCKET;
+  cm->cmsg_type = SCM_RIGHTS;
+  cm->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+  ssize_t r;
+  do r = sendmsg(s, &mh, MSG_NOSIGNAL);
+  while (r < 0 && errno == EINTR);
+  return r < 0 ? errno : 0;
+}
+
+// sendFdTo(socketPath, fd, data): connect, send one message with the fd.
+Napi::Value SendFdTo(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  int fd = info[1].As<Napi::Number>().Int32Value();
+  std::string data = info[2].As<Napi::String>().Utf8Value();
+  struct sockaddr_un sa;
+  if (path.size() >= sizeof sa.sun_path) return ThrowErrno(env, "socket path " + path, ENAMETOOLONG);
+  memset(&sa, 0, sizeof sa);
+  sa.sun_family = AF_UNIX;
+  memcpy(sa.sun_path, path.data(), path.size());
+  int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return ThrowErrno(env, "socket", errno);
+  if (connect(s, (struct sockaddr *)&sa, sizeof sa) < 0) {
+    int e = errno;
+    close(s);
+    return ThrowErrno(env, "connect to " + path, e);
+  }
+  int e = SendFdOn(s, fd, data);
+  close(s);
+  if (e) return ThrowErrno(env, "send fd to " + path, e);
+  return env.Undefined();
+}
+
+// listenUnix(path) -> listening fd (for console sockets in tests and `run -t`).
+Napi::Value ListenUnix(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  struct sockaddr_un sa;
+  if (path.size() >= sizeof sa.sun_path) return ThrowErrno(env, "socket path " + path, ENAMETOOLONG);
+  memset(&sa, 0, sizeof sa);
+  sa.sun_family = AF_UNIX;
+  memcpy(sa.sun_path, path.data(), path.size());
+  int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return ThrowErrno(env, "socket", errno);
+  if (bind(s, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(s, 4) < 0) {
+    int e = errno;
+    close(s);
+    return ThrowErrno(env, "listen on " + path, e);
+  }
+  return Napi::Number::New(env, s);
+}
+
+class RecvFdWorker : public Napi::AsyncWorker {
+ public:
+  RecvFdWorker(Napi::Env env, int lfd, int timeout)
+      : Napi::AsyncWorker(env), lfd_(lfd), timeout_(timeout), deferred_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void Execute() override {
+    struct pollfd p = {lfd_, POLLIN, 0};
+    int pr = poll(&p, 1, timeout_);
+    if (pr <= 0) {
+      err_ = pr == 0 ? ETIMEDOUT : errno;
+      return;
+    }
+    int c = accept4(lfd_, 0, 0, SOCK_CLOEXEC);
+    if (c < 0) {
+      err_ = errno;
+      return;
+    }
+    char buf[4096];
+    struct iovec iov = {buf, sizeof buf};
+    union {
+      char b[CMSG_SPACE(sizeof(int))];
+      struct cmsghdr align;
+    } u;
+    struct msghdr mh;
+    memset(&mh, 0, sizeof mh);
+    mh.msg_iov = &iov;
+    mh.msg_iovlen = 1;
+    mh.msg_control = u.b;
+    mh.msg_controllen = sizeof u.b;
+    ssize_t r = recvmsg(c, &mh, MSG_CMSG_CLOEXEC);
+    if (r < 0) err_ = errno;
+    else data_.assign(buf, (size_t)r);
+    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); r >= 0 && cm; cm = CMSG_NXTHDR(&mh, cm))
+      if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) memcpy(&fd_, CMSG_DATA(cm), sizeof(int));
+    close(c);
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (err_) {
+      Napi::Error e = Napi::Error::New(env, std::string("receive fd: ") + strerror(err_));
+      e.Set("errno", Napi::Number::New(env, err_));
+      deferred_.Reject(e.Value());
+      return;
+    }
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("fd", fd_);
+    out.Set("data", data_);
+    deferred_.Resolve(out);
+  }
+
+ private:
+  int lfd_, timeout_;
+  int err_ = 0, fd_ = -1;
+  std::string data_;
+  Napi::Promise::Deferred deferred_;
+};
+
+// recvFd(listenFd, timeoutMs) -> Promise<{fd, data}>: accept one connection, take one fd.
+Napi::Value RecvFd(const Napi::CallbackInfo &info) {
+  auto *w = new RecvFdWorker(info.Env(), info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Number>().Int32Value());
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+// landlockAbi() -> the kernel's Landlock ABI version, or 0 when unavailable.
+Napi::Value LandlockAbi(const Napi::CallbackInfo &info) {
+  long v = syscall(SYS_landlock_create_ruleset, NULL, 0, 1 /* LANDLOCK_CREATE_RULESET_VERSION */);
+  return Napi::Number::New(info.Env(), v < 0 ? 0 : (double)v);
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("spawn", Napi::Function::New(env, Spawn));
+  exports.Set("sendMsg", Napi::Function::New(env, SendMsg));
+  exports.Set("recvMsg", Napi::Function::New(env, RecvMsg));
+  exports.Set("waitPid", Napi::Function::New(env, WaitPid));
+  exports.Set("reapNow", Napi::Function::New(env, ReapNow));
+  exports.Set("setSubreaper", Napi::Function::New(env, SetSubreaper));
+  exports.Set("mkfifo", Napi::Function::New(env, Mkfifo));
+  exports.Set("sendFdTo", Napi::Function::New(env, SendFdTo));
+  exports.Set("listenUnix", Napi::Function::New(env, ListenUnix));
+  exports.Set("recvFd", Napi::Function::New(env, RecvFd));
+  exports.Set("landlockAbi", Napi::Function::New(env, LandlockAbi));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(hako_native, Init)

@@ -1,0 +1,887 @@
+/*
+ * The plan executor: runs in the cloned child, after clone and before execve.
+ *
+ * Node is multi-threaded, so after clone only async-signal-safe work is allowed:
+ * no malloc, no stdio, no locks. Every kernel call below goes through syscall(2)
+ * (a thin wrapper around the instruction); strings are read in place from the
+ * plan buffer, the child's copy of the parent's memory. A failing step is sent
+ * to the parent as (step index, errno) and the child exits; TypeScript turns it
+ * into a sentence.
+ */
+#include "executor.h"
+#include "plan_format.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/capability.h>
+#include <linux/filter.h>
+#include <linux/openat2.h>
+#include <linux/sched.h>
+#include <linux/seccomp.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/prctl.h>
+#include <sys/resource.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/statfs.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <termios.h>
+#include <unistd.h>
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+#ifndef TIOCGPTPEER
+#define TIOCGPTPEER _IO('T', 0x41)
+#endif
+/* Landlock's ABI, declared here because the build host's headers may predate
+ * network rules (ABI 4). Layouts are the kernel's uapi. */
+struct hako_landlock_ruleset_attr {
+  uint64_t handled_access_fs;
+  uint64_t handled_access_net;
+};
+struct hako_landlock_path_beneath_attr {
+  uint64_t allowed_access;
+  int32_t parent_fd;
+} __attribute__((packed));
+struct hako_landlock_net_port_attr {
+  uint64_t allowed_access;
+  uint64_t port;
+};
+#define HAKO_LANDLOCK_RULE_PATH_BENEATH 1
+#define HAKO_LANDLOCK_RULE_NET_PORT 2
+
+/* ---- the plan reader: no allocation, pointers into the buffer ---- */
+
+struct arg {
+  int kind;
+  uint64_t num;
+  const char *bytes;
+  uint32_t len;
+};
+
+struct step {
+  uint32_t op;
+  uint32_t nargs;
+  struct arg args[HAKO_MAX_ARGS];
+};
+
+static uint32_t rd32(const unsigned char *p) {
+  return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+
+static uint64_t rd64(const unsigned char *p) { return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32; }
+
+/* Reads one step at *off; returns 0 or -1 when the buffer is malformed. */
+static int read_step(const unsigned char *buf, size_t len, size_t *off, struct step *st) {
+  size_t o = *off;
+  if (o + 8 > len) return -1;
+  st->op = rd32(buf + o);
+  st->nargs = rd32(buf + o + 4);
+  o += 8;
+  if (st->nargs > HAKO_MAX_ARGS) return -1;
+  for (uint32_t i = 0; i < st->nargs; i++) {
+    if (o + 4 > len) return -1;
+    struct arg *a = &st->args[i];
+    a->kind = (int)rd32(buf + o);
+    o += 4;
+    if (a->kind == HAKO_ARG_INT) {
+      if (o + 8 > len) return -1;
+      a->num = rd64(buf + o);
+      a->bytes = 0;
+      a->len = 0;
+      o += 8;
+    } else if (a->kind == HAKO_ARG_BYTES) {
+      if (o + 4 > len) return -1;
+      a->len = rd32(buf + o);
+      o += 4;
+      if (o + a->len + 1 > len || buf[o + a->len] != 0) return -1;
+      a->bytes = (const char *)buf + o;
+      a->num = 0;
+      o += a->len + 1;
+    } else {
+      return -1;
+    }
+  }
+  *off = o;
+  return 0;
+}
+
+/* ---- small helpers, all async-signal-safe ---- */
+
+static void die_exit(int code) {
+  for (;;) syscall(SYS_exit_group, code);
+}
+
+static size_t slen(const char *s) {
+  size_t n = 0;
+  while (s[n]) n++;
+  return n;
+}
+
+/* Writes "/proc/self/fd/<fd>" into out (at least 32 bytes). */
+static const char *fd_path(char *out, int fd) {
+  static const char prefix[] = "/proc/self/fd/";
+  char digits[16];
+  int n = 0;
+  size_t i = 0;
+  unsigned v = (unsigned)fd;
+  do {
+    digits[n++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v && n < 15);
+  for (; prefix[i]; i++) out[i] = prefix[i];
+  while (n) out[i++] = digits[--n];
+  out[i] = 0;
+  return out;
+}
+
+static void utoa(char *out, unsigned v) {
+  char d[16];
+  int n = 0;
+  size_t i = 0;
+  do {
+    d[n++] = (char)('0' + v % 10);
+    v /= 10;
+  } while (v && n < 15);
+  while (n) out[i++] = d[--n];
+  out[i] = 0;
+}
+
+struct ctx {
+  int sync_fd;    /* SOCK_SEQPACKET to the parent */
+  int root_fd;    /* O_PATH of the root later steps resolve in, or -1 */
+  int fifo_fd;    /* the exec fifo, held open read-write */
+  int console_fd; /* connected console socket, or -1 */
+  int landlock_fd;
+  int exec_index; /* which OP_FIND_EXEC candidate was found */
+  const char *exec_path;
+};
+
+static int send_msg(struct ctx *c, unsigned type, unsigned step, int err, int value) {
+  struct hako_msg_wire m = {type, step, err, value};
+  long r;
+  do r = syscall(SYS_sendto, c->sync_fd, &m, sizeof m, MSG_NOSIGNAL, 0, 0);
+  while (r < 0 && errno == EINTR);
+  return r == (long)sizeof m ? 0 : -1;
+}
+
+static int send_msg_fd(struct ctx *c, unsigned type, unsigned step, int value, int fd) {
+  struct hako_msg_wire m = {type, step, 0, value};
+  struct iovec iov = {&m, sizeof m};
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  struct msghdr mh;
+  memset(&mh, 0, sizeof mh);
+  memset(&u, 0, sizeof u);
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  mh.msg_control = u.buf;
+  mh.msg_controllen = sizeof u.buf;
+  struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+  cm->cmsg_level = SOL_SOCKET;
+  cm->cmsg_type = SCM_RIGHTS;
+  cm->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(cm), &fd, sizeof(int));
+  long r;
+  do r = syscall(SYS_sendmsg, c->sync_fd, &mh, MSG_NOSIGNAL);
+  while (r < 0 && errno == EINTR);
+  return r < 0 ? -errno : 0;
+}
+
+/* Waits for MSG_GO; anything else (or EOF) means the parent gave up. */
+static int wait_go(struct ctx *c) {
+  struct hako_msg_wire m;
+  long r;
+  do r = syscall(SYS_recvfrom, c->sync_fd, &m, sizeof m, 0, 0, 0);
+  while (r < 0 && errno == EINTR);
+  if (r < 0) return -errno;
+  if (r != (long)sizeof m || m.type != MSG_GO) return -ECANCELED;
+  return 0;
+}
+
+static int open_in_root(struct ctx *c, const char *path, uint64_t flags, uint64_t mode) {
+  struct open_how how;
+  memset(&how, 0, sizeof how);
+  how.flags = flags | O_CLOEXEC;
+  how.mode = mode;
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  int dirfd = c->root_fd >= 0 ? c->root_fd : AT_FDCWD;
+  if (c->root_fd < 0) how.resolve = RESOLVE_NO_MAGICLINKS;
+  long r;
+  do r = syscall(SYS_openat2, dirfd, path, &how, sizeof how);
+  while (r < 0 && (errno == EINTR || errno == EAGAIN));
+  return r < 0 ? -errno : (int)r;
+}
+
+/* Splits path into the parent (written into buf) and the last component. */
+static const char *split_parent(const char *path, char *buf, size_t bufsz) {
+  size_t n = slen(path);
+  while (n > 1 && path[n - 1] == '/') n--;
+  size_t cut = n;
+  while (cut > 0 && path[cut - 1] != '/') cut--;
+  if (cut >= bufsz) return 0;
+  if (cut == 0) {
+    buf[0] = '.';
+    buf[1] = 0;
+  } else {
+    memcpy(buf, path, cut);
+    buf[cut] = 0;
+  }
+  return path + cut;
+}
+
+/* mkdir -p inside the root: every prefix is opened with RESOLVE_IN_ROOT, so a
+ * symlink in the rootfs can never lead the creation outside it. */
+static int mkdir_in_root(struct ctx *c, const char *path, unsigned mode) {
+  char prefix[4096];
+  size_t n = slen(path), i = 0;
+  if (n >= sizeof prefix) return -ENAMETOOLONG;
+  while (i < n) {
+    while (i < n && path[i] == '/') i++;
+    if (i >= n) break;
+    size_t start = i;
+    while (i < n && path[i] != '/') i++;
+    memcpy(prefix, path, i);
+    prefix[i] = 0;
+    int fd = open_in_root(c, prefix, O_PATH | O_DIRECTORY, 0);
+    if (fd >= 0) {
+      syscall(SYS_close, fd);
+      continue;
+    }
+    if (fd != -ENOENT) return fd;
+    char parent[4096];
+    memcpy(parent, path, start);
+    parent[start] = 0;
+    if (start == 0) {
+      parent[0] = '/';
+      parent[1] = 0;
+    }
+    int pfd = open_in_root(c, parent, O_PATH | O_DIRECTORY, 0);
+    if (pfd < 0) return pfd;
+    char comp[256];
+    if (i - start >= sizeof comp) {
+      syscall(SYS_close, pfd);
+      return -ENAMETOOLONG;
+    }
+    memcpy(comp, path + start, i - start);
+    comp[i - start] = 0;
+    long r = syscall(SYS_mkdirat, pfd, comp, mode);
+    int e = errno;
+    syscall(SYS_close, pfd);
+    if (r < 0 && e != EEXIST) return -e;
+    fd = open_in_root(c, prefix, O_PATH | O_DIRECTORY, 0);
+    if (fd < 0) return fd;
+    syscall(SYS_close, fd);
+  }
+  return 0;
+}
+
+/* Opens the parent directory of path inside the root (creating it) and returns
+ * its fd; *last points at the final component. */
+static int parent_in_root(struct ctx *c, const char *path, const char **last) {
+  char parent[4096];
+  const char *l = split_parent(path, parent, sizeof parent);
+  if (!l || !*l) return -EINVAL;
+  int r = mkdir_in_root(c, parent, 0755);
+  if (r < 0) return r;
+  *last = l;
+  return open_in_root(c, parent, O_PATH | O_DIRECTORY, 0);
+}
+
+/* The flags of the mount at path that a user namespace may not clear. */
+static unsigned long locked_flags(const char *path) {
+  struct statfs sfs;
+  unsigned long locked = 0;
+  if (syscall(SYS_statfs, path, &sfs) < 0) return 0;
+  if (sfs.f_flags & ST_NODEV) locked |= MS_NODEV;
+  if (sfs.f_flags & ST_NOSUID) locked |= MS_NOSUID;
+  if (sfs.f_flags & ST_NOEXEC) locked |= MS_NOEXEC;
+  if (sfs.f_flags & ST_RDONLY) locked |= MS_RDONLY;
+  if (sfs.f_flags & ST_NOATIME) locked |= MS_NOATIME;
+  if (sfs.f_flags & ST_NODIRATIME) locked |= MS_NODIRATIME;
+  if (sfs.f_flags & ST_RELATIME) locked |= MS_RELATIME;
+  return locked;
+}
+
+static int do_mount(struct ctx *c, const struct step *st) {
+  const char *src = st->args[0].len ? st->args[0].bytes : 0;
+  const char *target = st->args[1].bytes;
+  const char *fstype = st->args[2].len ? st->args[2].bytes : 0;
+  unsigned long flags = (unsigned long)st->args[3].num;
+  const char *data = st->args[4].len ? st->args[4].bytes : 0;
+  unsigned opts = (unsigned)st->args[5].num;
+  char tbuf[32], sbuf[32];
+  int tfd = -1, sfd = -1;
+  const char *tpath = target;
+  if (opts & MNT_OPT_TARGET_IN_ROOT) {
+    tfd = open_in_root(c, target, O_PATH, 0);
+    if (tfd < 0) return tfd;
+    tpath = fd_path(tbuf, tfd);
+  }
+  if ((opts & MNT_OPT_SOURCE_IN_ROOT) && src) {
+    sfd = open_in_root(c, src, O_PATH, 0);
+    if (sfd < 0) {
+      if (tfd >= 0) syscall(SYS_close, tfd);
+      return sfd;
+    }
+    src = fd_path(sbuf, sfd);
+  }
+  long r = syscall(SYS_mount, src, tpath, fstype, flags, data);
+  int e = r < 0 ? errno : 0;
+  if (r < 0 && e == EPERM && (opts & MNT_OPT_KEEP_LOCKED) && (flags & MS_REMOUNT)) {
+    /* In a user namespace the kernel refuses to clear flags it locked on the
+     * original mount; keep them, as runc does. */
+    r = syscall(SYS_mount, src, tpath, fstype, flags | locked_flags(tpath), data);
+    e = r < 0 ? errno : 0;
+  }
+  if (tfd >= 0) syscall(SYS_close, tfd);
+  if (sfd >= 0) syscall(SYS_close, sfd);
+  return r < 0 ? -e : 0;
+}
+
+static int do_pivot_root(struct ctx *c, const char *path) {
+  /* pivot_root(".", ".") stacks the old root on top of the new one; detaching
+   * it leaves only the new root, with no directory needed for the old one. */
+  int newroot = (int)syscall(SYS_open, path, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+  if (newroot < 0) return -errno;
+  int r = 0;
+  if (syscall(SYS_fchdir, newroot) < 0) r = -errno;
+  if (!r && syscall(SYS_pivot_root, ".", ".") < 0) r = -errno;
+  /* The old root may be shared with the host: make it slave before detaching,
+   * so the detach does not propagate back. */
+  if (!r && syscall(SYS_mount, 0, ".", 0, MS_SLAVE | MS_REC, 0) < 0) r = -errno;
+  if (!r && syscall(SYS_umount2, ".", MNT_DETACH) < 0) r = -errno;
+  if (!r && syscall(SYS_chdir, "/") < 0) r = -errno;
+  syscall(SYS_close, newroot);
+  if (!r && c->root_fd >= 0) {
+    syscall(SYS_close, c->root_fd);
+    c->root_fd = -1;
+  }
+  return r;
+}
+
+static int do_move_chroot(struct ctx *c, const char *path) {
+  if (syscall(SYS_chdir, path) < 0) return -errno;
+  if (syscall(SYS_mount, path, "/", 0, MS_MOVE, 0) < 0) return -errno;
+  if (syscall(SYS_chroot, ".") < 0) return -errno;
+  if (syscall(SYS_chdir, "/") < 0) return -errno;
+  if (c->root_fd >= 0) {
+    syscall(SYS_close, c->root_fd);
+    c->root_fd = -1;
+  }
+  return 0;
+}
+
+/* maskedPaths: /dev/null over a file, an empty read-only tmpfs over a directory.
+ * A path that does not exist needs no mask. */
+static int do_mask(struct ctx *c, const char *path) {
+  int fd = open_in_root(c, path, O_PATH, 0);
+  if (fd == -ENOENT) return 0;
+  if (fd < 0) return fd;
+  struct stat sb;
+  char buf[32];
+  long r = syscall(SYS_fstat, fd, &sb);
+  if (r == 0) {
+    if (S_ISDIR(sb.st_mode))
+      r = syscall(SYS_mount, "tmpfs", fd_path(buf, fd), "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0");
+    else
+      r = syscall(SYS_mount, "/dev/null", fd_path(buf, fd), 0, MS_BIND, 0);
+  }
+  int e = errno;
+  syscall(SYS_close, fd);
+  return r < 0 ? -e : 0;
+}
+
+static int do_readonly_path(struct ctx *c, const char *path) {
+  int fd = open_in_root(c, path, O_PATH, 0);
+  if (fd == -ENOENT) return 0;
+  if (fd < 0) return fd;
+  char buf[32];
+  const char *p = fd_path(buf, fd);
+  long r = syscall(SYS_mount, p, p, 0, MS_BIND | MS_REC, 0);
+  int e = errno;
+  syscall(SYS_close, fd);
+  if (r < 0) return -e;
+  /* Re-resolve: the bind is a new mount on top of the path. */
+  fd = open_in_root(c, path, O_PATH, 0);
+  if (fd < 0) return fd;
+  p = fd_path(buf, fd);
+  r = syscall(SYS_mount, 0, p, 0, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_REC, 0);
+  if (r < 0 && errno == EPERM)
+    r = syscall(SYS_mount, 0, p, 0, MS_REMOUNT | MS_BIND | MS_RDONLY | MS_REC | locked_flags(p), 0);
+  e = errno;
+  syscall(SYS_close, fd);
+  return r < 0 ? -e : 0;
+}
+
+static int do_loopback_up(void) {
+  int s = (int)syscall(SYS_socket, AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return -errno;
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  memcpy(ifr.ifr_name, "lo", 3);
+  long r = syscall(SYS_ioctl, s, SIOCGIFFLAGS, &ifr);
+  if (r == 0) {
+    ifr.ifr_flags |= IFF_UP | IFF_RUNNING;
+    r = syscall(SYS_ioctl, s, SIOCSIFFLAGS, &ifr);
+  }
+  int e = errno;
+  syscall(SYS_close, s);
+  return r < 0 ? -e : 0;
+}
+
+static int do_capset(uint64_t eff, uint64_t perm, uint64_t inh) {
+  struct __user_cap_header_struct h = {_LINUX_CAPABILITY_VERSION_3, 0};
+  struct __user_cap_data_struct d[2];
+  d[0].effective = (uint32_t)eff;
+  d[1].effective = (uint32_t)(eff >> 32);
+  d[0].permitted = (uint32_t)perm;
+  d[1].permitted = (uint32_t)(perm >> 32);
+  d[0].inheritable = (uint32_t)inh;
+  d[1].inheritable = (uint32_t)(inh >> 32);
+  return syscall(SYS_capset, &h, d) < 0 ? -errno : 0;
+}
+
+static int do_console_connect(struct ctx *c, const char *path) {
+  struct sockaddr_un sa;
+  size_t n = slen(path);
+  if (n >= sizeof sa.sun_path) return -ENAMETOOLONG;
+  memset(&sa, 0, sizeof sa);
+  sa.sun_family = AF_UNIX;
+  memcpy(sa.sun_path, path, n);
+  int s = (int)syscall(SYS_socket, AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return -errno;
+  if (syscall(SYS_connect, s, &sa, sizeof sa) < 0) {
+    int e = errno;
+    syscall(SYS_close, s);
+    return -e;
+  }
+  c->console_fd = s;
+  return 0;
+}
+
+/* Opens a pty in the container's devpts, sends the master to the console
+ * socket with its name as the data part (runc's message), and makes the peer
+ * our controlling terminal and stdio. */
+static int do_console_pty(struct ctx *c) {
+  if (c->console_fd < 0) return -EBADF;
+  int master = (int)syscall(SYS_openat, AT_FDCWD, "/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0) return -errno;
+  int unlock = 0, ptn = 0;
+  if (syscall(SYS_ioctl, master, TIOCSPTLCK, &unlock) < 0) return -errno;
+  if (syscall(SYS_ioctl, master, TIOCGPTN, &ptn) < 0) return -errno;
+  int peer = (int)syscall(SYS_ioctl, master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (peer < 0) return -errno;
+  char name[32] = "/dev/pts/";
+  utoa(name + 9, (unsigned)ptn);
+  struct iovec iov = {name, slen(name)};
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  struct msghdr mh;
+  memset(&mh, 0, sizeof mh);
+  memset(&u, 0, sizeof u);
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  mh.msg_control = u.buf;
+  mh.msg_controllen = sizeof u.buf;
+  struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
+  cm->cmsg_level = SOL_SOCKET;
+  cm->cmsg_type = SCM_RIGHTS;
+  cm->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(cm), &master, sizeof(int));
+  if (syscall(SYS_sendmsg, c->console_fd, &mh, MSG_NOSIGNAL) < 0) return -errno;
+  syscall(SYS_close, master);
+  syscall(SYS_close, c->console_fd);
+  c->console_fd = -1;
+  if (syscall(SYS_setsid) < 0 && errno != EPERM) return -errno;
+  if (syscall(SYS_ioctl, peer, TIOCSCTTY, 0) < 0) return -errno;
+  for (int fd = 0; fd < 3; fd++)
+    if (syscall(SYS_dup3, peer, fd, 0) < 0) return -errno;
+  syscall(SYS_close, peer);
+  return 0;
+}
+
+static int do_seccomp(struct ctx *c, const struct step *st, unsigned idx) {
+  struct sock_fprog prog;
+  prog.len = (unsigned short)(st->args[1].len / sizeof(struct sock_filter));
+  prog.filter = (struct sock_filter *)(void *)st->args[1].bytes;
+  if (st->args[1].len % sizeof(struct sock_filter) || prog.len == 0) return -EINVAL;
+  unsigned flags = (unsigned)st->args[0].num;
+  int send = st->args[2].num != 0;
+  if (send) flags |= SECCOMP_FILTER_FLAG_NEW_LISTENER;
+  /* The program was copied into the buffer without alignment guarantees; the
+   * kernel copies it from user memory, so any alignment is fine. */
+  long r = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
+  if (r < 0) return -errno;
+  if (send) {
+    int e = send_msg_fd(c, MSG_SECCOMP_FD, idx, 0, (int)r);
+    syscall(SYS_close, (int)r);
+    if (e < 0) return e;
+    return wait_go(c);
+  }
+  return 0;
+}
+
+static int do_landlock_path(struct ctx *c, uint64_t access, const char *path) {
+  struct hako_landlock_path_beneath_attr pb;
+  int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_PATH | O_CLOEXEC);
+  if (fd < 0) return -errno;
+  pb.allowed_access = access;
+  pb.parent_fd = fd;
+  long r = syscall(SYS_landlock_add_rule, c->landlock_fd, HAKO_LANDLOCK_RULE_PATH_BENEATH, &pb, 0);
+  int e = errno;
+  syscall(SYS_close, fd);
+  return r < 0 ? -e : 0;
+}
+
+static int run_step(struct ctx *c, const struct step *st, unsigned idx) {
+  const struct arg *a = st->args;
+  switch (st->op) {
+  case OP_WAIT_PARENT:
+    return wait_go(c);
+  case OP_SETNS: {
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, a[0].bytes, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    long r = syscall(SYS_setns, fd, (int)a[1].num);
+    int e = errno;
+    syscall(SYS_close, fd);
+    return r < 0 ? -e : 0;
+  }
+  case OP_SETNS_FD:
+    return syscall(SYS_setns, (int)a[0].num, (int)a[1].num) < 0 ? -errno : 0;
+  case OP_UNSHARE:
+    return syscall(SYS_unshare, (unsigned long)a[0].num) < 0 ? -errno : 0;
+  case OP_WRITE_FILE: {
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, a[0].bytes, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    long r = syscall(SYS_write, fd, a[1].bytes, a[1].len);
+    int e = errno;
+    syscall(SYS_close, fd);
+    return r < 0 ? -e : 0;
+  }
+  case OP_OOM_SCORE_ADJ: {
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    long r = syscall(SYS_write, fd, a[0].bytes, a[0].len);
+    int e = errno;
+    syscall(SYS_close, fd);
+    return r < 0 ? -e : 0;
+  }
+  case OP_FORK: {
+    long pid = syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+    if (pid < 0) return -errno;
+    if (pid > 0) {
+      /* The intermediate process only reports the pid and leaves; the
+       * grandchild is reparented to the nearest subreaper. */
+      send_msg(c, MSG_PID, idx, 0, (int)pid);
+      die_exit(0);
+    }
+    return 0;
+  }
+  case OP_SETSID:
+    return syscall(SYS_setsid) < 0 ? -errno : 0;
+  case OP_MOUNT:
+    return do_mount(c, st);
+  case OP_MKDIR_IN_ROOT:
+    return mkdir_in_root(c, a[0].bytes, (unsigned)a[1].num);
+  case OP_MKFILE_IN_ROOT: {
+    const char *last;
+    int pfd = parent_in_root(c, a[0].bytes, &last);
+    if (pfd < 0) return pfd;
+    syscall(SYS_close, pfd);
+    int fd = open_in_root(c, a[0].bytes, O_CREAT | O_RDONLY, (unsigned)a[1].num);
+    if (fd == -EISDIR) return 0;
+    if (fd < 0) return fd;
+    syscall(SYS_close, fd);
+    return 0;
+  }
+  case OP_MKNOD_IN_ROOT: {
+    const char *last;
+    int pfd = parent_in_root(c, a[0].bytes, &last);
+    if (pfd < 0) return pfd;
+    long r = syscall(SYS_mknodat, pfd, last, (unsigned)a[1].num, (unsigned)a[2].num);
+    int e = errno;
+    if (r == 0) r = syscall(SYS_fchownat, pfd, last, (unsigned)a[3].num, (unsigned)a[4].num, AT_SYMLINK_NOFOLLOW);
+    else if (e == EEXIST) r = 0;
+    e = errno;
+    syscall(SYS_close, pfd);
+    return r < 0 ? -e : 0;
+  }
+  case OP_SYMLINK_IN_ROOT: {
+    const char *last;
+    int pfd = parent_in_root(c, a[1].bytes, &last);
+    if (pfd < 0) return pfd;
+    long r = syscall(SYS_symlinkat, a[0].bytes, pfd, last);
+    int e = errno;
+    syscall(SYS_close, pfd);
+    return r < 0 && e != EEXIST ? -e : 0;
+  }
+  case OP_OPEN_ROOT: {
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, a[0].bytes, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    if (c->root_fd >= 0) syscall(SYS_close, c->root_fd);
+    c->root_fd = fd;
+    return 0;
+  }
+  case OP_PIVOT_ROOT:
+    return do_pivot_root(c, a[0].bytes);
+  case OP_MOVE_CHROOT:
+    return do_move_chroot(c, a[0].bytes);
+  case OP_MASK_PATH:
+    return do_mask(c, a[0].bytes);
+  case OP_READONLY_PATH:
+    return do_readonly_path(c, a[0].bytes);
+  case OP_SETHOSTNAME:
+    return syscall(SYS_sethostname, a[0].bytes, a[0].len) < 0 ? -errno : 0;
+  case OP_SETDOMAINNAME:
+    return syscall(SYS_setdomainname, a[0].bytes, a[0].len) < 0 ? -errno : 0;
+  case OP_RLIMIT: {
+    struct rlimit rl = {(rlim_t)a[1].num, (rlim_t)a[2].num};
+    return syscall(SYS_prlimit64, 0, (int)a[0].num, &rl, 0) < 0 ? -errno : 0;
+  }
+  case OP_CHDIR:
+    return syscall(SYS_chdir, a[0].bytes) < 0 ? -errno : 0;
+  case OP_SETGROUPS:
+    return syscall(SYS_setgroups, a[0].len / 4, a[0].len ? (const void *)a[0].bytes : 0) < 0 ? -errno : 0;
+  case OP_SETRESGID:
+    return syscall(SYS_setresgid, (unsigned)a[0].num, (unsigned)a[0].num, (unsigned)a[0].num) < 0 ? -errno : 0;
+  case OP_SETRESUID:
+    return syscall(SYS_setresuid, (unsigned)a[0].num, (unsigned)a[0].num, (unsigned)a[0].num) < 0 ? -errno : 0;
+  case OP_KEEPCAPS:
+    return syscall(SYS_prctl, PR_SET_KEEPCAPS, (unsigned long)a[0].num, 0, 0, 0) < 0 ? -errno : 0;
+  case OP_CAPBSET_KEEP: {
+    uint64_t keep = a[0].num;
+    unsigned last = (unsigned)a[1].num;
+    for (unsigned cap = 0; cap <= last && cap < 64; cap++) {
+      if (keep & (1ULL << cap)) continue;
+      if (syscall(SYS_prctl, PR_CAPBSET_DROP, cap, 0, 0, 0) < 0 && errno != EINVAL) return -errno;
+    }
+    return 0;
+  }
+  case OP_CAPSET:
+    return do_capset(a[0].num, a[1].num, a[2].num);
+  case OP_AMBIENT_RAISE:
+    for (unsigned cap = 0; cap < 64; cap++) {
+      if (!(a[0].num & (1ULL << cap))) continue;
+      if (syscall(SYS_prctl, PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, cap, 0, 0) < 0) return -errno;
+    }
+    return 0;
+  case OP_NO_NEW_PRIVS:
+    return syscall(SYS_prctl, PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ? -errno : 0;
+  case OP_UMASK:
+    syscall(SYS_umask, (unsigned)a[0].num);
+    return 0;
+  case OP_LANDLOCK_CREATE: {
+    struct hako_landlock_ruleset_attr attr;
+    memset(&attr, 0, sizeof attr);
+    attr.handled_access_fs = a[0].num;
+    attr.handled_access_net = a[1].num;
+    /* The short size keeps kernels before ABI 4 happy when no net rule is asked. */
+    size_t sz = a[1].num ? sizeof attr : sizeof attr.handled_access_fs;
+    long fd = syscall(SYS_landlock_create_ruleset, &attr, sz, 0);
+    if (fd < 0) return -errno;
+    c->landlock_fd = (int)fd;
+    return 0;
+  }
+  case OP_LANDLOCK_PATH:
+    return do_landlock_path(c, a[0].num, a[1].bytes);
+  case OP_LANDLOCK_PORT: {
+    struct hako_landlock_net_port_attr np;
+    np.allowed_access = a[0].num;
+    np.port = a[1].num;
+    return syscall(SYS_landlock_add_rule, c->landlock_fd, HAKO_LANDLOCK_RULE_NET_PORT, &np, 0) < 0 ? -errno : 0;
+  }
+  case OP_LANDLOCK_ENFORCE: {
+    long r = syscall(SYS_landlock_restrict_self, c->landlock_fd, 0);
+    int e = errno;
+    syscall(SYS_close, c->landlock_fd);
+    c->landlock_fd = -1;
+    return r < 0 ? -e : 0;
+  }
+  case OP_SECCOMP:
+    return do_seccomp(c, st, idx);
+  case OP_CONSOLE_CONNECT:
+    return do_console_connect(c, a[0].bytes);
+  case OP_CONSOLE_PTY:
+    return do_console_pty(c);
+  case OP_OPEN_FIFO: {
+    /* Read-write: opening never blocks, and reading blocks until start writes. */
+    int fd = (int)syscall(SYS_openat, AT_FDCWD, a[0].bytes, O_RDWR | O_CLOEXEC);
+    if (fd < 0) return -errno;
+    c->fifo_fd = fd;
+    return 0;
+  }
+  case OP_REPORT_READY:
+    return send_msg(c, MSG_READY, idx, 0, 0) < 0 ? -errno : 0;
+  case OP_WAIT_FIFO: {
+    char b;
+    long r;
+    do r = syscall(SYS_read, c->fifo_fd, &b, 1);
+    while (r < 0 && errno == EINTR);
+    if (r < 0) return -errno;
+    syscall(SYS_close, c->fifo_fd);
+    c->fifo_fd = -1;
+    return 0;
+  }
+  case OP_HOOK_PAUSE:
+    if (send_msg(c, MSG_HOOKS, idx, 0, (int)a[0].num) < 0) return -errno;
+    return wait_go(c);
+  case OP_FIND_EXEC:
+    for (uint32_t i = 0; i < st->nargs; i++) {
+      struct stat sb;
+      if (syscall(SYS_faccessat, AT_FDCWD, a[i].bytes, X_OK) == 0 && syscall(SYS_stat, a[i].bytes, &sb) == 0 &&
+          S_ISREG(sb.st_mode)) {
+        c->exec_index = (int)i;
+        c->exec_path = a[i].bytes;
+        return send_msg(c, MSG_EXEC_FOUND, idx, 0, (int)i) < 0 ? -errno : 0;
+      }
+    }
+    return -ENOENT;
+  case OP_LOOPBACK_UP:
+    return do_loopback_up();
+  case OP_CLOSE_FROM:
+    if (syscall(SYS_close_range, (unsigned)a[0].num, ~0U, CLOSE_RANGE_CLOEXEC) < 0) return -errno;
+    return 0;
+  case OP_PDEATHSIG:
+    return syscall(SYS_prctl, PR_SET_PDEATHSIG, (unsigned long)a[0].num, 0, 0, 0) < 0 ? -errno : 0;
+  default:
+    return -ENOSYS;
+  }
+}
+
+/* OP_EXEC: argc, then argc argv strings, then the env strings. It can hold
+ * more strings than a step's arg array, so it is read straight from the
+ * buffer into pointer arrays on this stack frame: no allocation. */
+#define HAKO_EXEC_MAX 4096
+static int do_exec_big(struct ctx *c, const unsigned char *buf, size_t len, size_t off) {
+  const char *argv[HAKO_EXEC_MAX + 1];
+  const char *envp[HAKO_EXEC_MAX + 1];
+  size_t o = off;
+  if (o + 8 > len) return -EINVAL;
+  uint32_t nargs = rd32(buf + o + 4);
+  o += 8;
+  uint32_t argc = 0, n = 0, e = 0;
+  for (uint32_t i = 0; i < nargs; i++) {
+    if (o + 4 > len) return -EINVAL;
+    uint32_t kind = rd32(buf + o);
+    o += 4;
+    if (kind == HAKO_ARG_INT) {
+      if (o + 8 > len) return -EINVAL;
+      if (i == 0) argc = (uint32_t)rd64(buf + o);
+      o += 8;
+      continue;
+    }
+    if (o + 4 > len) return -EINVAL;
+    uint32_t l = rd32(buf + o);
+    o += 4;
+    if (o + l + 1 > len) return -EINVAL;
+    const char *s = (const char *)buf + o;
+    o += l + 1;
+    if (n < argc) {
+      if (n >= HAKO_EXEC_MAX) return -E2BIG;
+      argv[n++] = s;
+    } else {
+      if (e >= HAKO_EXEC_MAX) return -E2BIG;
+      envp[e++] = s;
+    }
+  }
+  argv[n] = 0;
+  envp[e] = 0;
+  if (n == 0) return -EINVAL;
+  const char *path = c->exec_path ? c->exec_path : argv[0];
+  syscall(SYS_execve, path, argv, envp);
+  return -errno;
+}
+
+/* Puts the fds the container should see in place (fd_from[i] becomes
+ * fd_to[i]) without clobbering a source or the sync socket on the way: every
+ * source is first copied above every target. Returns the new sync fd. */
+static int place_fds(const int *fd_from, const int *fd_to, int n, int sync_fd) {
+  int high = 3, copies[256];
+  if (n > 256) return -E2BIG;
+  for (int i = 0; i < n; i++)
+    if (fd_to[i] >= high) high = fd_to[i] + 1;
+  int s = (int)syscall(SYS_fcntl, sync_fd, F_DUPFD_CLOEXEC, high);
+  if (s < 0) return -errno;
+  for (int i = 0; i < n; i++) {
+    copies[i] = (int)syscall(SYS_fcntl, fd_from[i], F_DUPFD_CLOEXEC, high);
+    if (copies[i] < 0) return -errno;
+  }
+  for (int i = 0; i < n; i++) {
+    /* dup3 without O_CLOEXEC: these are meant to survive execve. */
+    if (syscall(SYS_dup3, copies[i], fd_to[i], 0) < 0) return -errno;
+    syscall(SYS_close, copies[i]);
+  }
+  return s;
+}
+
+/* Node ignores SIGPIPE and libuv blocks some signals; an ignored disposition
+ * and the mask survive execve, so give the container the defaults. */
+static void reset_signals(void) {
+  struct {
+    void *handler;
+    unsigned long flags;
+    void *restorer;
+    uint64_t mask;
+  } dfl = {0, 0, 0, 0};
+  uint64_t empty = 0;
+  for (int sig = 1; sig < 65; sig++) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    syscall(SYS_rt_sigaction, sig, &dfl, 0, 8);
+  }
+  syscall(SYS_rt_sigprocmask, SIG_SETMASK, &empty, 0, 8);
+}
+
+void hako_child_main(const unsigned char *buf, size_t len, int sync_fd, const int *fd_from, const int *fd_to,
+                     int nfds) {
+  reset_signals();
+  int s = place_fds(fd_from, fd_to, nfds, sync_fd);
+  if (s < 0) {
+    struct ctx c = {sync_fd, -1, -1, -1, -1, -1, 0};
+    send_msg(&c, MSG_ERROR, 0, -s, 0);
+    die_exit(125);
+  }
+  hako_run_plan(buf, len, s);
+}
+
+void hako_run_plan(const unsigned char *buf, size_t len, int sync_fd) {
+  struct ctx c = {sync_fd, -1, -1, -1, -1, -1, 0};
+  struct step st;
+  size_t off = 12;
+  if (len < 12 || memcmp(buf, HAKO_PLAN_MAGIC, 4) != 0 || rd32(buf + 4) != HAKO_PLAN_VERSION) {
+    send_msg(&c, MSG_ERROR, 0, EINVAL, 0);
+    die_exit(125);
+  }
+  uint32_t nsteps = rd32(buf + 8);
+  for (uint32_t i = 0; i < nsteps; i++) {
+    size_t step_off = off;
+    uint32_t op = off + 4 <= len ? rd32(buf + off) : 0;
+    int r;
+    if (op == OP_EXEC) {
+      r = do_exec_big(&c, buf, len, step_off);
+    } else if (read_step(buf, len, &off, &st) < 0) {
+      r = -EINVAL;
+    } else {
+      r = run_step(&c, &st, i);
+    }
+    if (r < 0) {
+      send_msg(&c, MSG_ERROR, i, -r, 0);
+      /* 127/126 as a shell would, so an exec failure after start is still legible. */
+      die_exit(op == OP_EXEC ? (r == -ENOENT ? 127 : 126) : 125);
+    }
+  }
+  die_exit(0);
+}
