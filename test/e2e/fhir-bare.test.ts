@@ -1,0 +1,281 @@
+// The bundled FHIR server run bare on the host (no container), driven by a real FHIR client.
+import { spawn, type ChildProcess } from 'node:child_process';
+import { once } from 'node:events';
+import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Client, RESPONSE_KEY } from 'fhir-kit-client';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { bundleFhirServer } from '../../src/rootfs/server-bundle.js';
+
+type Resource = { resourceType: string; id?: string; [key: string]: unknown };
+type Running = { child: ChildProcess; baseUrl: string; stderr: () => string };
+
+let work: string;
+let serverJs: string;
+
+beforeAll(async () => {
+  work = await mkdtemp(join(tmpdir(), 'hako-fhir-e2e-'));
+  await bundleFhirServer({ bundleDir: join(import.meta.dirname, '../../bundles/fhir'), outDir: join(work, 'app') });
+  serverJs = join(work, 'app', 'server.js');
+});
+afterAll(async () => {
+  await rm(work, { recursive: true, force: true });
+});
+
+function run(env: Record<string, string>): { child: ChildProcess; stderr: () => string } {
+  const child = spawn(process.execPath, [serverJs], {
+    env: { PATH: process.env.PATH ?? '', UV_USE_IO_URING: '0', ...env },
+    stdio: ['ignore', 'ignore', 'pipe'],
+  });
+  let text = '';
+  child.stderr!.on('data', (chunk: Buffer) => (text += chunk.toString()));
+  return { child, stderr: () => text };
+}
+
+async function start(dataDir: string): Promise<Running> {
+  const { child, stderr } = run({ HAKO_FHIR_DATA: dataDir, HAKO_FHIR_LISTEN: '127.0.0.1:0' });
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    const port = /serving FHIR R4 on http:\/\/127\.0\.0\.1:(\d+)/.exec(stderr())?.[1];
+    if (port) return { child, baseUrl: `http://127.0.0.1:${port}`, stderr };
+    if (child.exitCode !== null || Date.now() > deadline) throw new Error(`the server did not start: ${stderr()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+async function exitOf(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode === null && child.signalCode === null) await once(child, 'exit');
+  return child.exitCode;
+}
+
+function statusOf(result: unknown): number {
+  return (result as Record<symbol, Response>)[RESPONSE_KEY].status;
+}
+
+async function failure(promise: Promise<unknown>): Promise<{ status: number; data: Resource }> {
+  try {
+    await promise;
+  } catch (err) {
+    const { status, data } = (err as { response: { status: number; data: Resource } }).response;
+    return { status, data };
+  }
+  throw new Error('the request succeeded but should have failed');
+}
+
+async function withServer<T>(dataDir: string, body: (client: Client, server: Running) => Promise<T>): Promise<T> {
+  const server = await start(dataDir);
+  try {
+    return await body(new Client({ baseUrl: server.baseUrl }), server);
+  } finally {
+    server.child.kill('SIGTERM');
+    await exitOf(server.child);
+  }
+}
+
+describe('FHIR server, bare on the host', () => {
+  it('creates, reads, searches, updates, patches and deletes Patient, Observation and Encounter', async () => {
+    const data = await mkdtemp(join(work, 'data-'));
+    await withServer(data, async (client) => {
+      const meta = await client.capabilityStatement();
+      expect(meta.resourceType).toBe('CapabilityStatement');
+
+      const patient = await client.create({
+        resourceType: 'Patient',
+        body: { resourceType: 'Patient', name: [{ family: 'Okafor', given: ['Ada'] }], birthDate: '1980-02-03' },
+      });
+      expect(statusOf(patient)).toBe(201);
+      const encounter = await client.create({
+        resourceType: 'Encounter',
+        body: {
+          resourceType: 'Encounter',
+          status: 'finished',
+          class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB' },
+          subject: { reference: `Patient/${patient.id}` },
+        },
+      });
+      const observation = await client.create({
+        resourceType: 'Observation',
+        body: {
+          resourceType: 'Observation',
+          status: 'final',
+          code: { coding: [{ system: 'http://loinc.org', code: '8867-4', display: 'Heart rate' }] },
+          subject: { reference: `Patient/${patient.id}` },
+          encounter: { reference: `Encounter/${encounter.id}` },
+          valueQuantity: { value: 72, unit: 'beats/minute' },
+        },
+      });
+
+      const read = await client.read({ resourceType: 'Patient', id: patient.id! });
+      expect(read.name).toEqual([{ family: 'Okafor', given: ['Ada'] }]);
+
+      const byName = await client.search({ resourceType: 'Patient', searchParams: { family: 'Okafor' } });
+      expect(byName.entry.map((e: { resource: Resource }) => e.resource.id)).toEqual([patient.id]);
+      const bySubject = await client.search({
+        resourceType: 'Observation',
+        searchParams: { subject: `Patient/${patient.id}`, code: 'http://loinc.org|8867-4' },
+      });
+      expect(bySubject.entry.map((e: { resource: Resource }) => e.resource.id)).toEqual([observation.id]);
+      const encounters = await client.search({ resourceType: 'Encounter', searchParams: { patient: `Patient/${patient.id}` } });
+      expect(encounters.total).toBe(1);
+
+      const updated = await client.update({
+        resourceType: 'Patient',
+        id: patient.id!,
+        body: { ...read, birthDate: '1980-02-04' },
+      });
+      expect(updated.meta.versionId).not.toBe(read.meta.versionId);
+      const first = await client.vread({ resourceType: 'Patient', id: patient.id!, version: read.meta.versionId });
+      expect(first.birthDate).toBe('1980-02-03');
+      const patched = await client.patch({
+        resourceType: 'Patient',
+        id: patient.id!,
+        jsonPatch: [{ op: 'add', path: '/gender', value: 'female' }],
+      });
+      expect(patched.gender).toBe('female');
+      const history = await client.history({ resourceType: 'Patient', id: patient.id! });
+      expect(history.entry.map((e: { resource: Resource }) => e.resource.birthDate)).toEqual([
+        '1980-02-04',
+        '1980-02-04',
+        '1980-02-03',
+      ]);
+
+      await client.delete({ resourceType: 'Observation', id: observation.id! });
+      const gone = await failure(client.read({ resourceType: 'Observation', id: observation.id! }));
+      expect(gone.status).toBe(404);
+      expect(gone.data.resourceType).toBe('OperationOutcome');
+    });
+  });
+
+  it('applies a transaction Bundle and rewrites its urn:uuid references', async () => {
+    const data = await mkdtemp(join(work, 'data-'));
+    await withServer(data, async (client) => {
+      const result = await client.transaction({
+        body: {
+          resourceType: 'Bundle',
+          type: 'transaction',
+          entry: [
+            {
+              fullUrl: 'urn:uuid:5d3f7e36-0d4a-4d2b-9c59-5b0a4d0f1a11',
+              resource: { resourceType: 'Patient', name: [{ family: 'Lindqvist' }] },
+              request: { method: 'POST', url: 'Patient' },
+            },
+            {
+              resource: {
+                resourceType: 'Observation',
+                status: 'final',
+                code: { text: 'body weight' },
+                subject: { reference: 'urn:uuid:5d3f7e36-0d4a-4d2b-9c59-5b0a4d0f1a11' },
+              },
+              request: { method: 'POST', url: 'Observation' },
+            },
+          ],
+        },
+      });
+      expect(result.type).toBe('transaction-response');
+      expect(result.entry.map((e: { response: { status: string } }) => e.response.status)).toEqual(['201', '201']);
+      const [patient, observation] = result.entry.map((e: { resource: Resource }) => e.resource);
+      const stored = await client.read({ resourceType: 'Observation', id: observation.id });
+      expect(stored.subject.reference).toBe(`Patient/${patient.id}`);
+    });
+  });
+
+  it('applies nothing of a transaction that has one invalid entry, before and after a restart', async () => {
+    const data = await mkdtemp(join(work, 'data-'));
+    const transaction = {
+      resourceType: 'Bundle',
+      type: 'transaction',
+      entry: [
+        { resource: { resourceType: 'Patient', name: [{ family: 'Atomic' }] }, request: { method: 'POST', url: 'Patient' } },
+        { resource: { resourceType: 'Patient', birthDate: 'never' }, request: { method: 'POST', url: 'Patient' } },
+      ],
+    };
+    await withServer(data, async (client) => {
+      const bad = await failure(client.transaction({ body: transaction }));
+      expect(bad.status).toBe(400);
+      expect((await client.search({ resourceType: 'Patient', searchParams: { family: 'Atomic' } })).total).toBe(0);
+    });
+    await withServer(data, async (client) => {
+      expect((await client.search({ resourceType: 'Patient', searchParams: { family: 'Atomic' } })).total).toBe(0);
+    });
+  });
+
+  it('answers an invalid resource with 400 and an OperationOutcome naming the element', async () => {
+    const data = await mkdtemp(join(work, 'data-'));
+    await withServer(data, async (client) => {
+      const bad = await failure(
+        client.create({ resourceType: 'Patient', body: { resourceType: 'Patient', birthDate: 'yesterday' } }),
+      );
+      expect(bad.status).toBe(400);
+      expect(bad.data.resourceType).toBe('OperationOutcome');
+      expect(JSON.stringify(bad.data)).toContain('Patient.birthDate');
+      const none = await client.search({ resourceType: 'Patient', searchParams: {} });
+      expect(none.total).toBe(0);
+    });
+  });
+
+  it('keeps every acknowledged write across SIGKILL in the middle of a write load', async () => {
+    const data = await mkdtemp(join(work, 'data-'));
+    const server = await start(data);
+    const client = new Client({ baseUrl: server.baseUrl });
+    const acknowledged: string[] = [];
+    const loop = async (worker: number): Promise<void> => {
+      for (let n = 0; n < 75; n++) {
+        try {
+          const created = await client.create({
+            resourceType: 'Patient',
+            body: { resourceType: 'Patient', name: [{ family: `Load${worker}`, given: [`n${n}`] }] },
+          });
+          if (statusOf(created) === 201) acknowledged.push(created.id);
+        } catch {
+          return; // the server is gone
+        }
+        if (acknowledged.length === 100) server.child.kill('SIGKILL');
+      }
+    };
+    await Promise.all([0, 1, 2, 3].map(loop));
+    expect(await exitOf(server.child)).toBe(null); // it died of the signal, not an exit
+    expect(acknowledged.length).toBeGreaterThanOrEqual(100);
+    expect(acknowledged.length).toBeLessThan(300);
+
+    await withServer(data, async (after) => {
+      const all = await after.search({ resourceType: 'Patient', searchParams: { _count: 1000 } });
+      const present = new Set(all.entry.map((e: { resource: Resource }) => e.resource.id));
+      expect(acknowledged.filter((id) => !present.has(id))).toEqual([]);
+    });
+  });
+
+  it('stops with exit 0 on SIGTERM and keeps its data for the next start', async () => {
+    const data = await mkdtemp(join(work, 'data-'));
+    const server = await start(data);
+    const client = new Client({ baseUrl: server.baseUrl });
+    const patient = await client.create({ resourceType: 'Patient', body: { resourceType: 'Patient', active: true } });
+    server.child.kill('SIGTERM');
+    expect(await exitOf(server.child)).toBe(0);
+    await withServer(data, async (again, restarted) => {
+      expect((await again.read({ resourceType: 'Patient', id: patient.id })).active).toBe(true);
+      expect(restarted.stderr()).toContain('(1 journal records replayed)');
+    });
+  });
+
+  it('says so in one sentence and exits non-zero when the data directory is missing', async () => {
+    const { child, stderr } = run({ HAKO_FHIR_DATA: join(work, 'nowhere'), HAKO_FHIR_LISTEN: '127.0.0.1:0' });
+    expect(await exitOf(child)).toBe(1);
+    expect(stderr()).toBe(`hako-fhir: data directory ${join(work, 'nowhere')} does not exist (set HAKO_FHIR_DATA or mount a volume there)\n`);
+  });
+
+  it('says so in one sentence and exits non-zero when the port is in use', async () => {
+    const blocker = createServer();
+    await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+    const { port } = blocker.address() as { port: number };
+    try {
+      const data = await mkdtemp(join(work, 'data-'));
+      const { child, stderr } = run({ HAKO_FHIR_DATA: data, HAKO_FHIR_LISTEN: `127.0.0.1:${port}` });
+      expect(await exitOf(child)).toBe(1);
+      expect(stderr()).toBe(`hako-fhir: cannot listen on 127.0.0.1:${port}: the address is already in use\n`);
+    } finally {
+      blocker.close();
+    }
+  });
+});
