@@ -31,6 +31,8 @@ export async function buildFhirRootfs({ bundleDir, log }: BuildOptions): Promise
   const rootfs = join(bundleDir, 'rootfs');
   const stampFile = join(bundleDir, '.cache', 'rootfs.stamp');
   const stamp = await inputsStamp(bundleDir);
+  // config.json bind-mounts the bundle's data directory at /data; it must exist.
+  await mkdir(join(bundleDir, 'data'), { recursive: true, mode: 0o700 });
   const previous = await readFile(stampFile, 'utf8').catch(() => '');
   if (previous === stamp && (await stat(rootfs).catch(() => undefined))?.isDirectory()) return;
 

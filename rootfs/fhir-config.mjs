@@ -1,0 +1,102 @@
+#!/usr/bin/env node
+// Writes bundles/fhir/config.json: the FHIR bundle's OCI runtime-spec 1.2 config, with the
+// containers' default seccomp profile (Podman's and CRI-O's, Docker's lineage) resolved for
+// this container and inlined. Run again after the profile or this file changes:
+//   node rootfs/fhir-config.mjs [/usr/share/containers/seccomp.json]
+import { readFileSync, writeFileSync } from 'node:fs';
+
+const PROFILE = process.argv[2] ?? '/usr/share/containers/seccomp.json';
+const OUT = new URL('../bundles/fhir/config.json', import.meta.url);
+
+// The profile's rules are conditional on the architecture and on capabilities held. This
+// container runs on amd64 and holds no capability, so a rule applies when it requires no
+// capability and no other architecture; "excludes caps" rules apply because none is held.
+const ARCH = 'amd64';
+function applies({ includes = {}, excludes = {} }) {
+  if (includes.caps?.length) return false;
+  if (includes.arches?.length && !includes.arches.includes(ARCH)) return false;
+  if (excludes.arches?.includes(ARCH)) return false;
+  return true;
+}
+
+function seccomp(profile) {
+  const amd64 = profile.archMap.find((a) => a.architecture === 'SCMP_ARCH_X86_64');
+  const rules = profile.syscalls.filter(applies);
+  // The profile also lists some of the capability-guarded calls (setns) in its big allow
+  // rule; the rule for "no such capability held" is the one meant, so the plain allow loses them.
+  const guarded = new Set(rules.filter((r) => r.excludes?.caps?.length && !r.args?.length).flatMap((r) => r.names));
+  const names = (rule) => (rule.excludes?.caps?.length || rule.args?.length ? rule.names : rule.names.filter((n) => !guarded.has(n)));
+  return {
+    defaultAction: profile.defaultAction,
+    defaultErrnoRet: profile.defaultErrnoRet, // ENOSYS, so programs' fallbacks for newer calls work
+    architectures: [amd64.architecture, ...amd64.subArchitectures],
+    syscalls: rules.map((rule) => ({
+      names: names(rule),
+      action: rule.action,
+      ...(rule.errnoRet !== undefined ? { errnoRet: rule.errnoRet } : {}),
+      ...(rule.args?.length ? { args: rule.args } : {}),
+    })),
+  };
+}
+
+const noCaps = { bounding: [], effective: [], inheritable: [], permitted: [], ambient: [] };
+
+const config = {
+  ociVersion: '1.2.0',
+  process: {
+    terminal: false,
+    user: { uid: 0, gid: 0 },
+    args: ['/node', '/server.js'],
+    env: [
+      'UV_USE_IO_URING=0',
+      'HAKO_FHIR_DATA=/data',
+      // Used only when no socket is passed in (LISTEN_FDS); the container has its own network.
+      'HAKO_FHIR_LISTEN=0.0.0.0:8080',
+    ],
+    cwd: '/',
+    capabilities: noCaps,
+    // RLIMIT_NPROC is left out: in a rootless container it counts every process and thread
+    // of the calling user on the host, not of this container.
+    rlimits: [{ type: 'RLIMIT_NOFILE', soft: 1024, hard: 1024 }],
+    noNewPrivileges: true,
+  },
+  root: { path: 'rootfs', readonly: true },
+  hostname: 'fhir',
+  // The mounts, masked and read-only paths are runc's `spec --rootless` defaults, except
+  // /sys (sysfs is allowed: the container has its own network namespace), /tmp and /data.
+  mounts: [
+    { destination: '/proc', type: 'proc', source: 'proc' },
+    { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
+    {
+      destination: '/dev/pts',
+      type: 'devpts',
+      source: 'devpts',
+      options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620'],
+    },
+    { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
+    { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
+    { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
+    { destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'noexec', 'mode=1777', 'size=65536k'] },
+    { destination: '/data', type: 'bind', source: 'data', options: ['rbind', 'rw', 'nosuid', 'nodev', 'noexec'] },
+  ],
+  linux: {
+    namespaces: ['pid', 'network', 'ipc', 'uts', 'mount', 'cgroup', 'user'].map((type) => ({ type })),
+    maskedPaths: [
+      '/proc/acpi',
+      '/proc/asound',
+      '/proc/kcore',
+      '/proc/keys',
+      '/proc/latency_stats',
+      '/proc/timer_list',
+      '/proc/timer_stats',
+      '/proc/sched_debug',
+      '/sys/firmware',
+      '/proc/scsi',
+      '/sys/devices/virtual/powercap',
+    ],
+    readonlyPaths: ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'],
+    seccomp: seccomp(JSON.parse(readFileSync(PROFILE, 'utf8'))),
+  },
+};
+
+writeFileSync(OUT, `${JSON.stringify(config, null, 2)}\n`);
