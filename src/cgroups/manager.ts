@@ -1,6 +1,6 @@
 // The filesystem side of the driver: one container's cgroup, from plan to rmdir.
 // plan() is the pure decision (path, writes, warnings); the rest touches cgroupfs.
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmdirSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, statSync, writeSync } from 'node:fs';
 import { posix } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { HostCgroups } from './detect.js';
@@ -62,6 +62,16 @@ function onlyAvailable(conv: Conversion, available: string[], strict: boolean, w
   return { writes, warnings };
 }
 
+/** Writes an existing cgroup file as runc does (O_WRONLY|O_TRUNC): without O_CREAT a missing file is ENOENT, not EACCES. */
+function put(path: string, value: string): void {
+  const fd = openSync(path, constants.O_WRONLY | constants.O_TRUNC);
+  try {
+    writeSync(fd, value);
+  } finally {
+    closeSync(fd);
+  }
+}
+
 function errno(e: unknown): string {
   return (e as NodeJS.ErrnoException).code ?? String(e);
 }
@@ -117,10 +127,15 @@ export class CgroupManager {
   /** Enables `controllers` in dir's cgroup.subtree_control, naming the cause when the kernel refuses. */
   private enable(path: string, controllers: string[]): void {
     const dir = posix.join(this.state.mount, path);
-    const enabled = readFileSync(posix.join(dir, 'cgroup.subtree_control'), 'utf8').trim().split(/\s+/);
+    let enabled: string[];
+    try {
+      enabled = readFileSync(posix.join(dir, 'cgroup.subtree_control'), 'utf8').trim().split(/\s+/);
+    } catch (e) {
+      throw new CgroupError(`cannot read ${dir}/cgroup.subtree_control: ${errno(e)} (is ${this.state.mount} a cgroup v2 mount?)`);
+    }
     for (const c of controllers.filter((c) => !enabled.includes(c))) {
       try {
-        writeFileSync(posix.join(dir, 'cgroup.subtree_control'), `+${c}`);
+        put(posix.join(dir, 'cgroup.subtree_control'), `+${c}`);
       } catch (e) {
         const why = errno(e) === 'EBUSY'
           ? `${path} holds processes itself, and cgroup v2 enables controllers only below cgroups without their own processes`
@@ -169,7 +184,7 @@ export class CgroupManager {
         throw new CgroupError(`${w.field}: the ${w.controller} controller is not enabled for ${this.dir}`);
       }
       try {
-        writeFileSync(this.file(w.file), w.value);
+        put(this.file(w.file), w.value);
       } catch (e) {
         const why = errno(e) === 'ENOENT' ? `${w.file} does not exist in this kernel` : `the kernel refused ${JSON.stringify(w.value)} for ${w.file} (${errno(e)})`;
         throw new CgroupError(`${w.field}: ${why}`);
@@ -181,7 +196,7 @@ export class CgroupManager {
   /** Moves a process into the cgroup (cgroup.procs). */
   addProcess(pid: number): void {
     try {
-      writeFileSync(this.file('cgroup.procs'), String(pid));
+      put(this.file('cgroup.procs'), String(pid));
     } catch (e) {
       const why = errno(e) === 'ESRCH' ? 'no such process'
         : errno(e) === 'EACCES' || errno(e) === 'EPERM' ? `${errno(e)}: moving a process needs write access to cgroup.procs of the common ancestor of its old and new cgroups`
@@ -226,12 +241,12 @@ export class CgroupManager {
 
   /** Stops every process (cgroup.freeze) and waits until the kernel reports "frozen 1". */
   async freeze(timeoutMs = 10_000): Promise<void> {
-    writeFileSync(this.file('cgroup.freeze'), '1');
+    put(this.file('cgroup.freeze'), '1');
     await this.waitFor('frozen', '1', timeoutMs, 'frozen');
   }
 
   async thaw(timeoutMs = 10_000): Promise<void> {
-    writeFileSync(this.file('cgroup.freeze'), '0');
+    put(this.file('cgroup.freeze'), '0');
     await this.waitFor('frozen', '0', timeoutMs, 'thawed');
   }
 
@@ -243,7 +258,7 @@ export class CgroupManager {
   killAll(signal: NodeJS.Signals | number = 'SIGKILL'): void {
     const isKill = signal === 'SIGKILL' || signal === 9;
     if (isKill && existsSync(this.file('cgroup.kill'))) {
-      writeFileSync(this.file('cgroup.kill'), '1');
+      put(this.file('cgroup.kill'), '1');
       return;
     }
     for (const pid of this.pids()) {
