@@ -72,6 +72,11 @@ function put(path: string, value: string): void {
   }
 }
 
+/** A cgroup's directory: the mount joined with a hierarchy path, without a trailing slash for "/". */
+function dirOf(mount: string, path: string): string {
+  return path === '/' ? mount : posix.join(mount, path);
+}
+
 function errno(e: unknown): string {
   return (e as NodeJS.ErrnoException).code ?? String(e);
 }
@@ -94,7 +99,7 @@ export class CgroupManager {
     }
     const path = resolveCgroupPath(input.cgroupsPath, { id: input.id, rootless: host.rootless, ownCgroup: host.ownCgroup, base: host.base });
     const strict = input.strict ?? false;
-    const where = posix.join(host.mount, host.base);
+    const where = dirOf(host.mount, host.base);
     const conv = onlyAvailable(toCgroupWrites(input.resources), host.baseControllers, strict, where);
     return {
       id: input.id, mount: host.mount, base: host.base, path, available: host.baseControllers, strict,
@@ -126,7 +131,7 @@ export class CgroupManager {
 
   /** Enables `controllers` in dir's cgroup.subtree_control, naming the cause when the kernel refuses. */
   private enable(path: string, controllers: string[]): void {
-    const dir = posix.join(this.state.mount, path);
+    const dir = dirOf(this.state.mount, path);
     let enabled: string[];
     try {
       enabled = readFileSync(posix.join(dir, 'cgroup.subtree_control'), 'utf8').trim().split(/\s+/);
@@ -177,7 +182,7 @@ export class CgroupManager {
   /** Writes the limits of `resources` (also for `update`); returns the warnings. */
   apply(resources: LinuxResources | undefined): string[] {
     const bfq = existsSync(this.file('io.bfq.weight'));
-    const conv = onlyAvailable(toCgroupWrites(resources, { bfq }), this.state.available, this.state.strict, posix.join(this.state.mount, this.state.base));
+    const conv = onlyAvailable(toCgroupWrites(resources, { bfq }), this.state.available, this.state.strict, dirOf(this.state.mount, this.state.base));
     const present = readControllers(this.dir);
     for (const w of conv.writes) {
       if (w.controller !== 'cgroup' && !present.includes(w.controller)) {

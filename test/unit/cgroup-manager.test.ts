@@ -63,9 +63,9 @@ describe('cgroup manager on a fake root', () => {
     const res = { memory: { limit: 1 << 20 }, pids: { limit: 5 }, hugepageLimits: [{ pageSize: '2MB', limit: 0 }] };
     const { plan, warnings } = prepareCgroup({ id: 'c3', resources: res, host: hybrid, strict: false });
     expect(plan!.writes.map((w) => w.file)).toEqual(['hugetlb.2MB.max']);
-    expect(warnings).toEqual([`memory, pids limits are not applied: ${root}/ offers no such controller (set HAKO_CGROUP_STRICT=1 to refuse instead)`]);
+    expect(warnings).toEqual([`memory, pids limits are not applied: ${root} offers no such controller (set HAKO_CGROUP_STRICT=1 to refuse instead)`]);
     expect(() => prepareCgroup({ id: 'c3', resources: res, host: hybrid, strict: true })).toThrow(
-      `linux.resources.memory.limit: the memory controller is not available in ${root}/ (it offers: hugetlb)`,
+      `linux.resources.memory.limit: the memory controller is not available in ${root} (it offers: hugetlb)`,
     );
     expect(() => prepareCgroup({ id: 'c3', resources: { unified: { 'memory.high': '1' } }, host: hybrid, strict: false })).toThrow(
       'linux.resources.unified["memory.high"]: the memory controller is not available',

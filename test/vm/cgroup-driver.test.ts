@@ -165,8 +165,9 @@ describe.runIf(inVm)(`cgroup v2 driver as ${rootless ? 'uid 1000 (delegated subt
     const { child, go } = gated('sleep 60');
     m.addProcess(child.pid!);
     go();
+    const exited = once(child, 'exit'); // before destroy(): the exit may come while it waits
     await m.destroy();
-    const [, signal] = await once(child, 'exit');
+    const [, signal] = await exited;
     expect(signal).toBe('SIGKILL');
     expect(existsSync(m.dir)).toBe(false);
     expect(existsSync(parent)).toBe(false);

@@ -62,7 +62,7 @@ start=$(date +%s)
 timeout 1200 qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 3072 -nographic -no-reboot \
   -kernel "$kdir/vmlinuz" -initrd "$initrd" \
   -append "console=ttyS0 quiet loglevel=3 panic=-1 hako.repo=$repo hako.mode=$mode hako.ci=${CI:-}" \
-  -virtfs local,path=/,mount_tag=host,security_model=passthrough,readonly=on \
+  -virtfs local,path=/,mount_tag=host,security_model=passthrough,readonly=on,multidevs=remap \
   -virtfs "local,path=$out,mount_tag=out,security_model=passthrough" \
   </dev/null || { echo "vm: qemu failed or timed out" >&2; exit 1; }
 echo "vm: guest ran for $(( $(date +%s) - start )) s"
