@@ -10,6 +10,12 @@ const WORD = 0xffffffffn;
 const lo = (v: bigint): number => Number(v & WORD);
 const hi = (v: bigint): number => Number((v >> 32n) & WORD);
 
+/**
+ * MASKED_EQ's expected bits. libseccomp (so runc and crun) compares with valueTwo & mask:
+ * bits outside the mask are ignored rather than making the rule unmatchable. Same here.
+ */
+const expected = (c: Comparison): bigint => c.valueTwo & c.value;
+
 /** How the high word decides: per outcome of (argHi vs valueHi), go on to the low word or not. */
 interface HighWord {
   above: Target | 'low';
@@ -28,8 +34,8 @@ function lowWord(e: ReverseEmitter, c: Comparison, offset: number, match: Target
     case 'SCMP_CMP_LT': e.jump(JGE, v, fail, match); break;
     case 'SCMP_CMP_LE': e.jump(JGT, v, fail, match); break;
     case 'SCMP_CMP_MASKED_EQ':
-      // value is the mask, valueTwo the expected bits.
-      e.jump(JEQ, lo(c.valueTwo), match, fail);
+      // value is the mask, valueTwo the expected bits; see expected() for the masking.
+      e.jump(JEQ, lo(expected(c)), match, fail);
       if (v !== 0xffffffff) e.and(v);
       break;
   }
@@ -53,7 +59,7 @@ export function emitComparison(e: ReverseEmitter, c: Comparison, bits: 32 | 64, 
   const offset = ARGS_OFFSET + 8 * c.index;
   const masked = c.op === 'SCMP_CMP_MASKED_EQ';
   // The high-word operands: MASKED_EQ compares (argHi & maskHi) with the expected bits.
-  const want = masked ? hi(c.valueTwo) : hi(c.value);
+  const want = masked ? hi(expected(c)) : hi(c.value);
   const mask = masked ? hi(c.value) : 0xffffffff;
   const plan = highWord(c, match, fail);
   let low: Target | undefined;

@@ -91,16 +91,14 @@ export function rulesFor(arch: ArchInfo, specs: RuleSpec[], log: (msg: string) =
 }
 
 /**
- * What one syscall does, as an ordered rule list ending in the default action. Like
- * libseccomp, a rule without arguments overrides every conditional rule for the call;
- * among conditional rules the first that matches wins (libseccomp orders overlapping
- * rules by its own tree instead, and refuses some overlaps outright).
+ * What one syscall does, as an ordered rule list (empty: the default action). Like runc,
+ * rules that give the default action are dropped: libseccomp refuses them, so they mean
+ * nothing to existing profiles. Like libseccomp, a rule without arguments overrides every
+ * conditional rule for the call. Among conditional rules the first that matches wins;
+ * libseccomp leaves that case to its rule tree (seccomp/libseccomp#118).
  */
 export function resolve(rules: Rule[], defaultAction: number): Rule[] {
-  const always = rules.find((r) => r.args.length === 0);
-  if (always) return [always];
-  const kept = [...rules];
-  // Trailing rules that give the default action change nothing.
-  while (kept.length > 0 && kept[kept.length - 1]!.action === defaultAction) kept.pop();
-  return kept;
+  const effective = rules.filter((r) => r.action !== defaultAction);
+  const always = effective.find((r) => r.args.length === 0);
+  return always ? [always] : effective;
 }
