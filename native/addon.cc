@@ -10,6 +10,7 @@
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -354,6 +355,15 @@ Napi::Value RecvFd(const Napi::CallbackInfo &info) {
   return p;
 }
 
+// flock(fd, op): blocking advisory lock (LOCK_EX=2, LOCK_UN=8, LOCK_NB=4).
+Napi::Value Flock(const Napi::CallbackInfo &info) {
+  int r;
+  do r = flock(info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Number>().Int32Value());
+  while (r < 0 && errno == EINTR);
+  if (r < 0) return ThrowErrno(info.Env(), "flock", errno);
+  return info.Env().Undefined();
+}
+
 // landlockAbi() -> the kernel's Landlock ABI version, or 0 when unavailable.
 Napi::Value LandlockAbi(const Napi::CallbackInfo &info) {
   long v = syscall(SYS_landlock_create_ruleset, NULL, 0, 1 /* LANDLOCK_CREATE_RULESET_VERSION */);
@@ -371,6 +381,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("sendFdTo", Napi::Function::New(env, SendFdTo));
   exports.Set("listenUnix", Napi::Function::New(env, ListenUnix));
   exports.Set("recvFd", Napi::Function::New(env, RecvFd));
+  exports.Set("flock", Napi::Function::New(env, Flock));
   exports.Set("landlockAbi", Napi::Function::New(env, LandlockAbi));
   return exports;
 }

@@ -816,6 +816,8 @@ static int place_fds(const int *fd_from, const int *fd_to, int n, int sync_fd) {
     if (fd_to[i] >= high) high = fd_to[i] + 1;
   int s = (int)syscall(SYS_fcntl, sync_fd, F_DUPFD_CLOEXEC, high);
   if (s < 0) return -errno;
+  /* Node may have marked its stdio close-on-exec; the container inherits it. */
+  for (int fd = 0; fd < 3; fd++) syscall(SYS_fcntl, fd, F_SETFD, 0);
   for (int i = 0; i < n; i++) {
     copies[i] = (int)syscall(SYS_fcntl, fd_from[i], F_DUPFD_CLOEXEC, high);
     if (copies[i] < 0) return -errno;

@@ -1,0 +1,11 @@
+import { Command } from 'commander';
+import { context } from '../app.js';
+import { deleteContainer } from '../../runtime/delete.js';
+
+export const deleteCommand = new Command('delete')
+  .description('delete a stopped container (--force kills it first)')
+  .argument('<id>', 'container id')
+  .option('-f, --force', 'kill the container if it is running')
+  .action(function (this: Command, id: string) {
+    deleteContainer(context(this), id, !!this.opts().force);
+  });

@@ -1,0 +1,8 @@
+import { Command } from 'commander';
+import { features } from '../../runtime/features.js';
+
+export const featuresCommand = new Command('features')
+  .description('print what this runtime supports (runtime-spec features.md)')
+  .action(() => {
+    process.stdout.write(JSON.stringify(features(), null, 2) + '\n');
+  });

@@ -1,0 +1,149 @@
+// config.json -> launch plan: a pure function of the validated config, the
+// bundle, rootless or not, and the host's facts. `hako plan` prints its result.
+import path from 'node:path';
+import type { Config, Process } from '../spec/config.js';
+import { HakoError } from '../errors.js';
+import { HOOK_POINT, type LaunchPlan, type Step } from './ops.js';
+import type { HostFacts } from './host.js';
+import { planNamespaces, CLONE } from './namespaces.js';
+import { planIdMaps, type IdMapPlan } from './idmap.js';
+import { planRootfs, planPivot, planFinalizeRootfs } from './mounts.js';
+import { execSteps, finalExec, identitySteps, limitSteps } from './process.js';
+import type { CompiledSeccomp, LandlockRules } from './security.js';
+import { securitySteps } from './security.js';
+
+export interface PlanOptions {
+  cfg: Config;
+  bundle: string;
+  rootless: boolean;
+  host: HostFacts;
+  /** The exec fifo the init waits on until `start` (create); absent for exec. */
+  fifoPath?: string;
+  consoleSocket?: string;
+  noPivot?: boolean;
+  /** How many fds from 3 on are handed to the container unchanged. */
+  preserveFds?: number;
+  /** Extra fds to place (socket activation): runtime fd -> container fd. */
+  extraFds?: Array<{ from: number; to: number }>;
+  seccomp?: CompiledSeccomp | null;
+  landlock?: LandlockRules | null;
+}
+
+export interface BuiltPlan extends LaunchPlan {
+  idmap: IdMapPlan | null;
+}
+
+function fdPlan(o: { preserveFds?: number; extraFds?: Array<{ from: number; to: number }> }) {
+  const fds: Array<{ from: number; to: number }> = [];
+  for (let i = 0; i < (o.preserveFds ?? 0); i++) fds.push({ from: 3 + i, to: 3 + i });
+  fds.push(...(o.extraFds ?? []));
+  const top = fds.reduce((m, f) => Math.max(m, f.to + 1), 3);
+  return { fds, firstClosed: top };
+}
+
+/** Steps shared by create and exec once the process's world is in place. */
+function processSteps(proc: Process, o: PlanOptions, where: string, setgroupsDenied: boolean, firstClosed: number, isInit: boolean): Step[] {
+  const steps: Step[] = [];
+  if (proc.terminal) {
+    if (!o.consoleSocket) throw new HakoError(`${where}.terminal: a terminal needs --console-socket (or run it in the foreground)`);
+    steps.push({ op: 'CONSOLE_PTY', args: [], what: 'create the terminal and send it to the console socket' });
+  } else if (isInit) {
+    steps.push({ op: 'SETSID', args: [], what: 'start a new session' });
+  }
+  steps.push(...limitSteps(proc, where));
+  const nnp = proc.noNewPrivileges === true;
+  // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: do it while we
+  // still have it, as runc does. With it, as late as possible.
+  if (o.seccomp && !nnp) steps.push(...securitySteps(null, o.seccomp));
+  steps.push(...identitySteps(proc, { setgroupsDenied, lastCap: o.host.lastCap, where }).steps);
+  steps.push(...execSteps(proc));
+  if (nnp) steps.push({ op: 'NO_NEW_PRIVS', args: [], what: 'set no_new_privs' });
+  steps.push({ op: 'CLOSE_FROM', args: [firstClosed], what: `close every fd from ${firstClosed} on at exec` });
+  steps.push(...securitySteps(o.landlock ?? null, nnp ? o.seccomp ?? null : null));
+  return steps;
+}
+
+export function buildCreatePlan(o: PlanOptions): BuiltPlan {
+  const { cfg } = o;
+  const proc = cfg.process!;
+  const ns = planNamespaces(cfg);
+  if (o.rootless && !ns.has('user'))
+    throw new HakoError('config.json: linux.namespaces: a rootless container needs a user namespace (`hako spec --rootless` writes one)');
+  if (!ns.isNew('mount')) throw new HakoError('config.json: linux.namespaces: hako needs a new mount namespace to set up the rootfs');
+  const idmap = planIdMaps(cfg, o.host, o.rootless);
+  const rootfs = path.resolve(o.bundle, cfg.root!.path);
+  const ctx = {
+    cfg,
+    bundle: o.bundle,
+    rootfs,
+    rootless: o.rootless,
+    userNs: ns.has('user'),
+    newNet: ns.isNew('network'),
+    newIpc: ns.isNew('ipc'),
+    newCgroupNs: ns.isNew('cgroup'),
+    idmap,
+    noPivot: o.noPivot ?? false,
+  };
+  const { fds, firstClosed } = fdPlan(o);
+  const steps: Step[] = [{ op: 'WAIT_PARENT', args: [], what: "wait for the runtime's id maps and cgroup" }, ...ns.steps];
+  steps.push(...planRootfs(ctx));
+  const hooks = cfg.hooks;
+  if (hooks?.prestart?.length || hooks?.createRuntime?.length || hooks?.createContainer?.length)
+    steps.push({ op: 'HOOK_PAUSE', args: [HOOK_POINT.CREATE_RUNTIME], what: 'run the createRuntime and createContainer hooks' });
+  if (proc.terminal && o.consoleSocket)
+    steps.push({ op: 'CONSOLE_CONNECT', args: [o.consoleSocket], what: `connect to the console socket ${o.consoleSocket}` });
+  if (o.fifoPath) steps.push({ op: 'OPEN_FIFO', args: [o.fifoPath], what: 'open the exec fifo' });
+  steps.push(...planPivot(ctx));
+  steps.push(...planFinalizeRootfs(ctx));
+  if (ns.isNew('network')) steps.push({ op: 'LOOPBACK_UP', args: [], what: 'bring up the loopback interface' });
+  if (ns.isNew('uts')) {
+    if (cfg.hostname !== undefined) steps.push({ op: 'SETHOSTNAME', args: [cfg.hostname], what: `set the hostname to "${cfg.hostname}"` });
+    if (cfg.domainname !== undefined)
+      steps.push({ op: 'SETDOMAINNAME', args: [cfg.domainname], what: `set the domain name to "${cfg.domainname}"` });
+  } else if (cfg.hostname) {
+    throw new HakoError('config.json: hostname: setting a hostname needs a new uts namespace');
+  }
+  for (const [key, value] of Object.entries(cfg.linux?.sysctl ?? {})) {
+    if (key.includes('..') || key.includes('/'))
+      throw new HakoError(`config.json: linux.sysctl: "${key}" is not a sysctl name`);
+    steps.push({ op: 'WRITE_FILE', args: [`/proc/sys/${key.replace(/\./g, '/')}`, value], what: `set sysctl ${key}` });
+  }
+  steps.push(...processSteps(proc, o, 'config.json: process', !!idmap?.denySetgroups, firstClosed, true));
+  steps.push({ op: 'REPORT_READY', args: [], what: 'report the container created' });
+  if (o.fifoPath) steps.push({ op: 'WAIT_FIFO', args: [], what: 'wait for start' });
+  steps.push(finalExec(proc));
+  return { cloneFlags: ns.cloneFlags, parentNamespaces: ns.parentNamespaces, fds, steps, idmap };
+}
+
+export interface ExecPlanOptions extends Omit<PlanOptions, 'fifoPath' | 'noPivot'> {
+  /** The container's init pid: its namespaces are joined. */
+  initPid: number;
+  process: Process;
+  /** The container's user namespace denies setgroups. */
+  setgroupsDenied: boolean;
+}
+
+const JOIN_ORDER: Array<[string, number]> = [
+  ['user', CLONE.NEWUSER], ['ipc', CLONE.NEWIPC], ['uts', CLONE.NEWUTS], ['net', CLONE.NEWNET],
+  ['cgroup', CLONE.NEWCGROUP], ['pid', CLONE.NEWPID], ['time', CLONE.NEWTIME], ['mnt', CLONE.NEWNS],
+];
+
+/** exec: join every namespace the init is in (mount last), fork into its pid
+ *  namespace, then the same process steps as the init. */
+export function buildExecPlan(o: ExecPlanOptions, differs: (ns: string) => boolean): BuiltPlan {
+  const steps: Step[] = [{ op: 'WAIT_PARENT', args: [], what: "wait for the runtime's cgroup" }];
+  // The console socket is a host path: connect before the mount namespace changes.
+  if (o.process.terminal && o.consoleSocket)
+    steps.push({ op: 'CONSOLE_CONNECT', args: [o.consoleSocket], what: `connect to the console socket ${o.consoleSocket}` });
+  for (const [name, flag] of JOIN_ORDER) {
+    if (!differs(name)) continue;
+    const p = `/proc/${o.initPid}/ns/${name}`;
+    steps.push({ op: 'SETNS', args: [p, flag], what: `join the container's ${name} namespace` });
+  }
+  steps.push({ op: 'FORK', args: [], what: "fork into the container's pid namespace" });
+  const { fds, firstClosed } = fdPlan(o);
+  steps.push(...processSteps(o.process, o, 'process', o.setgroupsDenied, firstClosed, false));
+  steps.push({ op: 'REPORT_READY', args: [], what: 'report the process ready' });
+  steps.push(finalExec(o.process));
+  return { cloneFlags: 0, parentNamespaces: [], fds, steps, idmap: null };
+}

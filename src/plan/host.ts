@@ -1,0 +1,26 @@
+// Facts about the host the plan depends on, gathered once and passed in, so
+// the plan itself stays a pure function (tests hand in made-up facts).
+import fs from 'node:fs';
+import os from 'node:os';
+
+export interface HostFacts {
+  uid: number;
+  gid: number;
+  /** Name of the calling user, for /etc/subuid lookups. */
+  user: string;
+  /** /proc/sys/kernel/cap_last_cap */
+  lastCap: number;
+  /** Landlock ABI version, 0 when unavailable. */
+  landlockAbi: number;
+}
+
+export function readHostFacts(landlockAbi = 0): HostFacts {
+  const lastCap = Number(fs.readFileSync('/proc/sys/kernel/cap_last_cap', 'utf8').trim());
+  let user = String(process.getuid!());
+  try {
+    user = os.userInfo().username;
+  } catch {
+    // a uid with no passwd entry: subuid lookups go by number
+  }
+  return { uid: process.geteuid!(), gid: process.getegid!(), user, lastCap, landlockAbi };
+}

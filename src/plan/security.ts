@@ -1,0 +1,35 @@
+// Landlock and seccomp as plan steps: Landlock first (it needs syscalls the
+// seccomp filter may deny), seccomp last before exec.
+import type { Step } from './ops.js';
+
+export interface CompiledSeccomp {
+  program: Uint8Array;
+  flags: number;
+  listener: boolean;
+}
+
+export interface LandlockRules {
+  handledFs: bigint;
+  handledNet: bigint;
+  paths: Array<{ access: bigint; path: string }>;
+  ports: Array<{ access: bigint; port: number }>;
+}
+
+export function securitySteps(landlock: LandlockRules | null, seccomp: CompiledSeccomp | null): Step[] {
+  const steps: Step[] = [];
+  if (landlock) {
+    steps.push({ op: 'LANDLOCK_CREATE', args: [landlock.handledFs, landlock.handledNet], what: 'create the Landlock ruleset' });
+    for (const r of landlock.paths)
+      steps.push({ op: 'LANDLOCK_PATH', args: [r.access, r.path], what: `allow Landlock access beneath ${r.path}` });
+    for (const r of landlock.ports)
+      steps.push({ op: 'LANDLOCK_PORT', args: [r.access, r.port], what: `allow Landlock TCP port ${r.port}` });
+    steps.push({ op: 'LANDLOCK_ENFORCE', args: [], what: 'enforce the Landlock ruleset' });
+  }
+  if (seccomp)
+    steps.push({
+      op: 'SECCOMP',
+      args: [seccomp.flags, seccomp.program, seccomp.listener ? 1 : 0],
+      what: `load the seccomp filter (${seccomp.program.length / 8} instructions)`,
+    });
+  return steps;
+}

@@ -1,0 +1,114 @@
+// create: set the container up and leave its init waiting on the exec fifo
+// until `start`. On any failure nothing is left: no process, no state dir.
+import fs from 'node:fs';
+import path from 'node:path';
+import { HakoError } from '../errors.js';
+import { parseJson, validateConfig } from '../spec/validate.js';
+import type { Config } from '../spec/config.js';
+import type { ContainerRecord } from '../spec/state.js';
+import { buildCreatePlan, type BuiltPlan } from '../plan/build.js';
+import { readHostFacts } from '../plan/host.js';
+import { native } from './native.js';
+import { launch, killAndReap, closeFd, type Launched } from './launch.js';
+import { runHooks } from './hooks.js';
+import { procStat } from './proc.js';
+import { writeAtomic } from './store.js';
+import { Container } from './container.js';
+import { compileSecurity } from './security.js';
+import { sendSeccompListener } from './seccomp-listener.js';
+import type { RuntimeContext } from './context.js';
+
+export interface CreateOptions {
+  id: string;
+  bundle: string;
+  pidFile?: string;
+  consoleSocket?: string;
+  noPivot?: boolean;
+  preserveFds?: number;
+  extraFds?: Array<{ from: number; to: number }>;
+  /** Config already loaded (the harness); else read from bundle/config.json. */
+  config?: Config;
+}
+
+export function loadBundleConfig(bundle: string): Config {
+  const file = path.join(bundle, 'config.json');
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new HakoError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
+  }
+  return validateConfig(parseJson(text, file));
+}
+
+export function checkRootfs(bundle: string, cfg: Config): string {
+  const rootfs = path.resolve(bundle, cfg.root!.path);
+  let st: fs.Stats;
+  try {
+    st = fs.statSync(rootfs);
+  } catch {
+    throw new HakoError(`config.json: root.path: "${rootfs}" does not exist`);
+  }
+  if (!st.isDirectory()) throw new HakoError(`config.json: root.path: "${rootfs}" is not a directory`);
+  return rootfs;
+}
+
+export interface Created {
+  container: Container;
+  plan: BuiltPlan;
+  launched: Launched;
+}
+
+export function create(ctx: RuntimeContext, o: CreateOptions): Created {
+  const bundle = path.resolve(o.bundle);
+  const cfg = o.config ?? loadBundleConfig(bundle);
+  const rootfs = checkRootfs(bundle, cfg);
+  const { store } = ctx;
+  return store.withLock(o.id, () => {
+    const dir = store.dir(o.id);
+    if (fs.existsSync(dir)) throw new HakoError(`container "${o.id}" already exists`);
+    const host = readHostFacts();
+    const security = compileSecurity(cfg, ctx.log);
+    const fifoPath = path.join(dir, 'exec.fifo');
+    const plan = buildCreatePlan({
+      cfg, bundle, rootless: ctx.rootless, host, fifoPath,
+      consoleSocket: o.consoleSocket, noPivot: o.noPivot, preserveFds: o.preserveFds, extraFds: o.extraFds,
+      seccomp: security.seccomp, landlock: security.landlock,
+    });
+    fs.mkdirSync(dir, { recursive: true, mode: 0o711 });
+    let launched: Launched | undefined;
+    try {
+      const configPath = path.join(dir, 'config.json');
+      writeAtomic(configPath, JSON.stringify(cfg));
+      native.mkfifo(fifoPath, 0o600);
+      const stateFor = (pid: number) => ({ ociVersion: cfg.ociVersion, id: o.id, status: 'creating' as const, pid, bundle, annotations: cfg.annotations });
+      launched = launch(plan, {
+        onHooks: (pid) => {
+          runHooks('prestart', cfg.hooks?.prestart, stateFor(pid));
+          runHooks('createRuntime', cfg.hooks?.createRuntime, stateFor(pid));
+          runHooks('createContainer', cfg.hooks?.createContainer, stateFor(pid));
+        },
+        onSeccompFd: (fd, pid) => sendSeccompListener(cfg, fd, stateFor(pid)),
+      });
+      const st = procStat(launched.pid);
+      if (!st) throw new HakoError('the container process exited right after setup');
+      const record: ContainerRecord = {
+        id: o.id, bundle, rootfs, pid: launched.pid, startTime: st.startTime, created: new Date().toISOString(),
+        rootless: ctx.rootless, setgroupsDenied: !!plan.idmap?.denySetgroups, configPath,
+        annotations: cfg.annotations, owner: process.geteuid!(),
+      };
+      const c = new Container(store, record);
+      c.save();
+      if (o.pidFile) writeAtomic(path.resolve(o.pidFile), String(launched.pid), 0o644);
+      return { container: c, plan, launched };
+    } catch (e) {
+      if (launched) {
+        killAndReap(launched.pid);
+        closeFd(launched.syncFd);
+      }
+      fs.rmSync(dir, { recursive: true, force: true });
+      store.removeLock(o.id);
+      throw e;
+    }
+  });
+}

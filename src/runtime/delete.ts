@@ -1,0 +1,58 @@
+// delete: remove a stopped container (with --force, kill it first), run the
+// poststop hooks, leave nothing behind.
+import fs from 'node:fs';
+import { HakoError } from '../errors.js';
+import { Container } from './container.js';
+import { signalContainer, containerPids } from './kill.js';
+import { runHooks } from './hooks.js';
+import { sleepMs } from './proc.js';
+import type { RuntimeContext } from './context.js';
+
+function waitGone(c: Container, ms: number): boolean {
+  for (let t = 0; t < ms; t += 5) {
+    if (containerPids(c).length === 0) return true;
+    sleepMs(5);
+  }
+  return false;
+}
+
+export function removeContainer(ctx: RuntimeContext, c: Container, force: boolean): void {
+  const status = c.status();
+  // runc deletes a created container without --force: it never ran.
+  if ((status === 'running' || status === 'paused') && !force)
+    throw new HakoError(`cannot delete container "${c.id}" that is not stopped: it is ${status}`);
+  if (status !== 'stopped' || containerPids(c).length) {
+    signalContainer(c, 9, true);
+    if (!waitGone(c, 10_000)) throw new HakoError(`container "${c.id}" did not die after SIGKILL`);
+  }
+  let cfgHooks;
+  try {
+    cfgHooks = c.config().hooks?.poststop;
+  } catch {
+    cfgHooks = undefined;
+  }
+  try {
+    runHooks('poststop', cfgHooks, c.ociState('stopped'));
+  } catch (e) {
+    ctx.log.warn((e as Error).message);
+  }
+  fs.rmSync(c.dir, { recursive: true, force: true });
+  ctx.store.removeLock(c.id);
+}
+
+export function deleteContainer(ctx: RuntimeContext, id: string, force: boolean): void {
+  ctx.store.withLock(id, () => {
+    let c: Container;
+    try {
+      c = Container.load(ctx.store, id);
+    } catch (e) {
+      // A dir without state.json is a create that died half-way: clean it.
+      if (force && fs.existsSync(ctx.store.dir(id))) {
+        fs.rmSync(ctx.store.dir(id), { recursive: true, force: true });
+        return;
+      }
+      throw e;
+    }
+    removeContainer(ctx, c, force);
+  });
+}

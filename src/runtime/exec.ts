@@ -1,0 +1,62 @@
+// exec: a new process in a running container. It joins every namespace of
+// the init (mount last) and forks into its pid namespace; it carries no host
+// fd (all close-on-exec) and no host cwd (setns(mnt) then chdir).
+import fs from 'node:fs';
+import path from 'node:path';
+import { HakoError } from '../errors.js';
+import type { Process } from '../spec/config.js';
+import { buildExecPlan } from '../plan/build.js';
+import { readHostFacts } from '../plan/host.js';
+import { native } from './native.js';
+import { launch, closeFd } from './launch.js';
+import { writeAtomic } from './store.js';
+import { Container } from './container.js';
+import { compileSecurity } from './security.js';
+import { waitAndForward, checkExec } from './wait.js';
+import type { RuntimeContext } from './context.js';
+
+export interface ExecOptions {
+  id: string;
+  process: Process;
+  detach?: boolean;
+  pidFile?: string;
+  consoleSocket?: string;
+  preserveFds?: number;
+  extraFds?: Array<{ from: number; to: number }>;
+}
+
+function nsDiffers(pid: number) {
+  return (name: string) => {
+    try {
+      return fs.readlinkSync(`/proc/${pid}/ns/${name}`) !== fs.readlinkSync(`/proc/self/ns/${name}`);
+    } catch {
+      return false;
+    }
+  };
+}
+
+export async function exec(ctx: RuntimeContext, o: ExecOptions): Promise<number> {
+  const c = Container.load(ctx.store, o.id);
+  const status = c.status();
+  if (status !== 'running' && status !== 'created') throw new HakoError(`cannot exec in container "${o.id}": it is ${status}`);
+  const cfg = c.config();
+  const security = compileSecurity(cfg, ctx.log);
+  const plan = buildExecPlan(
+    {
+      cfg, bundle: c.record.bundle, rootless: c.record.rootless, host: readHostFacts(), initPid: c.record.pid,
+      process: o.process, setgroupsDenied: c.record.setgroupsDenied, consoleSocket: o.consoleSocket,
+      preserveFds: o.preserveFds, extraFds: o.extraFds, seccomp: security.seccomp, landlock: security.landlock,
+    },
+    nsDiffers(c.record.pid),
+  );
+  // The exec'd process is our grandchild: become its subreaper to wait for it.
+  if (!o.detach) native.setSubreaper();
+  const launched = launch(plan);
+  if (o.pidFile) writeAtomic(path.resolve(o.pidFile), String(launched.pid), 0o644);
+  if (o.detach) {
+    closeFd(launched.syncFd);
+    return 0;
+  }
+  checkExec(plan, launched.syncFd);
+  return waitAndForward(launched.pid);
+}

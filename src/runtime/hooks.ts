@@ -1,0 +1,29 @@
+// OCI hooks: each runs with the container's state on stdin; a non-zero exit
+// or a timeout fails the operation (poststart/poststop only warn, per spec).
+import { spawnSync } from 'node:child_process';
+import type { Hook } from '../spec/config.js';
+import type { OciState } from '../spec/state.js';
+import { HakoError } from '../errors.js';
+
+export function runHooks(kind: string, hooks: Hook[] | undefined, state: OciState): void {
+  for (const h of hooks ?? []) {
+    const args = h.args?.length ? h.args : [h.path];
+    const r = spawnSync(h.path, args.slice(1), {
+      argv0: args[0],
+      input: JSON.stringify(state),
+      env: Object.fromEntries((h.env ?? []).map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)])),
+      timeout: h.timeout ? h.timeout * 1000 : undefined,
+      killSignal: 'SIGKILL',
+      stdio: ['pipe', 'ignore', 'pipe'],
+      encoding: 'utf8',
+    });
+    if (r.error && (r.error as NodeJS.ErrnoException).code === 'ETIMEDOUT')
+      throw new HakoError(`${kind} hook ${h.path} timed out after ${h.timeout} s`);
+    if (r.error) throw new HakoError(`${kind} hook ${h.path} could not run: ${r.error.message}`);
+    if (r.status !== 0) {
+      const why = r.signal ? `killed by ${r.signal}` : `exit status ${r.status}`;
+      const err = r.stderr?.trim() ? `: ${r.stderr.trim().split('\n').pop()}` : '';
+      throw new HakoError(`${kind} hook ${h.path} failed (${why})${err}`);
+    }
+  }
+}

@@ -1,0 +1,108 @@
+// Starts a launch plan in a new child and walks it through setup over the
+// sync socket: id maps and cgroup before the go-ahead, hooks when it pauses,
+// a failed step turned into one sentence. Anything that goes wrong kills the
+// child: nothing is left running.
+import fs from 'node:fs';
+import { encodeSteps } from '../plan/encode.js';
+import { MSG, HOOK_POINT } from '../plan/ops.js';
+import type { BuiltPlan } from '../plan/build.js';
+import { HakoError } from '../errors.js';
+import { native } from './native.js';
+import { errnoName } from './errno.js';
+import { writeIdMaps } from './idmap-writer.js';
+
+export interface LaunchHooks {
+  /** The child exists (pid) and waits: put it in its cgroup. */
+  beforeGo?: (pid: number) => void;
+  /** The child paused for createRuntime/createContainer hooks. */
+  onHooks?: (pid: number) => void;
+  /** A seccomp listener fd arrived from the child. */
+  onSeccompFd?: (fd: number, pid: number) => void;
+}
+
+export interface Launched {
+  /** The process that goes on to exec (after a fork, the grandchild). */
+  pid: number;
+  /** The sync socket, still open: it reports an exec failure, and EOF when exec succeeded. */
+  syncFd: number;
+  /** The pid of our direct child (differs from pid after a fork, and is reaped then). */
+  childPid: number;
+}
+
+const SETUP_TIMEOUT_MS = 60_000;
+
+function sleep(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+/** Kills and reaps a child we gave up on. */
+export function killAndReap(pid: number): void {
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    // already gone
+  }
+  for (let i = 0; i < 500 && !native.reapNow(pid); i++) sleep(2);
+}
+
+export function describeFailure(plan: BuiltPlan, step: number, err: number): string {
+  const s = plan.steps[step];
+  if (!s) return `container setup failed: ${errnoName(err)}`;
+  if (s.op === 'FIND_EXEC' && (err === 2 || err === 20)) {
+    const name = String(plan.steps.find((x) => x.op === 'EXEC')?.args[1] ?? s.args[0]);
+    return `exec: "${name}": executable file not found in $PATH`;
+  }
+  if (s.op === 'EXEC') {
+    const what = err === 2 ? 'no such file or directory' : err === 13 ? 'permission denied' : errnoName(err);
+    return `exec ${s.args[1]} failed: ${what}`;
+  }
+  return `${s.what} failed: ${errnoName(err)} (step ${step + 1} of ${plan.steps.length})`;
+}
+
+export function launch(plan: BuiltPlan, hooks: LaunchHooks = {}): Launched {
+  const buf = encodeSteps(plan.steps);
+  let child: { pid: number; fd: number };
+  try {
+    child = native.spawn(buf, plan.cloneFlags, plan.parentNamespaces, plan.fds.map((f) => f.from), plan.fds.map((f) => f.to));
+  } catch (e) {
+    throw new HakoError(`creating the container process failed: ${(e as Error).message}`);
+  }
+  let pid = child.pid;
+  try {
+    if (plan.idmap) writeIdMaps(child.pid, plan.idmap);
+    hooks.beforeGo?.(child.pid);
+    native.sendMsg(child.fd, MSG.GO, 0);
+    for (;;) {
+      const m = native.recvMsg(child.fd, SETUP_TIMEOUT_MS);
+      if (!m) throw new HakoError('the container process exited during setup without saying why');
+      if (m.type === MSG.ERROR) throw new HakoError(describeFailure(plan, m.step, m.err));
+      if (m.type === MSG.PID) {
+        pid = m.value;
+        // The intermediate leaves at once; reaping it hands the grandchild to
+        // the nearest subreaper.
+        for (let i = 0; i < 500 && !native.reapNow(child.pid); i++) sleep(1);
+      } else if (m.type === MSG.HOOKS) {
+        if (m.value === HOOK_POINT.CREATE_RUNTIME) hooks.onHooks?.(pid);
+        native.sendMsg(child.fd, MSG.GO, 0);
+      } else if (m.type === MSG.SECCOMP_FD) {
+        hooks.onSeccompFd?.(m.fd, pid);
+        native.sendMsg(child.fd, MSG.GO, 0);
+      } else if (m.type === MSG.READY) {
+        return { pid, syncFd: child.fd, childPid: child.pid };
+      }
+    }
+  } catch (e) {
+    killAndReap(pid);
+    if (pid !== child.pid) killAndReap(child.pid);
+    closeFd(child.fd);
+    throw e;
+  }
+}
+
+export function closeFd(fd: number): void {
+  try {
+    fs.closeSync(fd);
+  } catch {
+    // already closed
+  }
+}

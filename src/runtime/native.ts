@@ -1,0 +1,38 @@
+// The C core's N-API addon, typed.
+import { createRequire } from 'node:module';
+
+export interface SyncMessage {
+  type: number;
+  step: number;
+  err: number;
+  value: number;
+  /** An fd that rode along (SCM_RIGHTS), or -1. */
+  fd: number;
+}
+
+export interface ExitStatus {
+  code?: number;
+  signal?: number;
+  error?: number;
+}
+
+export interface Native {
+  spawn(plan: Buffer, cloneFlags: number, parentNamespaces: string[], fdFrom: number[], fdTo: number[]): { pid: number; fd: number };
+  sendMsg(fd: number, type: number, value: number): void;
+  recvMsg(fd: number, timeoutMs: number): SyncMessage | null;
+  waitPid(pid: number): Promise<ExitStatus>;
+  reapNow(pid: number): ExitStatus | null;
+  setSubreaper(): void;
+  mkfifo(path: string, mode: number): void;
+  sendFdTo(socketPath: string, fd: number, data: string): void;
+  listenUnix(path: string): number;
+  recvFd(listenFd: number, timeoutMs: number): Promise<{ fd: number; data: string }>;
+  flock(fd: number, op: number): void;
+  landlockAbi(): number;
+}
+
+const require = createRequire(import.meta.url);
+export const native: Native = require('../../build/Release/hako_native.node');
+
+export const LOCK_EX = 2;
+export const LOCK_UN = 8;

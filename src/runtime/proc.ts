@@ -1,0 +1,42 @@
+// Reading /proc about a process: alive, zombie, start time (pid reuse guard).
+import fs from 'node:fs';
+
+export interface ProcStat {
+  state: string;
+  startTime: string;
+}
+
+export function procStat(pid: number): ProcStat | null {
+  try {
+    const s = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const rest = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    return { state: rest[0], startTime: rest[19] };
+  } catch {
+    return null;
+  }
+}
+
+/** Is the process with this pid and start time still running (not a zombie)? */
+export function isAlive(pid: number, startTime: string): boolean {
+  if (!pid) return false;
+  const st = procStat(pid);
+  return !!st && st.startTime === startTime && st.state !== 'Z' && st.state !== 'X';
+}
+
+/** Host pids whose pid namespace is the given one (for kill --all without a cgroup). */
+export function pidsInNamespace(nsLink: string): number[] {
+  const out: number[] = [];
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      if (fs.readlinkSync(`/proc/${d}/ns/pid`) === nsLink) out.push(Number(d));
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return out;
+}
+
+export function sleepMs(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}

@@ -1,0 +1,28 @@
+// Compiles the config's seccomp profile and Landlock rules for the plan.
+import type { Config } from '../spec/config.js';
+import type { CompiledSeccomp, LandlockRules } from '../plan/security.js';
+import type { Logger } from 'pino';
+import { HakoError } from '../errors.js';
+import { compileSeccomp, SeccompError } from '../seccomp/index.js';
+import { compileLandlock, LandlockError } from '../landlock/index.js';
+import { native } from './native.js';
+
+export function compileSecurity(cfg: Config, log: Logger): { seccomp: CompiledSeccomp | null; landlock: LandlockRules | null } {
+  let seccomp: CompiledSeccomp | null = null;
+  let landlock: LandlockRules | null = null;
+  try {
+    if (cfg.linux?.seccomp) {
+      const c = compileSeccomp(cfg.linux.seccomp as never, { log: (m: string) => log.debug(m) });
+      seccomp = { program: c.program, flags: c.flags, listener: c.listener };
+    }
+    const ll = compileLandlock(cfg.annotations, native.landlockAbi());
+    if (ll) {
+      for (const w of ll.warnings) log.warn(w);
+      landlock = ll;
+    }
+  } catch (e) {
+    if (e instanceof SeccompError || e instanceof LandlockError) throw new HakoError(`config.json: ${(e as Error).message}`.replace('config.json: config.json', 'config.json'));
+    throw e;
+  }
+  return { seccomp, landlock };
+}

@@ -1,0 +1,33 @@
+// start: release the init waiting on the exec fifo.
+import fs from 'node:fs';
+import { HakoError } from '../errors.js';
+import { Container } from './container.js';
+import { runHooks } from './hooks.js';
+import type { RuntimeContext } from './context.js';
+
+export function start(ctx: RuntimeContext, id: string): Container {
+  return ctx.store.withLock(id, () => {
+    const c = Container.load(ctx.store, id);
+    const status = c.status();
+    if (status !== 'created') throw new HakoError(`cannot start container "${id}": it is ${status}, not created`);
+    let fd: number;
+    try {
+      // Non-blocking: if the init died, there is no reader and this fails (ENXIO).
+      fd = fs.openSync(c.fifo, fs.constants.O_WRONLY | fs.constants.O_NONBLOCK);
+    } catch {
+      throw new HakoError(`cannot start container "${id}": its init is not waiting any more`);
+    }
+    try {
+      fs.writeSync(fd, Buffer.from([0]));
+    } finally {
+      fs.closeSync(fd);
+    }
+    fs.rmSync(c.fifo, { force: true });
+    try {
+      runHooks('poststart', c.config().hooks?.poststart, c.ociState('running'));
+    } catch (e) {
+      ctx.log.warn((e as Error).message);
+    }
+    return c;
+  });
+}

@@ -1,0 +1,40 @@
+// Waiting for a process we are the parent (or subreaper) of, forwarding the
+// signals a user sends to the runtime, and reporting an exec failure that
+// happens after start.
+import { MSG } from '../plan/ops.js';
+import type { BuiltPlan } from '../plan/build.js';
+import { HakoError } from '../errors.js';
+import { native } from './native.js';
+import { closeFd, describeFailure } from './launch.js';
+
+const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
+
+/** Resolves with the exit code a shell would give (128+n for a signal). */
+export async function waitAndForward(pid: number): Promise<number> {
+  const forward = (sig: NodeJS.Signals) => {
+    try {
+      process.kill(pid, sig);
+    } catch {
+      // already gone
+    }
+  };
+  for (const s of FORWARDED) process.on(s, forward);
+  try {
+    const st = await native.waitPid(pid);
+    if (st.error) throw new HakoError(`waiting for process ${pid} failed: errno ${st.error}`);
+    return st.signal ? 128 + st.signal : st.code ?? 0;
+  } finally {
+    for (const s of FORWARDED) process.off(s, forward);
+  }
+}
+
+/** After start: EOF on the sync socket means execve succeeded (it is
+ *  close-on-exec); an error message means it did not. */
+export function checkExec(plan: BuiltPlan, syncFd: number): void {
+  try {
+    const m = native.recvMsg(syncFd, 60_000);
+    if (m && m.type === MSG.ERROR) throw new HakoError(describeFailure(plan, m.step, m.err));
+  } finally {
+    closeFd(syncFd);
+  }
+}

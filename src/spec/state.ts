@@ -1,0 +1,32 @@
+// The runtime-spec state (what `hako state` prints) and hako's own record of
+// a container, kept in state.json under --root.
+export type Status = 'creating' | 'created' | 'running' | 'stopped' | 'paused';
+
+export interface OciState {
+  ociVersion: string;
+  id: string;
+  status: Status;
+  pid?: number;
+  bundle: string;
+  annotations?: Record<string, string>;
+}
+
+export interface ContainerRecord {
+  id: string;
+  bundle: string;
+  rootfs: string;
+  pid: number;
+  /** /proc/PID/stat start time of the init: guards against pid reuse. */
+  startTime: string;
+  created: string;
+  rootless: boolean;
+  /** The user namespace denies setgroups (exec needs to know). */
+  setgroupsDenied: boolean;
+  /** The config as it was at create (hooks, process, namespaces). */
+  configPath: string;
+  cgroupPath?: string;
+  annotations?: Record<string, string>;
+  owner: number;
+}
+
+export const OCI_VERSION = '1.2.0';

@@ -1,0 +1,67 @@
+// Parses and checks config.json, turning the first problem into one sentence
+// that names its JSON path.
+import { TypeCompiler } from '@sinclair/typebox/compiler';
+import type { TSchema, Static } from '@sinclair/typebox';
+import { Config } from './config.js';
+import { Process } from './config.js';
+import { HakoError } from '../errors.js';
+
+/** "/process/args/0" -> "process.args[0]" */
+export function jsonPath(pointer: string): string {
+  const parts = pointer.split('/').slice(1).map((p) => p.replace(/~1/g, '/').replace(/~0/g, '~'));
+  let out = '';
+  for (const p of parts) out += /^\d+$/.test(p) ? `[${p}]` : out ? `.${p}` : p;
+  return out || '(top level)';
+}
+
+function checker<T extends TSchema>(schema: T, what: string) {
+  const compiled = TypeCompiler.Compile(schema);
+  return (value: unknown, prefix = ''): Static<T> => {
+    if (compiled.Check(value)) return value as Static<T>;
+    const first = compiled.Errors(value).First()!;
+    const path = jsonPath(first.path);
+    const where = prefix ? (path === '(top level)' ? prefix : `${prefix}.${path}`) : path;
+    throw new HakoError(`${what}: ${where}: ${first.message.toLowerCase()}`);
+  };
+}
+
+const checkConfig = checker(Config, 'config.json');
+const checkProcess = checker(Process, 'process.json');
+
+export function parseJson(text: string, what: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch (e) {
+    throw new HakoError(`${what} is not valid JSON: ${(e as Error).message}`);
+  }
+}
+
+/** Structural checks, then the semantic ones the schema cannot express. */
+export function validateConfig(value: unknown): Config {
+  const cfg = checkConfig(value);
+  if (!cfg.root?.path) throw new HakoError('config.json: root.path: is required');
+  if (!cfg.process) throw new HakoError('config.json: process: is required to run a container');
+  if (!cfg.process.args?.length) throw new HakoError('config.json: process.args: must name the program to run');
+  if (!cfg.process.cwd.startsWith('/')) throw new HakoError(`config.json: process.cwd: "${cfg.process.cwd}" must be an absolute path`);
+  const seen = new Set<string>();
+  cfg.linux?.namespaces?.forEach((ns, i) => {
+    if (seen.has(ns.type)) throw new HakoError(`config.json: linux.namespaces[${i}]: namespace "${ns.type}" is listed twice`);
+    seen.add(ns.type);
+  });
+  cfg.mounts?.forEach((m, i) => {
+    if (!m.destination.startsWith('/'))
+      throw new HakoError(`config.json: mounts[${i}].destination: "${m.destination}" must be an absolute path`);
+  });
+  cfg.process.env?.forEach((e, i) => {
+    if (!e.includes('=')) throw new HakoError(`config.json: process.env[${i}]: "${e}" is not NAME=value`);
+  });
+  return cfg;
+}
+
+export function validateProcess(value: unknown): Process {
+  const p = checkProcess(value);
+  if (!p.args?.length) throw new HakoError('process.json: args: must name the program to run');
+  return p;
+}
+
+export type { Config };
