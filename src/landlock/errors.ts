@@ -1,0 +1,4 @@
+/** Landlock annotations hako cannot honour; the message names the annotation. */
+export class LandlockError extends Error {
+  override name = 'LandlockError';
+}
