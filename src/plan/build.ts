@@ -83,6 +83,7 @@ export function buildCreatePlan(o: PlanOptions): BuiltPlan {
     newCgroupNs: ns.isNew('cgroup'),
     idmap,
     noPivot: o.noPivot ?? false,
+    cgroup2Unified: o.host.cgroup2Unified,
   };
   const { fds, firstClosed } = fdPlan(o);
   const steps: Step[] = [{ op: 'WAIT_PARENT', args: [], what: "wait for the runtime's id maps and cgroup" }, ...ns.steps];

@@ -12,6 +12,18 @@ export interface HostFacts {
   lastCap: number;
   /** Landlock ABI version, 0 when unavailable. */
   landlockAbi: number;
+  /** /sys/fs/cgroup is a cgroup2 mount (unified mode), so a container can mount its own. */
+  cgroup2Unified: boolean;
+}
+
+const CGROUP2_SUPER_MAGIC = 0x63677270;
+
+function isCgroup2Unified(): boolean {
+  try {
+    return fs.statfsSync('/sys/fs/cgroup').type === CGROUP2_SUPER_MAGIC;
+  } catch {
+    return false;
+  }
 }
 
 export function readHostFacts(landlockAbi = 0): HostFacts {
@@ -22,5 +34,5 @@ export function readHostFacts(landlockAbi = 0): HostFacts {
   } catch {
     // a uid with no passwd entry: subuid lookups go by number
   }
-  return { uid: process.geteuid!(), gid: process.getegid!(), user, lastCap, landlockAbi };
+  return { uid: process.geteuid!(), gid: process.getegid!(), user, lastCap, landlockAbi, cgroup2Unified: isCgroup2Unified() };
 }

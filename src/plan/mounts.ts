@@ -21,6 +21,8 @@ export interface MountContext {
   newCgroupNs: boolean;
   idmap: IdMapPlan | null;
   noPivot: boolean;
+  /** The host's /sys/fs/cgroup is cgroup2 (unified). */
+  cgroup2Unified: boolean;
 }
 
 const IN_ROOT = MNT_OPT.TARGET_IN_ROOT;
@@ -57,13 +59,21 @@ function isHostFile(p: string): boolean {
   }
 }
 
+/** A cgroup mount: the container's own cgroup2 tree when the host is unified
+ *  and the container has a cgroup namespace; else the host's tree, bound
+ *  read-only (a hybrid or v1 host, where runc would assemble v1 mounts). */
+function cgroupMount(m: Mount, ctx: MountContext): Mount {
+  if (ctx.cgroup2Unified && ctx.newCgroupNs) return { ...m, type: 'cgroup2', source: 'cgroup' };
+  const ro = (m.options ?? []).includes('rw') ? [] : ['ro'];
+  return { ...m, type: 'none', source: '/sys/fs/cgroup', options: ['rbind', 'nosuid', 'noexec', 'nodev', ...ro] };
+}
+
 /** Rootless cannot mount some filesystems: bind the host's instead (runc and podman do the same). */
-function rootlessSubstitute(m: Mount, ctx: MountContext): Mount {
+function substitute(m: Mount, ctx: MountContext): Mount {
+  if (m.type === 'cgroup' || m.type === 'cgroup2') return cgroupMount(m, ctx);
   if (!ctx.rootless) return m;
   if (m.type === 'sysfs' && !ctx.newNet) return { ...m, type: 'none', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] };
   if (m.type === 'mqueue' && !ctx.newIpc) return { ...m, type: 'none', source: '/dev/mqueue', options: ['rbind', 'nosuid', 'noexec', 'nodev'] };
-  if (m.type === 'cgroup' || m.type === 'cgroup2')
-    return { ...m, type: 'none', source: '/sys/fs/cgroup', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] };
   if (m.type === 'devpts' && ctx.idmap) {
     // gid=5 (tty) is refused when that gid is not mapped in the container.
     const options = (m.options ?? []).filter((o) => {
@@ -76,7 +86,7 @@ function rootlessSubstitute(m: Mount, ctx: MountContext): Mount {
 }
 
 function mountSteps(orig: Mount, index: number, ctx: MountContext): Step[] {
-  const m = rootlessSubstitute(orig, ctx);
+  const m = substitute(orig, ctx);
   const dest = m.destination;
   const opts = parseMountOptions(m.options);
   const isBind = (opts.flags & MS.BIND) !== 0 || m.type === 'bind';

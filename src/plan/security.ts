@@ -17,7 +17,8 @@ export interface LandlockRules {
 
 export function securitySteps(landlock: LandlockRules | null, seccomp: CompiledSeccomp | null): Step[] {
   const steps: Step[] = [];
-  if (landlock) {
+  // Handled masks of 0 mean the kernel has no Landlock: nothing to enforce.
+  if (landlock && (landlock.handledFs || landlock.handledNet)) {
     steps.push({ op: 'LANDLOCK_CREATE', args: [landlock.handledFs, landlock.handledNet], what: 'create the Landlock ruleset' });
     for (const r of landlock.paths)
       steps.push({ op: 'LANDLOCK_PATH', args: [r.access, r.path], what: `allow Landlock access beneath ${r.path}` });

@@ -1,0 +1,36 @@
+// Once per test run: a busybox rootfs for real containers, and (as root) an
+// unprivileged user with subordinate id ranges for the rootless tests.
+import fs from 'node:fs';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { BUSYBOX_ROOTFS, TEST_USER, WORK, IS_ROOT } from './env.js';
+
+function buildBusyboxRootfs(): void {
+  if (fs.existsSync(path.join(BUSYBOX_ROOTFS, 'bin/sh'))) return;
+  const tmp = `${BUSYBOX_ROOTFS}.tmp`;
+  fs.rmSync(tmp, { recursive: true, force: true });
+  for (const d of ['bin', 'proc', 'dev', 'sys', 'tmp', 'etc', 'root']) fs.mkdirSync(path.join(tmp, d), { recursive: true });
+  fs.copyFileSync('/bin/busybox', path.join(tmp, 'bin/busybox'));
+  fs.chmodSync(path.join(tmp, 'bin/busybox'), 0o755);
+  const applets = execFileSync('/bin/busybox', ['--list'], { encoding: 'utf8' }).split('\n').filter(Boolean);
+  for (const a of applets) if (a !== 'busybox') fs.symlinkSync('busybox', path.join(tmp, 'bin', a));
+  fs.writeFileSync(path.join(tmp, 'etc/passwd'), 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/:/bin/false\n');
+  fs.writeFileSync(path.join(tmp, 'etc/group'), 'root:x:0:\ntty:x:5:\nnogroup:x:65534:\n');
+  fs.chmodSync(path.join(tmp, 'tmp'), 0o1777);
+  fs.renameSync(tmp, BUSYBOX_ROOTFS);
+}
+
+function ensureTestUser(): void {
+  try {
+    execFileSync('id', [TEST_USER], { stdio: 'ignore' });
+  } catch {
+    execFileSync('useradd', ['-m', '-s', '/bin/sh', TEST_USER]);
+  }
+}
+
+export default function setup(): void {
+  fs.mkdirSync(WORK, { recursive: true });
+  fs.chmodSync(WORK, 0o755);
+  buildBusyboxRootfs();
+  if (IS_ROOT) ensureTestUser();
+}
