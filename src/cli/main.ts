@@ -13,6 +13,11 @@ import { specCommand } from './commands/spec.js';
 import { planCommand } from './commands/plan.js';
 import { execCommand } from './commands/exec.js';
 import { featuresCommand } from './commands/features.js';
+import { psCommand } from './commands/ps.js';
+import { pauseCommand } from './commands/pause.js';
+import { resumeCommand } from './commands/resume.js';
+import { updateCommand } from './commands/update.js';
+import { eventsCommand } from './commands/events.js';
 import { VERSION, COMMIT } from './version.js';
 
 const program = new Command('hako')
@@ -30,7 +35,7 @@ const program = new Command('hako')
   .exitOverride()
   .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
-for (const c of [createCommand, startCommand, stateCommand, killCommand, deleteCommand, runCommand, listCommand, specCommand, planCommand, execCommand, featuresCommand])
+for (const c of [createCommand, startCommand, stateCommand, killCommand, deleteCommand, runCommand, listCommand, specCommand, planCommand, execCommand, featuresCommand, psCommand, pauseCommand, resumeCommand, updateCommand, eventsCommand])
   program.addCommand(c.exitOverride());
 
 async function main(): Promise<void> {

@@ -1,0 +1,63 @@
+// pause: freeze every process of the container (cgroup.freeze). Also home of
+// the helper the cgroup verbs (ps, pause, resume, update, events) share.
+import { Command } from 'commander';
+import { context } from '../app.js';
+import { Container } from '../../runtime/container.js';
+import { HakoError } from '../../errors.js';
+import { CgroupError, CgroupManager, detect, isStrict, type CgroupState } from '../../cgroups/index.js';
+import { readControllers } from '../../cgroups/detect.js';
+
+/** The container's cgroup, from its record (`cgroup` state or `cgroupPath`), or null when it has none. */
+export function containerCgroup(c: Container): CgroupManager | null {
+  const rec = c.record as typeof c.record & { cgroup?: CgroupState };
+  let m: CgroupManager | null = null;
+  if (rec.cgroup && typeof rec.cgroup === 'object' && rec.cgroup.mount) {
+    m = new CgroupManager(rec.cgroup);
+  } else if (rec.cgroupPath) {
+    const host = detect();
+    if (!host.mount) return null;
+    const dir = `${host.mount}${rec.cgroupPath.startsWith('/') ? '' : '/'}${rec.cgroupPath}`;
+    let available: string[] = [];
+    try {
+      available = readControllers(dir);
+    } catch {
+      // no such cgroup: handled by exists() below
+    }
+    m = new CgroupManager({ mount: host.mount, base: host.base ?? '/', path: rec.cgroupPath, available, strict: isStrict(), created: [] });
+  }
+  return m && m.exists() ? m : null;
+}
+
+/** Why there is no cgroup to act on, as the end of a sentence. */
+export function noCgroupReason(): string {
+  const host = detect();
+  return host.problem ?? 'the container was created without one';
+}
+
+/** Runs a cgroup operation, turning driver errors into hako's one-sentence errors. */
+export async function cgroupOp<T>(what: string, fn: () => T | Promise<T>): Promise<T> {
+  try {
+    return await fn();
+  } catch (e) {
+    if (e instanceof CgroupError) throw new HakoError(`${what}: ${e.message}`);
+    throw e;
+  }
+}
+
+export function freezerOf(c: Container, verb: string): CgroupManager {
+  const cg = containerCgroup(c);
+  if (!cg) throw new HakoError(`cannot ${verb} container "${c.id}": ${verb === 'pause' ? 'pausing' : 'resuming'} needs a cgroup v2 freezer; this host has none (${noCgroupReason()})`);
+  return cg;
+}
+
+export const pauseCommand = new Command('pause')
+  .description('suspend every process of the container (cgroup v2 freezer)')
+  .argument('<id>', 'container id')
+  .action(async function (this: Command, id: string) {
+    const ctx = context(this);
+    const c = Container.load(ctx.store, id);
+    const status = c.status();
+    if (status !== 'running') throw new HakoError(`cannot pause container "${id}": it is ${status}, not running`);
+    const cg = freezerOf(c, 'pause');
+    await cgroupOp(`pausing container "${id}"`, () => cg.freeze());
+  });

@@ -1,0 +1,42 @@
+// ps: the container's processes. `--format json` prints a JSON array of host
+// pids (containerd's shim and `docker top` read it); the table runs the host's
+// ps (default `-ef`, or the arguments after the id) and keeps the container's rows.
+import { spawnSync } from 'node:child_process';
+import { Command } from 'commander';
+import { context } from '../app.js';
+import { Container } from '../../runtime/container.js';
+import { containerPids } from '../../runtime/kill.js';
+import { HakoError } from '../../errors.js';
+import { containerCgroup } from './pause.js';
+
+/** Host pids of the container: its cgroup's processes when it has one, else its pid namespace's. */
+export function pidsOf(c: Container): number[] {
+  const cg = containerCgroup(c);
+  if (cg) return cg.pids();
+  return containerPids(c);
+}
+
+export const psCommand = new Command('ps')
+  .description("list the container's processes")
+  .argument('<id>', 'container id')
+  .argument('[ps-args...]', 'arguments for ps(1) in table format (default -ef)')
+  .option('-f, --format <fmt>', 'table or json', 'table')
+  .action(function (this: Command, id: string, psArgs: string[]) {
+    const ctx = context(this);
+    const o = this.opts();
+    const c = Container.load(ctx.store, id);
+    const pids = pidsOf(c);
+    if (o.format === 'json') {
+      process.stdout.write(JSON.stringify(pids) + '\n');
+      return;
+    }
+    if (o.format !== 'table') throw new HakoError(`ps: --format must be table or json, not "${o.format}"`);
+    const r = spawnSync('ps', psArgs.length ? psArgs : ['-ef'], { encoding: 'utf8' });
+    if (r.error || r.status !== 0) throw new HakoError(`ps: running ps ${psArgs.join(' ')} failed: ${r.error?.message ?? r.stderr.trim()}`);
+    const lines = r.stdout.split('\n');
+    const col = lines[0].trim().split(/\s+/).indexOf('PID');
+    if (col < 0) throw new HakoError(`ps: the output of ps ${psArgs.join(' ')} has no PID column`);
+    const want = new Set(pids);
+    process.stdout.write(lines[0] + '\n');
+    for (const l of lines.slice(1)) if (l.trim() && want.has(Number(l.trim().split(/\s+/)[col]))) process.stdout.write(l + '\n');
+  });
