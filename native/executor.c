@@ -281,6 +281,9 @@ static int mkdir_in_root(struct ctx *c, const char *path, unsigned mode) {
     syscall(SYS_close, pfd);
     if (r < 0 && e != EEXIST) return -e;
     fd = open_in_root(c, prefix, O_PATH | O_DIRECTORY, 0);
+    /* It exists but cannot be opened: a symlink whose target is not inside
+     * the rootfs. Say so rather than create anything through it. */
+    if (fd == -ENOENT && r < 0) return -ENOLINK;
     if (fd < 0) return fd;
     syscall(SYS_close, fd);
   }

@@ -30,6 +30,7 @@ export interface Launched {
 }
 
 const SETUP_TIMEOUT_MS = 60_000;
+const ENOLINK = 67;
 
 function sleep(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
@@ -52,6 +53,8 @@ export function describeFailure(plan: BuiltPlan, step: number, err: number): str
     const name = String(plan.steps.find((x) => x.op === 'EXEC')?.args[1] ?? s.args[0]);
     return `exec: "${name}": executable file not found in $PATH`;
   }
+  if ((s.op === 'MKDIR_IN_ROOT' || s.op === 'MKFILE_IN_ROOT') && err === ENOLINK)
+    return `${s.what} failed: a path component is a symlink whose target is not inside the rootfs (step ${step + 1} of ${plan.steps.length})`;
   if (s.op === 'EXEC') {
     const what = err === 2 ? 'no such file or directory' : err === 13 ? 'permission denied' : errnoName(err);
     return `exec ${s.args[1]} failed: ${what}`;

@@ -1,0 +1,127 @@
+// Bad input gets one clear sentence on stderr, a non-zero exit, and leaves no
+// state dir, mount or process behind.
+import fs from 'node:fs';
+import path from 'node:path';
+import { execFileSync } from 'node:child_process';
+import { describe, it, expect } from 'vitest';
+import { makeBundle, hako, WHO, scratch, type Who } from '../helpers/hako.js';
+import { IS_ROOT, BUSYBOX_ROOTFS, TEST_USER } from '../helpers/env.js';
+import type { Config } from '../../src/spec/config.js';
+
+/** Container processes (by their bundle path in /proc/N/cmdline or cwd) still alive. */
+function leftovers(root: string): string[] {
+  return fs.readdirSync(root).filter((f) => !f.startsWith('.'));
+}
+
+function mountsUnder(dir: string): string[] {
+  return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(dir));
+}
+
+function expectRefused(who: Who, edit: (c: Config) => void, message: string | RegExp, id = 'bad1', raw?: string) {
+  const { bundle, root } = makeBundle(who, edit);
+  if (raw !== undefined) fs.writeFileSync(path.join(bundle, 'config.json'), raw);
+  const r = hako(who, root, ['create', '-b', bundle, id]);
+  expect(r.status).not.toBe(0);
+  expect(r.stdout).toBe('');
+  const lines = r.stderr.trim().split('\n');
+  expect(lines).toHaveLength(1);
+  if (typeof message === 'string') expect(lines[0]).toBe(`hako: ${message}`);
+  else expect(lines[0]).toMatch(message);
+  expect(leftovers(root)).toEqual([]);
+  expect(mountsUnder(bundle)).toEqual([]);
+  return { bundle, root };
+}
+
+describe.each(WHO)('bad input (%s)', (who) => {
+  const run = it.skipIf(who === 'root' && !IS_ROOT);
+
+  run('malformed JSON', () => {
+    expectRefused(who, () => {}, /^hako: .*config\.json is not valid JSON: /, 'bad1', '{"ociVersion": "1.2.0",');
+  });
+
+  run('a wrong field is named by its JSON path', () => {
+    expectRefused(who, (c) => ((c.process!.user as unknown as Record<string, unknown>).uid = 'zero'), /^hako: config\.json: process\.user\.uid: expected integer$/);
+    expectRefused(who, (c) => (c.mounts![2].destination = 'dev/pts'), 'config.json: mounts[2].destination: "dev/pts" must be an absolute path');
+  });
+
+  run('unknown fields are tolerated', () => {
+    const { bundle, root } = makeBundle(who, (c) => Object.assign(c as Record<string, unknown>, { vendorThing: { a: 1 } }));
+    expect(hako(who, root, ['run', '-b', bundle, 'ok1']).status).toBe(0);
+  });
+
+  run('missing rootfs', () => {
+    expectRefused(who, (c) => (c.root!.path = 'nope'), /^hako: config\.json: root\.path: ".*\/nope" does not exist$/);
+  });
+
+  run('unsafe ids', () => {
+    const { bundle, root } = makeBundle(who);
+    for (const id of ['../x', 'a/b', '..', '.hidden', 'a b']) {
+      const r = hako(who, root, ['create', '-b', bundle, id]);
+      expect(r.status).not.toBe(0);
+      expect(r.stderr).toMatch(/^hako: invalid container id /);
+    }
+    expect(leftovers(root)).toEqual([]);
+  });
+
+  run('an id already in use', () => {
+    const { bundle, root } = makeBundle(who, (c) => (c.process!.args = ['sleep', '30']));
+    expect(hako(who, root, ['create', '-b', bundle, 'dup']).status).toBe(0);
+    const r = hako(who, root, ['create', '-b', bundle, 'dup']);
+    expect(r.status).not.toBe(0);
+    expect(r.stderr).toBe('hako: container "dup" already exists\n');
+    expect(hako(who, root, ['delete', '--force', 'dup']).status).toBe(0);
+    expect(leftovers(root)).toEqual([]);
+  });
+
+  run('duplicate and unknown namespaces', () => {
+    expectRefused(who, (c) => c.linux!.namespaces!.push({ type: 'pid' }), /^hako: config\.json: linux\.namespaces\[\d\]: namespace "pid" is listed twice$/);
+    expectRefused(who, (c) => c.linux!.namespaces!.push({ type: 'bogus' as never }), /^hako: config\.json: linux\.namespaces\[\d\]\.type: /);
+  });
+
+  run('a missing executable', () => {
+    expectRefused(who, (c) => (c.process!.args = ['no-such-program']), 'exec: "no-such-program": executable file not found in $PATH');
+  });
+
+  run('a mount target that is a symlink out of the rootfs: refused, or resolved inside it', () => {
+    const rootfs = scratch(who, 'fs-');
+    execFileSync('cp', ['-a', `${BUSYBOX_ROOTFS}/.`, rootfs]);
+    const outside = scratch(who, 'outside-');
+    fs.symlinkSync(outside, path.join(rootfs, 'escape'));
+    fs.symlinkSync('/etc', path.join(rootfs, 'etc-link'));
+    if (who === 'rootless') execFileSync('chown', ['-hR', TEST_USER, rootfs]);
+    // A link whose target does not exist inside the rootfs: nothing is created through it.
+    expectRefused(
+      who,
+      (c) => {
+        c.root = { path: rootfs, readonly: false };
+        c.mounts!.push({ destination: '/escape/sub', type: 'tmpfs', source: 'tmpfs' });
+      },
+      /^hako: create the mount point \/escape\/sub failed: a path component is a symlink whose target is not inside the rootfs \(step \d+ of \d+\)$/,
+    );
+    expect(fs.readdirSync(outside)).toEqual([]);
+    // An absolute link resolves inside the rootfs, as under chroot: the host's /etc is untouched.
+    const { bundle, root } = makeBundle(who, (c) => {
+      c.root = { path: rootfs, readonly: false };
+      c.mounts!.push({ destination: '/etc-link', type: 'tmpfs', source: 'tmpfs' });
+      c.process!.args = ['sh', '-c', 'touch /etc-link/marker && ls /etc'];
+    });
+    const r = hako(who, root, ['run', '-b', bundle, 'esc1']);
+    expect(r.stderr).toBe('');
+    expect(r.status).toBe(0);
+    expect(r.stdout.trim()).toBe('marker');
+    expect(fs.existsSync('/etc/marker')).toBe(false);
+    expect(mountsUnder(rootfs)).toEqual([]);
+  });
+});
+
+describe('bad input (rootless only)', () => {
+  it.skipIf(!IS_ROOT)('a mapping with no subordinate range', () => {
+    expectRefused(
+      'rootless',
+      (c) => {
+        c.linux!.uidMappings = [{ containerID: 0, hostID: 4_000_000_000, size: 1000 }];
+      },
+      /^hako: config\.json: linux\.uidMappings\[0\]: host ids 4000000000-4000000999 are not in user hakotest's ranges in \/etc\/subuid$/,
+    );
+  });
+});
