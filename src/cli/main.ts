@@ -13,6 +13,7 @@ import { specCommand } from './commands/spec.js';
 import { planCommand } from './commands/plan.js';
 import { execCommand } from './commands/exec.js';
 import { featuresCommand } from './commands/features.js';
+import { upCommand } from './commands/up.js';
 import { psCommand } from './commands/ps.js';
 import { pauseCommand } from './commands/pause.js';
 import { resumeCommand } from './commands/resume.js';
@@ -35,7 +36,7 @@ const program = new Command('hako')
   .exitOverride()
   .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
-for (const c of [createCommand, startCommand, stateCommand, killCommand, deleteCommand, runCommand, listCommand, specCommand, planCommand, execCommand, featuresCommand, psCommand, pauseCommand, resumeCommand, updateCommand, eventsCommand])
+for (const c of [createCommand, startCommand, stateCommand, killCommand, deleteCommand, runCommand, listCommand, specCommand, planCommand, execCommand, featuresCommand, psCommand, pauseCommand, resumeCommand, updateCommand, eventsCommand, upCommand])
   program.addCommand(c.exitOverride());
 
 async function main(): Promise<void> {

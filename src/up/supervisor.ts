@@ -1,0 +1,181 @@
+// The foreground loop of `hako up`: run the container, restart it by the policy with
+// backoff when it ends, and stop it cleanly on SIGINT/SIGTERM (SIGTERM, a grace period,
+// then SIGKILL; delete; exit 0). The listening socket stays open on the host across
+// restarts, so clients queue in its backlog instead of being refused.
+import os from 'node:os';
+import type { Config } from '../spec/config.js';
+import { HakoError } from '../errors.js';
+import { create } from '../runtime/create.js';
+import { start } from '../runtime/start.js';
+import { deleteContainer } from '../runtime/delete.js';
+import { checkExec } from '../runtime/wait.js';
+import { Container } from '../runtime/container.js';
+import { native } from '../runtime/native.js';
+import type { RuntimeContext } from '../runtime/context.js';
+import { decide, type RestartPolicy, type RunEnd } from './policy.js';
+import { activationFds } from './activation.js';
+import { checkVolumes } from './volumes.js';
+import { waitServing } from './ready.js';
+import type { ListenAddress } from './listen.js';
+
+export interface SuperviseOptions {
+  id: string;
+  bundle: string;
+  /** The config to run (socket activation applied). */
+  config: Config;
+  listenerFd: number;
+  address: ListenAddress;
+  policy: RestartPolicy;
+  /** Grace period between SIGTERM and SIGKILL when stopping. */
+  stopTimeoutMs: number;
+  /** Status sentences (stderr). */
+  say: (sentence: string) => void;
+  /** Called the first time the server answers. */
+  onServing: () => void;
+}
+
+const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+
+function signalName(n: number): string {
+  return Object.entries(os.constants.signals).find(([, v]) => v === n)?.[0] ?? `signal ${n}`;
+}
+
+export function describeEnd(end: RunEnd): string {
+  const after = `after ${(end.ranMs / 1000).toFixed(1)} s`;
+  return end.signal !== undefined ? `was killed by ${signalName(end.signal)} ${after}` : `exited with status ${end.code ?? 0} ${after}`;
+}
+
+function signal(pid: number, sig: NodeJS.Signals): void {
+  try {
+    process.kill(pid, sig);
+  } catch {
+    // already gone
+  }
+}
+
+/** A container with our id left over from an `up` that was killed: remove it, unless it runs. */
+function clearLeftover(ctx: RuntimeContext, id: string): void {
+  let c: Container;
+  try {
+    c = Container.load(ctx.store, id);
+  } catch {
+    return;
+  }
+  if (c.alive()) throw new HakoError(`container "${id}" is already running (another hako up?): stop it or pick another --id`);
+  deleteContainer(ctx, id, true);
+}
+
+export class Supervisor {
+  private stopping = false;
+  private initPid: number | undefined;
+  private killTimer: NodeJS.Timeout | undefined;
+  private wake: (() => void) | undefined;
+
+  constructor(
+    private readonly ctx: RuntimeContext,
+    private readonly o: SuperviseOptions,
+  ) {}
+
+  /** Runs until stopped (resolves 0) or until the policy says no more (the last exit code). */
+  async run(): Promise<number> {
+    const onSignal = (sig: NodeJS.Signals) => this.stop(sig);
+    for (const s of STOP_SIGNALS) process.on(s, onSignal);
+    // The init is our child, unless the plan forks (joining a pid namespace): then it is
+    // reparented to us only if we are a subreaper.
+    native.setSubreaper();
+    try {
+      clearLeftover(this.ctx, this.o.id);
+      return await this.loop();
+    } finally {
+      for (const s of STOP_SIGNALS) process.off(s, onSignal);
+      clearTimeout(this.killTimer);
+    }
+  }
+
+  /** First signal: SIGTERM to the container, SIGKILL after the grace period. Second: SIGKILL now. */
+  stop(sig: NodeJS.Signals): void {
+    const pid = this.initPid;
+    if (this.stopping) {
+      if (pid) signal(pid, 'SIGKILL');
+      return;
+    }
+    this.stopping = true;
+    this.wake?.();
+    if (!pid) return;
+    this.o.say(`${sig}: stopping container ${this.o.id} (SIGTERM, then SIGKILL after ${this.o.stopTimeoutMs / 1000} s)`);
+    signal(pid, 'SIGTERM');
+    this.killTimer = setTimeout(() => {
+      this.o.say(`container ${this.o.id} did not stop within ${this.o.stopTimeoutMs / 1000} s: SIGKILL`);
+      signal(pid, 'SIGKILL');
+    }, this.o.stopTimeoutMs);
+  }
+
+  private async loop(): Promise<number> {
+    let streak = 0;
+    let served = false;
+    while (!this.stopping) {
+      const startedAt = Date.now();
+      const pid = this.launch();
+      this.initPid = pid;
+      let ended = false;
+      const exited = native.waitPid(pid).finally(() => (ended = true));
+      void waitServing(this.o.address, () => !ended && !this.stopping).then((ok) => {
+        if (!ok) return;
+        if (!served) this.o.onServing();
+        else this.o.say(`container ${this.o.id} is serving again`);
+        served = true;
+      });
+      const st = await exited;
+      this.initPid = undefined;
+      clearTimeout(this.killTimer);
+      deleteContainer(this.ctx, this.o.id, true);
+      if (st.error) throw new HakoError(`waiting for container ${this.o.id} (pid ${pid}) failed: errno ${st.error}`);
+      if (this.stopping) {
+        this.o.say(`container ${this.o.id} stopped`);
+        return 0;
+      }
+      const end: RunEnd = { code: st.code, signal: st.signal, ranMs: Date.now() - startedAt };
+      const d = decide(this.o.policy, end, streak);
+      if (!d.restart) {
+        if (d.reason === 'exhausted')
+          throw new HakoError(
+            `container ${this.o.id} ${describeEnd(end)}: giving up after ${d.streak} restarts in a row (--max-restarts ${this.o.policy.maxRestarts})`,
+          );
+        this.o.say(`container ${this.o.id} ${describeEnd(end)}; not restarting (--restart ${this.o.policy.mode})`);
+        return end.signal !== undefined ? 128 + end.signal : end.code ?? 0;
+      }
+      streak = d.streak;
+      this.o.say(
+        `container ${this.o.id} ${describeEnd(end)}; restarting in ${d.delayMs / 1000} s (restart ${streak} of at most ${this.o.policy.maxRestarts} in a row)`,
+      );
+      await this.sleep(d.delayMs);
+    }
+    return 0;
+  }
+
+  /** create + start; a setup or exec failure is not a crash: it is reported, not retried. */
+  private launch(): number {
+    const { ctx } = this;
+    const { id, bundle, config } = this.o;
+    checkVolumes(config, bundle);
+    const { plan, launched } = create(ctx, { id, bundle, config, extraFds: activationFds(this.o.listenerFd) });
+    try {
+      start(ctx, id);
+      checkExec(plan, launched.syncFd);
+    } catch (e) {
+      deleteContainer(ctx, id, true);
+      throw e;
+    }
+    return launched.pid;
+  }
+
+  private sleep(ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const t = setTimeout(resolve, ms);
+      this.wake = () => {
+        clearTimeout(t);
+        resolve();
+      };
+    }).finally(() => (this.wake = undefined));
+  }
+}
