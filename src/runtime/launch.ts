@@ -71,6 +71,11 @@ export function launch(plan: BuiltPlan, hooks: LaunchHooks = {}): Launched {
     throw new HakoError(`creating the container process failed: ${(e as Error).message}`);
   }
   let pid = child.pid;
+  // After a FORK step the intermediate (PID) and the grandchild (READY) write to
+  // the same socket: READY can arrive first. Return only once both are in, or
+  // the pid file would name the intermediate (which exits 0 at once).
+  let awaitingPid = plan.steps.some((s) => s.op === 'FORK');
+  let ready = false;
   try {
     if (plan.idmap) writeIdMaps(child.pid, plan.idmap);
     hooks.beforeGo?.(child.pid);
@@ -84,6 +89,8 @@ export function launch(plan: BuiltPlan, hooks: LaunchHooks = {}): Launched {
         // The intermediate leaves at once; reaping it hands the grandchild to
         // the nearest subreaper.
         for (let i = 0; i < 500 && !native.reapNow(child.pid); i++) sleep(1);
+        awaitingPid = false;
+        if (ready) return { pid, syncFd: child.fd, childPid: child.pid };
       } else if (m.type === MSG.HOOKS) {
         if (m.value === HOOK_POINT.CREATE_RUNTIME) hooks.onHooks?.(pid);
         native.sendMsg(child.fd, MSG.GO, 0);
@@ -91,7 +98,8 @@ export function launch(plan: BuiltPlan, hooks: LaunchHooks = {}): Launched {
         hooks.onSeccompFd?.(m.fd, pid);
         native.sendMsg(child.fd, MSG.GO, 0);
       } else if (m.type === MSG.READY) {
-        return { pid, syncFd: child.fd, childPid: child.pid };
+        ready = true;
+        if (!awaitingPid) return { pid, syncFd: child.fd, childPid: child.pid };
       }
     }
   } catch (e) {

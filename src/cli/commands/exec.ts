@@ -52,6 +52,8 @@ export const execCommand = new Command('exec')
   .option('-c, --cap <cap>', 'add a capability', collect, [])
   .option('--no-new-privs', 'set no_new_privs')
   .option('--preserve-fds <n>', 'pass fds 3..3+n-1 to the process', intOption, 0)
+  // Everything after the id is the command: `hako exec ID sh -c x` must not read -c as --cap.
+  .passThroughOptions()
   .action(async function (this: Command, id: string, command: string[]) {
     const ctx = context(this);
     const o = this.opts();
