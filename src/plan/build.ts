@@ -27,10 +27,14 @@ export interface PlanOptions {
   extraFds?: Array<{ from: number; to: number }>;
   seccomp?: CompiledSeccomp | null;
   landlock?: LandlockRules | null;
+  /** A joined user namespace denies setgroups (read from /proc by the caller). */
+  joinedSetgroupsDenied?: boolean;
 }
 
 export interface BuiltPlan extends LaunchPlan {
   idmap: IdMapPlan | null;
+  /** The process's user namespace refuses setgroups (exec needs to know later). */
+  setgroupsDenied: boolean;
 }
 
 function fdPlan(o: { preserveFds?: number; extraFds?: Array<{ from: number; to: number }> }) {
@@ -109,11 +113,12 @@ export function buildCreatePlan(o: PlanOptions): BuiltPlan {
       throw new HakoError(`config.json: linux.sysctl: "${key}" is not a sysctl name`);
     steps.push({ op: 'WRITE_FILE', args: [`/proc/sys/${key.replace(/\./g, '/')}`, value], what: `set sysctl ${key}` });
   }
-  steps.push(...processSteps(proc, o, 'config.json: process', !!idmap?.denySetgroups, firstClosed, true));
+  const setgroupsDenied = idmap ? idmap.denySetgroups : !!o.joinedSetgroupsDenied;
+  steps.push(...processSteps(proc, o, 'config.json: process', setgroupsDenied, firstClosed, true));
   steps.push({ op: 'REPORT_READY', args: [], what: 'report the container created' });
   if (o.fifoPath) steps.push({ op: 'WAIT_FIFO', args: [], what: 'wait for start' });
   steps.push(finalExec(proc));
-  return { cloneFlags: ns.cloneFlags, parentNamespaces: ns.parentNamespaces, fds, steps, idmap };
+  return { cloneFlags: ns.cloneFlags, parentNamespaces: ns.parentNamespaces, fds, steps, idmap, setgroupsDenied };
 }
 
 export interface ExecPlanOptions extends Omit<PlanOptions, 'fifoPath' | 'noPivot'> {
@@ -146,5 +151,5 @@ export function buildExecPlan(o: ExecPlanOptions, differs: (ns: string) => boole
   steps.push(...processSteps(o.process, o, 'process', o.setgroupsDenied, firstClosed, false));
   steps.push({ op: 'REPORT_READY', args: [], what: 'report the process ready' });
   steps.push(finalExec(o.process));
-  return { cloneFlags: 0, parentNamespaces: [], fds, steps, idmap: null };
+  return { cloneFlags: 0, parentNamespaces: [], fds, steps, idmap: null, setgroupsDenied: o.setgroupsDenied };
 }

@@ -53,6 +53,18 @@ export function checkRootfs(bundle: string, cfg: Config): string {
   return rootfs;
 }
 
+/** Whether a user namespace joined by path (/proc/PID/ns/user) refuses setgroups. */
+function joinedSetgroupsDenied(cfg: Config): boolean {
+  const p = cfg.linux?.namespaces?.find((n) => n.type === 'user')?.path;
+  const m = p && /^\/proc\/(\d+)\/ns\/user$/.exec(p);
+  if (!m) return false;
+  try {
+    return fs.readFileSync(`/proc/${m[1]}/setgroups`, 'utf8').trim() === 'deny';
+  } catch {
+    return false;
+  }
+}
+
 export interface Created {
   container: Container;
   plan: BuiltPlan;
@@ -73,7 +85,7 @@ export function create(ctx: RuntimeContext, o: CreateOptions): Created {
     const plan = buildCreatePlan({
       cfg, bundle, rootless: ctx.rootless, host, fifoPath,
       consoleSocket: o.consoleSocket, noPivot: o.noPivot, preserveFds: o.preserveFds, extraFds: o.extraFds,
-      seccomp: security.seccomp, landlock: security.landlock,
+      seccomp: security.seccomp, landlock: security.landlock, joinedSetgroupsDenied: joinedSetgroupsDenied(cfg),
     });
     fs.mkdirSync(dir, { recursive: true, mode: 0o711 });
     let launched: Launched | undefined;
@@ -94,7 +106,7 @@ export function create(ctx: RuntimeContext, o: CreateOptions): Created {
       if (!st) throw new HakoError('the container process exited right after setup');
       const record: ContainerRecord = {
         id: o.id, bundle, rootfs, pid: launched.pid, startTime: st.startTime, created: new Date().toISOString(),
-        rootless: ctx.rootless, setgroupsDenied: !!plan.idmap?.denySetgroups, configPath,
+        rootless: ctx.rootless, setgroupsDenied: plan.setgroupsDenied, configPath,
         annotations: cfg.annotations, owner: process.geteuid!(),
       };
       const c = new Container(store, record);

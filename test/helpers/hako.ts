@@ -52,21 +52,45 @@ export function makeBundle(who: Who, edit: (c: Config) => void = () => {}): { bu
   return { bundle, root };
 }
 
-/** Runs `hako --root ROOT ARGS…` as root or as the test user. */
-export function hako(who: Who, root: string, args: string[], opts: { input?: string; timeout?: number } = {}): SpawnSyncReturns<string> {
-  const full = [CLI, '--root', root, ...args];
-  const cmd = who === 'root' ? process.execPath : 'setpriv';
-  const argv =
-    who === 'root'
-      ? full
-      : ['--reuid', TEST_USER, '--regid', TEST_USER, '--init-groups', '--reset-env', process.execPath, ...full];
-  return spawnSync(cmd, argv, {
+/** Runs `hako --root ROOT ARGS…` as root or as the test user. With
+ *  `detached`, output goes through files: a detached container inherits the
+ *  runtime's stdio and would hold pipes open for as long as it lives. */
+export function hako(
+  who: Who,
+  root: string,
+  args: string[],
+  opts: { input?: string; timeout?: number; detached?: boolean } = {},
+): SpawnSyncReturns<string> {
+  if (opts.detached) {
+    const out = fs.mkdtempSync(path.join(os.tmpdir(), 'hako-out-'));
+    const fdOut = fs.openSync(path.join(out, 'stdout'), 'w+');
+    const fdErr = fs.openSync(path.join(out, 'stderr'), 'w+');
+    try {
+      const r = spawnSync(who === 'root' ? process.execPath : 'setpriv', argvFor(who, root, args), {
+        stdio: ['ignore', fdOut, fdErr],
+        timeout: opts.timeout ?? 30_000,
+        cwd: os.tmpdir(),
+        env: who === 'root' ? process.env : { PATH: process.env.PATH },
+      });
+      return { ...r, stdout: fs.readFileSync(path.join(out, 'stdout'), 'utf8'), stderr: fs.readFileSync(path.join(out, 'stderr'), 'utf8') } as SpawnSyncReturns<string>;
+    } finally {
+      fs.closeSync(fdOut);
+      fs.closeSync(fdErr);
+      fs.rmSync(out, { recursive: true, force: true });
+    }
+  }
+  return spawnSync(who === 'root' ? process.execPath : 'setpriv', argvFor(who, root, args), {
     encoding: 'utf8',
     input: opts.input,
     timeout: opts.timeout ?? 30_000,
     cwd: os.tmpdir(),
     env: who === 'root' ? process.env : { PATH: process.env.PATH },
   });
+}
+
+function argvFor(who: Who, root: string, args: string[]): string[] {
+  const full = [CLI, '--root', root, ...args];
+  return who === 'root' ? full : ['--reuid', TEST_USER, '--regid', TEST_USER, '--init-groups', '--reset-env', process.execPath, ...full];
 }
 
 export const WHO: Who[] = ['rootless', 'root'];

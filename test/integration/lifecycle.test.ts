@@ -76,7 +76,7 @@ describe.each(WHO)('lifecycle (%s)', (who) => {
     const { bundle, root } = makeBundle(who, (c) => {
       c.process!.args = ['sh', '-c', 'sleep 100 & sleep 100 & wait'];
     });
-    expect(hako(who, root, ['run', '-d', '-b', bundle, 'life2']).status).toBe(0);
+    expect(hako(who, root, ['run', '-d', '-b', bundle, 'life2'], { detached: true }).status).toBe(0);
     const pid = JSON.parse(hako(who, root, ['state', 'life2']).stdout).pid as number;
     expect(waitFor(() => fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).length === 2)).toBe(true);
     const kids = fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).map(Number);
