@@ -99,6 +99,12 @@ export function buildCreatePlan(o: PlanOptions): BuiltPlan {
     steps.push({ op: 'CONSOLE_CONNECT', args: [o.consoleSocket], what: `connect to the console socket ${o.consoleSocket}` });
   if (o.fifoPath) steps.push({ op: 'OPEN_FIFO', args: [o.fifoPath], what: 'open the exec fifo' });
   steps.push(...planPivot(ctx));
+  // Sysctls before /proc/sys turns read-only (runc's order: sysctl, readonly and masked paths, read-only root).
+  for (const [key, value] of Object.entries(cfg.linux?.sysctl ?? {})) {
+    if (key.includes('..') || key.includes('/'))
+      throw new HakoError(`config.json: linux.sysctl: "${key}" is not a sysctl name`);
+    steps.push({ op: 'WRITE_FILE', args: [`/proc/sys/${key.replace(/\./g, '/')}`, value], what: `set sysctl ${key}` });
+  }
   steps.push(...planFinalizeRootfs(ctx));
   if (ns.isNew('network')) steps.push({ op: 'LOOPBACK_UP', args: [], what: 'bring up the loopback interface' });
   if (ns.isNew('uts')) {
@@ -107,11 +113,6 @@ export function buildCreatePlan(o: PlanOptions): BuiltPlan {
       steps.push({ op: 'SETDOMAINNAME', args: [cfg.domainname], what: `set the domain name to "${cfg.domainname}"` });
   } else if (cfg.hostname) {
     throw new HakoError('config.json: hostname: setting a hostname needs a new uts namespace');
-  }
-  for (const [key, value] of Object.entries(cfg.linux?.sysctl ?? {})) {
-    if (key.includes('..') || key.includes('/'))
-      throw new HakoError(`config.json: linux.sysctl: "${key}" is not a sysctl name`);
-    steps.push({ op: 'WRITE_FILE', args: [`/proc/sys/${key.replace(/\./g, '/')}`, value], what: `set sysctl ${key}` });
   }
   const setgroupsDenied = idmap ? idmap.denySetgroups : !!o.joinedSetgroupsDenied;
   steps.push(...processSteps(proc, o, 'config.json: process', setgroupsDenied, firstClosed, true));

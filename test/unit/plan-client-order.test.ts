@@ -1,0 +1,22 @@
+// Plan details the real clients depend on (test/e2e/docker.test.ts found them).
+import { describe, expect, test } from 'vitest';
+import { buildCreatePlan } from '../../src/plan/build.js';
+import { readHostFacts } from '../../src/plan/host.js';
+import { defaultSpec } from '../../src/spec/default.js';
+
+describe('create plan order', () => {
+  test('sysctls are written before /proc/sys and the root turn read-only (Docker sets net.ipv4.ip_unprivileged_port_start)', () => {
+    const cfg = defaultSpec(false);
+    cfg.root = { path: '/', readonly: true };
+    cfg.process!.terminal = false;
+    cfg.linux!.sysctl = { 'net.ipv4.ip_unprivileged_port_start': '0' };
+    cfg.linux!.readonlyPaths = ['/proc/sys'];
+    const plan = buildCreatePlan({ cfg, bundle: '/tmp', rootless: false, host: readHostFacts() });
+    const sysctl = plan.steps.findIndex((s) => s.what === 'set sysctl net.ipv4.ip_unprivileged_port_start');
+    const ro = plan.steps.findIndex((s) => s.op === 'READONLY_PATH' && s.args[0] === '/proc/sys');
+    expect(sysctl).toBeGreaterThan(0);
+    expect(ro).toBeGreaterThan(sysctl);
+    const pivot = plan.steps.findIndex((s) => s.op === 'PIVOT_ROOT' || s.op === 'CHROOT' || /pivot/i.test(String(s.what)));
+    expect(sysctl).toBeGreaterThan(pivot);
+  });
+});
