@@ -12,7 +12,7 @@ import { performance } from 'node:perf_hooks';
 
 const repo = resolve(import.meta.dirname, '../..');
 const { prepareCgroup, detect } = await import(join(repo, 'dist/cgroups/index.js'));
-const N = Number(process.env.BENCH_N ?? 30);
+const N = Number(process.env.BENCH_N || 10);
 const work = mkdtempSync('/tmp/hako-bench-');
 const resources = { memory: { limit: 64 << 20, swap: 64 << 20 }, pids: { limit: 64 }, cpu: { shares: 512, quota: 50000, period: 100000 } };
 

@@ -4,6 +4,7 @@
 # cgroup v2 suite inside as root and as an unprivileged user with a delegated subtree.
 # The host is in hybrid cgroup mode, so this is the only place v2 limits are real.
 # Usage: bash test/vm/run.sh [--bench]   (exit status: non-zero when any VM test fails)
+#        BENCH_N=30 bash test/vm/run.sh --bench   (rounds; 10 by default)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 repo=$(pwd)
@@ -61,7 +62,7 @@ echo "vm: booting $kver (tcg) for the $mode stage"
 start=$(date +%s)
 timeout 1200 qemu-system-x86_64 -accel tcg -cpu max -smp 2 -m 3072 -nographic -no-reboot \
   -kernel "$kdir/vmlinuz" -initrd "$initrd" \
-  -append "console=ttyS0 quiet loglevel=3 panic=-1 hako.repo=$repo hako.mode=$mode hako.ci=${CI:-}" \
+  -append "console=ttyS0 quiet loglevel=3 panic=-1 hako.repo=$repo hako.mode=$mode hako.ci=${CI:-} hako.n=${BENCH_N:-10}" \
   -virtfs local,path=/,mount_tag=host,security_model=passthrough,readonly=on,multidevs=remap \
   -virtfs "local,path=$out,mount_tag=out,security_model=passthrough" \
   </dev/null || { echo "vm: qemu failed or timed out" >&2; exit 1; }
