@@ -1,0 +1,404 @@
+// The FHIR server served by `hako up` from a container with no network of its own,
+// rootless (as the test user) and as root, driven by a real FHIR client.
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { spawn, type ChildProcess } from 'node:child_process';
+import { Client, RESPONSE_KEY } from 'fhir-kit-client';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { CLI, IS_ROOT, REPO, TEST_USER } from '../helpers/env.js';
+import { hako, scratch, testUserIds, WHO, type Who } from '../helpers/hako.js';
+
+type Resource = { resourceType: string; id?: string; [key: string]: unknown };
+
+interface Up {
+  child: ChildProcess;
+  stdout: () => string;
+  stderr: () => string;
+  exited: Promise<number | null>;
+}
+
+const FHIR = path.join(REPO, 'bundles/fhir');
+
+/** A copy of the FHIR bundle (config and server sources) owned by WHO: `up` builds its rootfs as that user. */
+function fhirBundle(who: Who): string {
+  const bundle = scratch(who, 'fhir-');
+  fs.copyFileSync(path.join(FHIR, 'config.json'), path.join(bundle, 'config.json'));
+  fs.cpSync(path.join(FHIR, 'server'), path.join(bundle, 'server'), { recursive: true });
+  chownTree(who, bundle);
+  return bundle;
+}
+
+function chownTree(who: Who, dir: string): void {
+  if (who !== 'rootless') return;
+  const { uid, gid } = testUserIds();
+  fs.chownSync(dir, uid, gid);
+  for (const name of fs.readdirSync(dir, { recursive: true }) as string[]) fs.lchownSync(path.join(dir, name), uid, gid);
+}
+
+/** An empty data volume, as `up` expects it: a directory only the container's user can write. */
+function freshData(who: Who, bundle: string): string {
+  const data = path.join(bundle, 'data');
+  fs.rmSync(data, { recursive: true, force: true });
+  fs.mkdirSync(data, { mode: 0o700 });
+  chownTree(who, data);
+  return data;
+}
+
+function up(who: Who, bundle: string, root: string, args: string[] = ['--listen', '127.0.0.1:0']): Up {
+  const argv = [CLI, '--root', root, 'up', bundle, ...args];
+  const child =
+    who === 'root'
+      ? spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn('setpriv', ['--reuid', TEST_USER, '--regid', TEST_USER, '--init-groups', '--reset-env', process.execPath, ...argv], {
+          stdio: ['ignore', 'pipe', 'pipe'],
+          env: { PATH: process.env.PATH },
+          cwd: os.tmpdir(),
+        });
+  let out = '';
+  let err = '';
+  child.stdout!.on('data', (c: Buffer) => (out += c));
+  child.stderr!.on('data', (c: Buffer) => (err += c));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  running.push(child);
+  return { child, stdout: () => out, stderr: () => err, exited };
+}
+
+async function until(what: string, up: Up, test: () => boolean, ms = 60_000): Promise<void> {
+  const deadline = Date.now() + ms;
+  while (!test()) {
+    if (up.child.exitCode !== null || Date.now() > deadline)
+      throw new Error(`${what} did not happen; stdout: ${up.stdout()} stderr: ${up.stderr()}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+/** Waits for the URL line; returns the base URL and the container id it names. */
+async function serving(up: Up): Promise<{ url: string; id: string }> {
+  const re = /^FHIR server at (http:\/\/127\.0\.0\.1:\d+\/) \(hako container (\S+), (rootless|as root, in a user namespace with no capabilities)\)$/m;
+  await until('serving', up, () => re.test(up.stdout()));
+  const [, url, id] = re.exec(up.stdout())!;
+  return { url, id };
+}
+
+function initPid(who: Who, root: string, id: string): number {
+  const r = hako(who, root, ['state', id]);
+  expect(r.status, r.stderr).toBe(0);
+  return JSON.parse(r.stdout).pid;
+}
+
+/** SIGTERM to `up`: it stops the container, deletes it and exits 0, leaving no state and no process. */
+async function stop(up: Up, root: string, pid: number): Promise<void> {
+  up.child.kill('SIGTERM');
+  expect(await up.exited).toBe(0);
+  expect(up.stderr()).toMatch(/container \S+ stopped\n$/);
+  expect(fs.existsSync(`/proc/${pid}`)).toBe(false);
+  expect(fs.readdirSync(root)).toEqual([]);
+}
+
+function statusOf(result: unknown): number {
+  return (result as Record<symbol, Response>)[RESPONSE_KEY].status;
+}
+
+async function failure(promise: Promise<unknown>): Promise<{ status: number; data: Resource }> {
+  try {
+    await promise;
+  } catch (err) {
+    const { status, data } = (err as { response: { status: number; data: Resource } }).response;
+    return { status, data };
+  }
+  throw new Error('the request succeeded but should have failed');
+}
+
+const running: ChildProcess[] = [];
+const bundles: Partial<Record<Who, string>> = {};
+let root: string;
+
+beforeAll(() => {
+  if (IS_ROOT) for (const who of WHO) bundles[who] = fhirBundle(who);
+});
+afterAll(() => {
+  for (const dir of Object.values(bundles)) fs.rmSync(dir!, { recursive: true, force: true });
+});
+afterEach(async () => {
+  // A failed test must not leave `up` or its container running.
+  for (const child of running.splice(0)) {
+    if (child.exitCode === null && child.signalCode === null) {
+      child.kill('SIGKILL');
+      await new Promise((r) => child.once('exit', r));
+    }
+  }
+  if (root && fs.existsSync(root)) {
+    for (const id of fs.readdirSync(root).filter((n) => !n.startsWith('.'))) hako('root', root, ['delete', '--force', id]);
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});
+
+// The rootless half runs as the test user through setpriv, so the whole file needs root.
+describe.skipIf(!IS_ROOT).each(WHO)('FHIR server under hako up (%s)', (who) => {
+  const setup = () => {
+    root = scratch(who, 'state-');
+    const bundle = bundles[who]!;
+    return { bundle, data: freshData(who, bundle) };
+  };
+
+  it('serves create/read/search/update/delete, a transaction Bundle and 400 for an invalid resource', async () => {
+    const { bundle } = setup();
+    const u = up(who, bundle, root);
+    const { url, id } = await serving(u);
+    expect(u.stdout()).toContain(who === 'rootless' ? ', rootless)' : ', as root, in a user namespace with no capabilities)');
+    expect(id).toMatch(new RegExp(`^${path.basename(bundle)}-\\d+$`));
+    const client = new Client({ baseUrl: url.replace(/\/$/, '') });
+
+    expect((await client.capabilityStatement()).resourceType).toBe('CapabilityStatement');
+    const patient = await client.create({
+      resourceType: 'Patient',
+      body: { resourceType: 'Patient', name: [{ family: 'Okafor', given: ['Ada'] }], birthDate: '1980-02-03' },
+    });
+    expect(statusOf(patient)).toBe(201);
+    const encounter = await client.create({
+      resourceType: 'Encounter',
+      body: {
+        resourceType: 'Encounter',
+        status: 'finished',
+        class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB' },
+        subject: { reference: `Patient/${patient.id}` },
+      },
+    });
+    const observation = await client.create({
+      resourceType: 'Observation',
+      body: {
+        resourceType: 'Observation',
+        status: 'final',
+        code: { coding: [{ system: 'http://loinc.org', code: '8867-4' }] },
+        subject: { reference: `Patient/${patient.id}` },
+        encounter: { reference: `Encounter/${encounter.id}` },
+        valueQuantity: { value: 72, unit: 'beats/minute' },
+      },
+    });
+
+    expect((await client.read({ resourceType: 'Patient', id: patient.id })).birthDate).toBe('1980-02-03');
+    const byName = await client.search({ resourceType: 'Patient', searchParams: { family: 'Okafor' } });
+    expect(byName.entry.map((e: { resource: Resource }) => e.resource.id)).toEqual([patient.id]);
+    const obs = await client.search({ resourceType: 'Observation', searchParams: { subject: `Patient/${patient.id}` } });
+    expect(obs.entry.map((e: { resource: Resource }) => e.resource.id)).toEqual([observation.id]);
+    const enc = await client.search({ resourceType: 'Encounter', searchParams: { patient: `Patient/${patient.id}` } });
+    expect(enc.entry.map((e: { resource: Resource }) => e.resource.id)).toEqual([encounter.id]);
+
+    for (const [type, resource, change] of [
+      ['Patient', patient, { birthDate: '1980-02-04' }],
+      ['Observation', observation, { status: 'amended' }],
+      ['Encounter', encounter, { status: 'cancelled' }],
+    ] as const) {
+      const updated = await client.update({ resourceType: type, id: resource.id, body: { ...resource, ...change } });
+      expect(updated.meta.versionId).not.toBe(resource.meta.versionId);
+      expect(await client.read({ resourceType: type, id: resource.id })).toMatchObject(change);
+    }
+    for (const [type, resource] of [
+      ['Observation', observation],
+      ['Encounter', encounter],
+      ['Patient', patient],
+    ] as const) {
+      await client.delete({ resourceType: type, id: resource.id });
+      expect((await failure(client.read({ resourceType: type, id: resource.id }))).status).toBe(404);
+    }
+
+    const tx = await client.transaction({
+      body: {
+        resourceType: 'Bundle',
+        type: 'transaction',
+        entry: [
+          {
+            fullUrl: 'urn:uuid:5d3f7e36-0d4a-4d2b-9c59-5b0a4d0f1a11',
+            resource: { resourceType: 'Patient', name: [{ family: 'Lindqvist' }] },
+            request: { method: 'POST', url: 'Patient' },
+          },
+          {
+            resource: { resourceType: 'Observation', status: 'final', code: { text: 'weight' }, subject: { reference: 'urn:uuid:5d3f7e36-0d4a-4d2b-9c59-5b0a4d0f1a11' } },
+            request: { method: 'POST', url: 'Observation' },
+          },
+        ],
+      },
+    });
+    expect(tx.entry.map((e: { response: { status: string } }) => e.response.status)).toEqual(['201', '201']);
+    const [txPatient, txObservation] = tx.entry.map((e: { resource: Resource }) => e.resource);
+    expect((await client.read({ resourceType: 'Observation', id: txObservation.id })).subject.reference).toBe(`Patient/${txPatient.id}`);
+
+    const bad = await failure(client.create({ resourceType: 'Patient', body: { resourceType: 'Patient', birthDate: 'yesterday' } }));
+    expect(bad.status).toBe(400);
+    expect(bad.data.resourceType).toBe('OperationOutcome');
+    expect(JSON.stringify(bad.data)).toContain('Patient.birthDate');
+
+    await stop(u, root, initPid(who, root, id));
+  });
+
+  it('is restarted after SIGKILL in the middle of a write load, with every acknowledged write kept', async () => {
+    const { bundle } = setup();
+    const u = up(who, bundle, root);
+    const { url, id } = await serving(u);
+    const first = initPid(who, root, id);
+    const client = new Client({ baseUrl: url.replace(/\/$/, '') });
+    const acknowledged: string[] = [];
+    let afterKill = 0;
+    let killed = false;
+    const worker = async (w: number): Promise<void> => {
+      for (let n = 0; n < 75; n++) {
+        try {
+          const created = await client.create({ resourceType: 'Patient', body: { resourceType: 'Patient', name: [{ family: `Load${w}`, given: [`n${n}`] }] } });
+          if (statusOf(created) === 201) {
+            acknowledged.push(created.id);
+            if (killed) afterKill++;
+          }
+        } catch {
+          // in flight when the server died: never acknowledged
+        }
+        if (acknowledged.length >= 100 && !killed) {
+          killed = true;
+          process.kill(first, 'SIGKILL');
+        }
+      }
+    };
+    await Promise.all([0, 1, 2, 3].map(worker));
+    expect(killed).toBe(true);
+    expect(u.stderr()).toMatch(new RegExp(`container ${id} was killed by SIGKILL after [\\d.]+ s; restarting in 0.1 s \\(restart 1 of at most 5 in a row\\)`));
+    expect(afterKill).toBeGreaterThan(0); // the restarted server took the queued and later writes
+    const second = initPid(who, root, id);
+    expect(second).not.toBe(first);
+
+    const all = await client.search({ resourceType: 'Patient', searchParams: { _count: 1000 } });
+    const present = new Set(all.entry.map((e: { resource: Resource }) => e.resource.id));
+    expect(acknowledged.filter((x) => !present.has(x))).toEqual([]);
+    await stop(u, root, second);
+  });
+
+  it('has only loopback, cannot connect out, has a read-only root and no capabilities', async () => {
+    const { bundle } = setup();
+    // A host server on every address: reachable from the host, not from the container.
+    const host = net.createServer((s) => s.destroy());
+    await new Promise<void>((resolve) => host.listen(0, '0.0.0.0', resolve));
+    const { port } = host.address() as net.AddressInfo;
+    const hostIp = Object.values(os.networkInterfaces()).flat().find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
+    const u = up(who, bundle, root);
+    try {
+      const { id } = await serving(u);
+      const script = `
+        const fs = require('fs'), net = require('net');
+        const connect = (h) => new Promise((r) => { const s = net.connect(${port}, h, () => { s.destroy(); r('connected'); }); s.on('error', (e) => r(e.code)); });
+        let write; try { fs.writeFileSync('/probe', 'x'); write = 'written'; } catch (e) { write = e.code; }
+        (async () => console.log(JSON.stringify({
+          sys: fs.readdirSync('/sys/class/net'),
+          dev: fs.readFileSync('/proc/net/dev', 'utf8').split('\\n').slice(2).filter(Boolean).map((l) => l.split(':')[0].trim()),
+          capEff: /CapEff:\\s+(\\w+)/.exec(fs.readFileSync('/proc/self/status', 'utf8'))[1],
+          write,
+          loopback: await connect('127.0.0.1'),
+          host: ${hostIp ? `await connect('${hostIp}')` : 'null'},
+        })))();`;
+      // As a process.json: the script's own flags must not reach hako's option parser.
+      const proc = path.join(root, 'probe.json');
+      const base = JSON.parse(fs.readFileSync(path.join(bundle, 'config.json'), 'utf8')).process;
+      fs.writeFileSync(proc, JSON.stringify({ ...base, args: ['/node', '-e', script] }), { mode: 0o644 });
+      const r = hako(who, root, ['exec', '--process', proc, id]);
+      fs.rmSync(proc);
+      expect(r.stderr).toBe('');
+      expect(r.status).toBe(0);
+      const inside = JSON.parse(r.stdout);
+      expect(inside.sys).toEqual(['lo']);
+      expect(inside.dev).toEqual(['lo']);
+      expect(inside.capEff).toBe('0000000000000000');
+      expect(inside.write).toBe('EROFS');
+      expect(inside.loopback).toBe('ECONNREFUSED'); // the container's own loopback, not the host's
+      if (hostIp) {
+        expect(inside.host).toBe('ENETUNREACH');
+        const fromHost = net.connect(port, hostIp);
+        await new Promise((resolve, reject) => fromHost.once('connect', resolve).once('error', reject));
+        fromHost.destroy();
+      }
+      await stop(u, root, initPid(who, root, id));
+    } finally {
+      host.close();
+    }
+  });
+
+  it('recovers from a torn journal tail and says so', async () => {
+    const { bundle, data } = setup();
+    let u = up(who, bundle, root);
+    let { url, id } = await serving(u);
+    let client = new Client({ baseUrl: url.replace(/\/$/, '') });
+    const ids: string[] = [];
+    for (let i = 0; i < 3; i++) ids.push((await client.create({ resourceType: 'Patient', body: { resourceType: 'Patient', active: true } })).id);
+    await stop(u, root, initPid(who, root, id));
+
+    // A record header promising 1000 bytes, then 29 of them: a write torn by a crash.
+    const torn = Buffer.alloc(8 + 29, 0x7b);
+    torn.writeUInt32LE(1000, 0);
+    fs.appendFileSync(path.join(data, 'journal'), torn);
+
+    u = up(who, bundle, root);
+    ({ url, id } = await serving(u));
+    expect(u.stderr()).toContain('journal /data/journal ended in a torn or corrupt record: dropped 37 bytes after 3 whole records');
+    client = new Client({ baseUrl: url.replace(/\/$/, '') });
+    for (const x of ids) expect((await client.read({ resourceType: 'Patient', id: x })).active).toBe(true);
+    expect(statusOf(await client.create({ resourceType: 'Patient', body: { resourceType: 'Patient' } }))).toBe(201);
+    await stop(u, root, initPid(who, root, id));
+  });
+
+  it('gives up after --max-restarts crashes in a row, in one sentence', async () => {
+    const { bundle } = setup();
+    const u = up(who, bundle, root, ['--listen', '127.0.0.1:0', '--max-restarts', '0']);
+    const { id } = await serving(u);
+    const pid = initPid(who, root, id);
+    process.kill(pid, 'SIGKILL');
+    expect(await u.exited).toBe(1);
+    expect(u.stderr()).toMatch(new RegExp(`hako: container ${id} was killed by SIGKILL after [\\d.]+ s: giving up after 0 restarts in a row \\(--max-restarts 0\\)\\n$`));
+    expect(fs.readdirSync(root)).toEqual([]);
+  });
+
+  describe('refuses bad input in one sentence, leaving nothing behind', () => {
+    const refused = async (u: Up, sentence: string) => {
+      expect(await u.exited).toBe(1);
+      expect(u.stdout()).toBe('');
+      // The first `up` of a bundle also says that it builds the rootfs.
+      expect(u.stderr().replace(/^hako up: building .*\n/, '')).toBe(`hako: ${sentence}\n`);
+      expect(fs.existsSync(root) ? fs.readdirSync(root) : []).toEqual([]);
+    };
+
+    it('a missing data volume', async () => {
+      // The FHIR builder creates BUNDLE/data itself, so point the volume somewhere else.
+      const { bundle } = setup();
+      const configPath = path.join(bundle, 'config.json');
+      const original = fs.readFileSync(configPath, 'utf8');
+      const cfg = JSON.parse(original);
+      cfg.mounts.find((m: { destination: string }) => m.destination === '/data').source = 'volumes/fhir';
+      fs.writeFileSync(configPath, JSON.stringify(cfg));
+      try {
+        const missing = path.join(bundle, 'volumes/fhir');
+        await refused(up(who, bundle, root), `the data volume ${missing} (mounted at /data) does not exist: create it (mkdir -p ${missing})`);
+      } finally {
+        fs.writeFileSync(configPath, original);
+      }
+    });
+
+    it('a data volume the container user cannot write', async () => {
+      const { bundle, data } = setup();
+      fs.chmodSync(data, 0o500);
+      const uid = who === 'rootless' ? testUserIds().uid : 0;
+      await refused(up(who, bundle, root), `the data volume ${data} (mounted at /data) is not writable by uid ${uid}, the container's user on the host`);
+    });
+
+    it('a port in use', async () => {
+      const { bundle } = setup();
+      const blocker = net.createServer();
+      await new Promise<void>((resolve) => blocker.listen(0, '127.0.0.1', resolve));
+      const { port } = blocker.address() as net.AddressInfo;
+      try {
+        await refused(
+          up(who, bundle, root, ['--listen', `127.0.0.1:${port}`]),
+          `cannot listen on 127.0.0.1:${port}: the address is already in use (is another server running there?)`,
+        );
+      } finally {
+        blocker.close();
+      }
+    });
+  });
+});
