@@ -81,7 +81,8 @@ export function buildCreatePlan(o: PlanOptions): BuiltPlan {
     bundle: o.bundle,
     rootfs,
     rootless: o.rootless,
-    userNs: ns.has('user'),
+    // Devices are bound, not mknod'ed, in a new user namespace or when we already run in one (as runc does).
+    userNs: ns.has('user') || !!o.host.inUserNs,
     newNet: ns.isNew('network'),
     newIpc: ns.isNew('ipc'),
     newCgroupNs: ns.isNew('cgroup'),

@@ -14,6 +14,17 @@ export interface HostFacts {
   landlockAbi: number;
   /** /sys/fs/cgroup is a cgroup2 mount (unified mode), so a container can mount its own. */
   cgroup2Unified: boolean;
+  /** We already run inside a user namespace (rootless Podman runs its runtime as uid 0 of one): mknod is refused there. */
+  inUserNs?: boolean;
+}
+
+function inUserNamespace(): boolean {
+  try {
+    const [inside, outside, count] = fs.readFileSync('/proc/self/uid_map', 'utf8').trim().split(/\s+/);
+    return !(inside === '0' && outside === '0' && count === '4294967295');
+  } catch {
+    return false;
+  }
 }
 
 const CGROUP2_SUPER_MAGIC = 0x63677270;
@@ -34,5 +45,5 @@ export function readHostFacts(landlockAbi = 0): HostFacts {
   } catch {
     // a uid with no passwd entry: subuid lookups go by number
   }
-  return { uid: process.geteuid!(), gid: process.getegid!(), user, lastCap, landlockAbi, cgroup2Unified: isCgroup2Unified() };
+  return { uid: process.geteuid!(), gid: process.getegid!(), user, lastCap, landlockAbi, cgroup2Unified: isCgroup2Unified(), inUserNs: inUserNamespace() };
 }

@@ -19,4 +19,16 @@ describe('create plan order', () => {
     const pivot = plan.steps.findIndex((s) => s.op === 'PIVOT_ROOT' || s.op === 'CHROOT' || /pivot/i.test(String(s.what)));
     expect(sysctl).toBeGreaterThan(pivot);
   });
+
+  test('running inside a user namespace (rootless Podman), devices are bound from the host, not created with mknod', () => {
+    const cfg = defaultSpec(false);
+    cfg.root = { path: '/', readonly: true };
+    cfg.process!.terminal = false;
+    const host = { ...readHostFacts(), inUserNs: true };
+    const steps = buildCreatePlan({ cfg, bundle: '/tmp', rootless: false, host }).steps;
+    expect(steps.some((s) => s.op === 'MKNOD_IN_ROOT')).toBe(false);
+    expect(steps.some((s) => s.op === 'MOUNT' && s.args[0] === '/dev/null')).toBe(true);
+    const plain = buildCreatePlan({ cfg, bundle: '/tmp', rootless: false, host: { ...host, inUserNs: false } }).steps;
+    expect(plain.some((s) => s.op === 'MKNOD_IN_ROOT' && s.args[0] === '/dev/null')).toBe(true);
+  });
 });
