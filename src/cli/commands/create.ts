@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { context, intOption } from '../app.js';
+import { activationFor } from './exec.js';
 import { checkLimits } from './update.js';
 import { create } from '../../runtime/create.js';
 import { closeFd } from '../../runtime/launch.js';
@@ -18,6 +19,7 @@ export const createCommand = new Command('create')
     checkLimits(context(this), id, o.bundle);
     const { launched } = create(context(this), {
       id, bundle: o.bundle, pidFile: o.pidFile, consoleSocket: o.consoleSocket, noPivot: o.pivot === false, preserveFds: o.preserveFds,
+      ...activationFor(o.bundle, o.preserveFds),
     });
     closeFd(launched.syncFd);
   });

@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { context, intOption } from '../app.js';
+import { activationFor } from './exec.js';
 import { checkLimits } from './update.js';
 import { run } from '../../runtime/run.js';
 
@@ -20,5 +21,6 @@ export const runCommand = new Command('run')
     process.exitCode = await run(context(this), {
       id, bundle: o.bundle, pidFile: o.pidFile, consoleSocket: o.consoleSocket, noPivot: o.pivot === false,
       preserveFds: o.preserveFds, detach: o.detach, keep: o.keep,
+      ...activationFor(o.bundle, o.preserveFds),
     });
   });

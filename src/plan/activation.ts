@@ -1,0 +1,66 @@
+// Socket activation for create/run (systemd's protocol, runc's behaviour): the
+// listening sockets sit at fds 3..3+N-1 of the container's process, with
+// LISTEN_FDS=N and LISTEN_PID naming that process *as it sees itself*: pid 1,
+// since it is the init of a new pid namespace. Pure: the CLI passes hako's env.
+//
+// Two ways in:
+// - hako itself was socket-activated (LISTEN_FDS=N in its environment, LISTEN_PID
+//   unset or hako's pid): those N fds go to the container first, then the
+//   --preserve-fds ones after them, as runc does;
+// - config.json's process.env declares LISTEN_FDS=N for fds passed with
+//   --preserve-fds: LISTEN_PID is set for the container's process.
+import type { Config } from '../spec/config.js';
+import { HakoError } from '../errors.js';
+
+export interface ActivationInput {
+  /** hako's own environment. */
+  env: Record<string, string | undefined>;
+  /** hako's pid (LISTEN_PID of an activated runtime names it). */
+  pid: number;
+  /** --preserve-fds */
+  preserveFds: number;
+}
+
+export interface Activation {
+  cfg: Config;
+  /** Fds from 3 on that the container gets: the activation ones and then the preserved ones. */
+  preserveFds: number;
+  /** Number of activation fds (0 when none). */
+  listenFds: number;
+}
+
+const LISTEN_RE = /^LISTEN_(FDS|PID|FDNAMES)=/;
+
+function count(v: string, what: string): number {
+  if (!/^\d+$/.test(v)) throw new HakoError(`${what}: LISTEN_FDS="${v}" is not a number of fds`);
+  return Number(v);
+}
+
+export function planSocketActivation(cfg: Config, inp: ActivationInput): Activation {
+  const procEnv = cfg.process?.env ?? [];
+  let listenFds = 0;
+  let preserveFds = inp.preserveFds;
+  let names: string | undefined;
+  const own = inp.env.LISTEN_FDS;
+  if (own !== undefined && own !== '' && (inp.env.LISTEN_PID === undefined || inp.env.LISTEN_PID === String(inp.pid))) {
+    listenFds = count(own, "hako's environment");
+    preserveFds += listenFds;
+    names = inp.env.LISTEN_FDNAMES;
+  } else {
+    const declared = procEnv.find((e) => e.startsWith('LISTEN_FDS='));
+    if (!declared) return { cfg, preserveFds, listenFds: 0 };
+    listenFds = count(declared.slice('LISTEN_FDS='.length), 'config.json: process.env');
+    if (listenFds > inp.preserveFds)
+      throw new HakoError(`config.json: process.env: LISTEN_FDS=${listenFds} but --preserve-fds passes only ${inp.preserveFds} fd(s)`);
+    names = procEnv.find((e) => e.startsWith('LISTEN_FDNAMES='))?.slice('LISTEN_FDNAMES='.length);
+  }
+  if (listenFds === 0) return { cfg, preserveFds, listenFds: 0 };
+  const pidNs = cfg.linux?.namespaces?.find((n) => n.type === 'pid');
+  if (!pidNs || pidNs.path)
+    throw new HakoError(
+      'config.json: linux.namespaces: socket activation needs a new pid namespace: LISTEN_PID must be the pid the process sees itself as (1 as the init of its own pid namespace)',
+    );
+  const env = [...procEnv.filter((e) => !LISTEN_RE.test(e)), `LISTEN_FDS=${listenFds}`, 'LISTEN_PID=1'];
+  if (names !== undefined) env.push(`LISTEN_FDNAMES=${names}`);
+  return { cfg: { ...cfg, process: { ...cfg.process!, env } }, preserveFds, listenFds };
+}
