@@ -6,6 +6,7 @@ import { OCI_VERSION, type ContainerRecord, type OciState, type Status } from '.
 import type { Config } from '../spec/config.js';
 import { Store, writeAtomic } from './store.js';
 import { isAlive } from './proc.js';
+import { cgroupOf } from './cgroup.js';
 
 export class Container {
   constructor(
@@ -46,10 +47,10 @@ export class Container {
     return isAlive(this.record.pid, this.record.startTime);
   }
 
-  status(frozen = false): Status {
+  status(): Status {
     if (!this.alive()) return 'stopped';
     if (fs.existsSync(this.fifo)) return 'created';
-    return frozen ? 'paused' : 'running';
+    return cgroupOf(this.record.cgroup)?.frozen() ? 'paused' : 'running';
   }
 
   ociState(status = this.status()): OciState {

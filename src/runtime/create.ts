@@ -17,6 +17,8 @@ import { Container } from './container.js';
 import { compileSecurity } from './security.js';
 import { sendSeccompListener } from './seccomp-listener.js';
 import type { RuntimeContext } from './context.js';
+import { createCgroup, joinCgroup, removeEmptyCgroup } from './cgroup.js';
+import type { CgroupManager } from '../cgroups/index.js';
 
 export interface CreateOptions {
   id: string;
@@ -89,12 +91,15 @@ export function create(ctx: RuntimeContext, o: CreateOptions): Created {
     });
     fs.mkdirSync(dir, { recursive: true, mode: 0o711 });
     let launched: Launched | undefined;
+    let cgroup: CgroupManager | null = null;
     try {
+      cgroup = createCgroup(o.id, cfg, ctx.log);
       const configPath = path.join(dir, 'config.json');
       writeAtomic(configPath, JSON.stringify(cfg));
       native.mkfifo(fifoPath, 0o600);
       const stateFor = (pid: number) => ({ ociVersion: cfg.ociVersion, id: o.id, status: 'creating' as const, pid, bundle, annotations: cfg.annotations });
       launched = launch(plan, {
+        beforeGo: (pid) => joinCgroup(cgroup, pid),
         onHooks: (pid) => {
           runHooks('prestart', cfg.hooks?.prestart, stateFor(pid));
           runHooks('createRuntime', cfg.hooks?.createRuntime, stateFor(pid));
@@ -107,7 +112,7 @@ export function create(ctx: RuntimeContext, o: CreateOptions): Created {
       const record: ContainerRecord = {
         id: o.id, bundle, rootfs, pid: launched.pid, startTime: st.startTime, created: new Date().toISOString(),
         rootless: ctx.rootless, setgroupsDenied: plan.setgroupsDenied, configPath,
-        annotations: cfg.annotations, owner: process.geteuid!(),
+        annotations: cfg.annotations, owner: process.geteuid!(), cgroup: cgroup?.toJSON(),
       };
       const c = new Container(store, record);
       c.save();
@@ -118,6 +123,7 @@ export function create(ctx: RuntimeContext, o: CreateOptions): Created {
         killAndReap(launched.pid);
         closeFd(launched.syncFd);
       }
+      removeEmptyCgroup(cgroup);
       fs.rmSync(dir, { recursive: true, force: true });
       store.removeLock(o.id);
       throw e;

@@ -7,6 +7,7 @@ import { signalContainer, containerPids } from './kill.js';
 import { runHooks } from './hooks.js';
 import { sleepMs } from './proc.js';
 import type { RuntimeContext } from './context.js';
+import { cgroupOf, removeEmptyCgroup } from './cgroup.js';
 
 function waitGone(c: Container, ms: number): boolean {
   for (let t = 0; t < ms; t += 5) {
@@ -36,6 +37,7 @@ export function removeContainer(ctx: RuntimeContext, c: Container, force: boolea
   } catch (e) {
     ctx.log.warn((e as Error).message);
   }
+  removeEmptyCgroup(cgroupOf(c.record.cgroup));
   fs.rmSync(c.dir, { recursive: true, force: true });
   ctx.store.removeLock(c.id);
 }

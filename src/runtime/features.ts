@@ -2,6 +2,7 @@
 import { CAPABILITIES } from '../plan/capabilities.js';
 import { OCI_VERSION } from '../spec/state.js';
 import { native } from './native.js';
+import { cgroupFeatures } from '../cgroups/index.js';
 import { features as seccompFeatures } from '../seccomp/index.js';
 
 const MOUNT_OPTIONS = [
@@ -21,7 +22,7 @@ export function features() {
     linux: {
       namespaces: ['cgroup', 'ipc', 'mount', 'network', 'pid', 'time', 'user', 'uts'],
       capabilities: [...CAPABILITIES],
-      cgroup: { v1: false, v2: true, systemd: false, systemdUser: false, rdma: false },
+      cgroup: cgroupFeatures(),
       seccomp: { enabled: true, actions: sc.actions, operators: sc.operators, archs: sc.architectures, knownFlags: sc.flags, supportedFlags: sc.flags },
       apparmor: { enabled: false },
       selinux: { enabled: false },

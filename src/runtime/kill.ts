@@ -4,10 +4,13 @@ import { HakoError } from '../errors.js';
 import { Container } from './container.js';
 import { pidsInNamespace } from './proc.js';
 import type { RuntimeContext } from './context.js';
+import { cgroupOf } from './cgroup.js';
 
 /** Every host pid of the container: its pid namespace's members (the init
  *  first), or just the init when it shares the host's pid namespace. */
 export function containerPids(c: Container): number[] {
+  const cg = cgroupOf(c.record.cgroup);
+  if (cg) return cg.pids();
   if (!c.alive()) return [];
   const pid = c.record.pid;
   try {
@@ -23,6 +26,8 @@ export function signalContainer(c: Container, signal: number, all: boolean): voi
   const status = c.status();
   if (all) {
     // runc: --all succeeds on a stopped container (there is nothing to signal).
+    const cg = cgroupOf(c.record.cgroup);
+    if (cg) return cg.killAll(signal);
     for (const p of containerPids(c)) {
       try {
         process.kill(p, signal);

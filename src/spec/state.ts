@@ -24,7 +24,8 @@ export interface ContainerRecord {
   setgroupsDenied: boolean;
   /** The config as it was at create (hooks, process, namespaces). */
   configPath: string;
-  cgroupPath?: string;
+  /** The container's cgroup (src/cgroups CgroupState), when the host has one. */
+  cgroup?: import('../cgroups/index.js').CgroupState;
   annotations?: Record<string, string>;
   owner: number;
 }

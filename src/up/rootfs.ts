@@ -4,7 +4,6 @@ import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../spec/config.js';
 import { HakoError } from '../errors.js';
-import { buildFhirRootfs } from '../rootfs/fhir.js';
 
 export interface RootfsBuilder {
   /** What the bundle serves, for the "serving at" line. */
@@ -19,7 +18,8 @@ const BUILDERS: RootfsBuilder[] = [
     label: 'FHIR server',
     // buildFhirRootfs builds from the server sources and the definition list in the bundle.
     applies: (bundle) => ['main.ts', 'definition-files.json'].every((f) => fs.existsSync(path.join(bundle, 'server', f))),
-    build: (bundleDir, log) => buildFhirRootfs({ bundleDir, log }),
+    // Loaded on use: the builder pulls in esbuild and the FHIR engine, which no other verb needs.
+    build: async (bundleDir, log) => (await import('../rootfs/fhir.js')).buildFhirRootfs({ bundleDir, log }),
   },
 ];
 

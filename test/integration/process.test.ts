@@ -58,8 +58,9 @@ describe.each(WHO)('container process (%s)', (who) => {
     expect(v.CapInh).toBe('0000000000000000');
     expect(v.CapAmb).toBe('0000000000000000');
     expect(v.NoNewPrivs).toBe('1');
-    const hostUid = who === 'rootless' ? testUserIds().uid : 0;
-    expect(v.uidmap.split(/\s+/)).toEqual(['0', String(hostUid), who === 'rootless' ? '1' : '1']);
+    // Rootless: a user namespace mapping only the caller; root (no user namespace here): the host's identity map.
+    const expected = who === 'rootless' ? ['0', String(testUserIds().uid), '1'] : ['0', '0', '4294967295'];
+    expect(v.uidmap.split(/\s+/)).toEqual(expected);
     expect(v.hostname).toBe('fhir-box');
     expect(v.nofile).toBe('321');
     expect(v.pid).toBe('1');

@@ -1,7 +1,6 @@
 import { Command } from 'commander';
 import { context, intOption } from '../app.js';
 import { activationFor } from './exec.js';
-import { checkLimits } from './update.js';
 import { create } from '../../runtime/create.js';
 import { closeFd } from '../../runtime/launch.js';
 
@@ -16,7 +15,6 @@ export const createCommand = new Command('create')
   .option('--preserve-fds <n>', 'pass fds 3..3+n-1 to the container', intOption, 0)
   .action(function (this: Command, id: string) {
     const o = this.opts();
-    checkLimits(context(this), id, o.bundle);
     const { launched } = create(context(this), {
       id, bundle: o.bundle, pidFile: o.pidFile, consoleSocket: o.consoleSocket, noPivot: o.pivot === false, preserveFds: o.preserveFds,
       ...activationFor(o.bundle, o.preserveFds),

@@ -4,28 +4,12 @@ import { Command } from 'commander';
 import { context } from '../app.js';
 import { Container } from '../../runtime/container.js';
 import { HakoError } from '../../errors.js';
-import { CgroupError, CgroupManager, detect, isStrict, type CgroupState } from '../../cgroups/index.js';
-import { readControllers } from '../../cgroups/detect.js';
+import { CgroupError, CgroupManager, detect } from '../../cgroups/index.js';
+import { cgroupOf } from '../../runtime/cgroup.js';
 
-/** The container's cgroup, from its record (`cgroup` state or `cgroupPath`), or null when it has none. */
+/** The container's cgroup, from its record, or null when it has none. */
 export function containerCgroup(c: Container): CgroupManager | null {
-  const rec = c.record as typeof c.record & { cgroup?: CgroupState };
-  let m: CgroupManager | null = null;
-  if (rec.cgroup && typeof rec.cgroup === 'object' && rec.cgroup.mount) {
-    m = new CgroupManager(rec.cgroup);
-  } else if (rec.cgroupPath) {
-    const host = detect();
-    if (!host.mount) return null;
-    const dir = `${host.mount}${rec.cgroupPath.startsWith('/') ? '' : '/'}${rec.cgroupPath}`;
-    let available: string[] = [];
-    try {
-      available = readControllers(dir);
-    } catch {
-      // no such cgroup: handled by exists() below
-    }
-    m = new CgroupManager({ mount: host.mount, base: host.base ?? '/', path: rec.cgroupPath, available, strict: isStrict(), created: [] });
-  }
-  return m && m.exists() ? m : null;
+  return cgroupOf(c.record.cgroup);
 }
 
 /** Why there is no cgroup to act on, as the end of a sentence. */

@@ -1,7 +1,6 @@
 import { Command } from 'commander';
 import { context, intOption } from '../app.js';
 import { activationFor } from './exec.js';
-import { checkLimits } from './update.js';
 import { run } from '../../runtime/run.js';
 
 export const runCommand = new Command('run')
@@ -17,7 +16,6 @@ export const runCommand = new Command('run')
   .option('--preserve-fds <n>', 'pass fds 3..3+n-1 to the container', intOption, 0)
   .action(async function (this: Command, id: string) {
     const o = this.opts();
-    checkLimits(context(this), id, o.bundle);
     process.exitCode = await run(context(this), {
       id, bundle: o.bundle, pidFile: o.pidFile, consoleSocket: o.consoleSocket, noPivot: o.pivot === false,
       preserveFds: o.preserveFds, detach: o.detach, keep: o.keep,

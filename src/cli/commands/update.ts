@@ -2,14 +2,12 @@
 // OCI LinuxResources object (containerd's shim and Docker send it on stdin,
 // Podman as a file); runc's single-value flags override fields of it.
 import fs from 'node:fs';
-import path from 'node:path';
 import { Command } from 'commander';
 import { context } from '../app.js';
 import { Container } from '../../runtime/container.js';
 import { HakoError } from '../../errors.js';
 import { parseJson } from '../../spec/validate.js';
-import { CgroupError, prepareCgroup, type LinuxResources } from '../../cgroups/index.js';
-import { loadBundleConfig } from '../../runtime/create.js';
+import type { LinuxResources } from '../../cgroups/index.js';
 import { cgroupOp, containerCgroup, noCgroupReason } from './pause.js';
 
 const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
@@ -95,21 +93,3 @@ export const updateCommand = new Command('update')
     const warnings = await cgroupOp(`updating container "${id}"`, () => cg.apply(resources));
     for (const w of warnings) ctx.log.warn(w);
   });
-
-/**
- * Before create/run: limits in config.json that this host cannot apply are a warning
- * (in --log), or with HAKO_CGROUP_STRICT=1 an error the client shows ("OCI runtime create
- * failed: linux.resources.memory.limit: the memory controller is not available …").
- * Nothing is created here; the runtime's cgroup integration creates the cgroup itself.
- */
-export function checkLimits(ctx: { log: { warn: (m: string) => void } }, id: string, bundle: string): void {
-  const cfg = loadBundleConfig(path.resolve(bundle));
-  let prepared: ReturnType<typeof prepareCgroup>;
-  try {
-    prepared = prepareCgroup({ id, cgroupsPath: cfg.linux?.cgroupsPath, resources: cfg.linux?.resources as LinuxResources | undefined });
-  } catch (e) {
-    if (e instanceof CgroupError) throw new HakoError(`cannot apply the container's limits: ${e.message}`);
-    throw e;
-  }
-  for (const w of prepared.warnings) ctx.log.warn(w);
-}

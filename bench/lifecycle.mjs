@@ -1,0 +1,76 @@
+#!/usr/bin/env node
+// `run` of a bundle whose process is /bin/true: hako against runc and crun on
+// the same bundle, interleaved (hako runc crun hako runc crun ...), medians
+// and ratios. As root. crun refuses this hybrid-cgroup host, so it runs in a
+// private mount namespace with a tmpfs over /sys/fs/cgroup and
+// --cgroup-manager=disabled (as MACHINE.md says); the cost of that wrapper
+// (unshare + mount, measured alone in the same rounds) is subtracted.
+//
+// usage: node bench/lifecycle.mjs [rounds=30]
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { spawnSync, execFileSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
+const rounds = Number(process.argv[2] ?? 30);
+const work = fs.mkdtempSync(path.join(os.tmpdir(), 'hako-bench-'));
+const bundle = path.join(work, 'bundle');
+const rootfs = path.join(bundle, 'rootfs');
+fs.mkdirSync(path.join(rootfs, 'bin'), { recursive: true });
+fs.copyFileSync('/bin/busybox', path.join(rootfs, 'bin/busybox'));
+fs.chmodSync(path.join(rootfs, 'bin/busybox'), 0o755);
+fs.symlinkSync('busybox', path.join(rootfs, 'bin/true'));
+for (const d of ['proc', 'dev', 'sys', 'tmp']) fs.mkdirSync(path.join(rootfs, d));
+execFileSync(process.execPath, [path.join(repo, 'dist/cli/main.js'), 'spec', '-b', bundle]);
+const cfg = JSON.parse(fs.readFileSync(path.join(bundle, 'config.json'), 'utf8'));
+cfg.process.terminal = false;
+cfg.process.args = ['/bin/true'];
+cfg.ociVersion = '1.0.2'; // crun 1.8 refuses newer versions
+fs.writeFileSync(path.join(bundle, 'config.json'), JSON.stringify(cfg, null, 2));
+
+const hide = 'mount -t tmpfs none /sys/fs/cgroup && exec "$@"';
+const runners = {
+  hako: (id) => [process.execPath, path.join(repo, 'dist/cli/hako.mjs'), '--root', path.join(work, 'hako'), 'run', '-b', bundle, id],
+  runc: (id) => ['runc', '--root', path.join(work, 'runc'), 'run', '-b', bundle, id],
+  crun: (id) => ['unshare', '-m', 'sh', '-c', hide, 'sh', 'crun', '--root', path.join(work, 'crun'), '--cgroup-manager=disabled', 'run', '-b', bundle, id],
+  'crun wrapper alone': () => ['unshare', '-m', 'sh', '-c', hide, 'sh', 'true'],
+};
+
+const times = Object.fromEntries(Object.keys(runners).map((k) => [k, []]));
+const usable = {};
+for (const [name, argv] of Object.entries(runners)) {
+  const r = spawnSync(argv('probe')[0], argv('probe').slice(1), { encoding: 'utf8' });
+  usable[name] = r.status === 0;
+  if (!usable[name]) console.error(`${name}: not measured (${(r.stderr || r.error?.message || '').trim().split('\n').pop()})`);
+}
+for (let i = 0; i < rounds; i++) {
+  for (const [name, argv] of Object.entries(runners)) {
+    if (!usable[name]) continue;
+    const a = argv(`b${i}`);
+    const t0 = process.hrtime.bigint();
+    const r = spawnSync(a[0], a.slice(1), { stdio: 'ignore' });
+    const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    if (r.status !== 0) throw new Error(`${name} failed in round ${i}`);
+    times[name].push(ms);
+  }
+}
+fs.rmSync(work, { recursive: true, force: true });
+
+const median = (xs) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
+};
+const m = Object.fromEntries(Object.entries(times).filter(([, v]) => v.length).map(([k, v]) => [k, median(v)]));
+if (m.crun !== undefined) m['crun (wrapper subtracted)'] = m.crun - m['crun wrapper alone'];
+const node = median(Array.from({ length: 10 }, () => {
+  const t0 = process.hrtime.bigint();
+  spawnSync(process.execPath, ['-e', '0']);
+  return Number(process.hrtime.bigint() - t0) / 1e6;
+}));
+console.log(`run of /bin/true, ${rounds} interleaved rounds, medians (ms):`);
+for (const [k, v] of Object.entries(m)) console.log(`  ${k.padEnd(28)} ${v.toFixed(1)}`);
+console.log(`  ${'node -e 0 (for scale)'.padEnd(28)} ${node.toFixed(1)}`);
+if (m.runc) console.log(`ratio hako/runc: ${(m.hako / m.runc).toFixed(2)}`);
+if (m['crun (wrapper subtracted)']) console.log(`ratio hako/crun: ${(m.hako / m['crun (wrapper subtracted)']).toFixed(2)}`);

@@ -1,0 +1,49 @@
+// The container's cgroup over its life: prepared and created before the init
+// runs, the init put in it before it goes on, recorded in state.json, found
+// again by later commands, removed by delete.
+import type { Logger } from 'pino';
+import type { Config } from '../spec/config.js';
+import { HakoError } from '../errors.js';
+import { CgroupError, CgroupManager, prepareCgroup, type CgroupState, type LinuxResources } from '../cgroups/index.js';
+
+function sentence<T>(what: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    if (e instanceof CgroupError) throw new HakoError(`${what}: ${e.message}`);
+    throw e;
+  }
+}
+
+/** Decides the cgroup and creates it (or returns null on a host with no usable
+ *  cgroup v2, after warning once — an error when strict). */
+export function createCgroup(id: string, cfg: Config, log: Logger): CgroupManager | null {
+  const prepared = sentence("cannot apply the container's limits", () =>
+    prepareCgroup({ id, cgroupsPath: cfg.linux?.cgroupsPath, resources: cfg.linux?.resources as LinuxResources | undefined }),
+  );
+  for (const w of prepared.warnings) log.warn(w);
+  const m = prepared.manager;
+  if (!m) return null;
+  const warnings = sentence("cannot create the container's cgroup", () => m.create());
+  for (const w of warnings) log.warn(w);
+  return m;
+}
+
+export function joinCgroup(m: CgroupManager | null, pid: number): void {
+  if (m) sentence('cannot put the container process in its cgroup', () => m.addProcess(pid));
+}
+
+/** Removes a cgroup whose processes are already dead: destroy() has nothing to
+ *  wait for then, so its work is done before it returns. */
+export function removeEmptyCgroup(m: CgroupManager | null): void {
+  if (!m) return;
+  void m.destroy().catch(() => {
+    // reported by the delete that follows
+  });
+}
+
+export function cgroupOf(state: CgroupState | undefined): CgroupManager | null {
+  if (!state?.mount) return null;
+  const m = new CgroupManager(state);
+  return m.exists() ? m : null;
+}
