@@ -115,6 +115,40 @@ static int read_step(const unsigned char *buf, size_t len, size_t *off, struct s
   return 0;
 }
 
+/* Each op's arguments, by kind: 'i' an integer, 's' bytes. A step that does
+ * not match is refused before anything reads its args. NULL: any number of
+ * byte strings (FIND_EXEC). */
+static const char *const SIGNATURE[OP_MAX] = {
+    [OP_WAIT_PARENT] = "", [OP_SETNS] = "si", [OP_UNSHARE] = "i", [OP_WRITE_FILE] = "ss", [OP_FORK] = "",
+    [OP_SETSID] = "", [OP_MOUNT] = "sssisi", [OP_MKDIR_IN_ROOT] = "si", [OP_MKFILE_IN_ROOT] = "si",
+    [OP_MKNOD_IN_ROOT] = "siiii", [OP_SYMLINK_IN_ROOT] = "ss", [OP_OPEN_ROOT] = "s", [OP_PIVOT_ROOT] = "s",
+    [OP_MOVE_CHROOT] = "s", [OP_MASK_PATH] = "s", [OP_READONLY_PATH] = "s", [OP_SETHOSTNAME] = "s",
+    [OP_SETDOMAINNAME] = "s", [OP_RLIMIT] = "iii", [OP_CHDIR] = "s", [OP_SETGROUPS] = "s", [OP_SETRESGID] = "i",
+    [OP_SETRESUID] = "i", [OP_KEEPCAPS] = "i", [OP_CAPBSET_KEEP] = "ii", [OP_CAPSET] = "iii",
+    [OP_AMBIENT_RAISE] = "i", [OP_NO_NEW_PRIVS] = "", [OP_UMASK] = "i", [OP_LANDLOCK_CREATE] = "ii",
+    [OP_LANDLOCK_PATH] = "is", [OP_LANDLOCK_PORT] = "ii", [OP_LANDLOCK_ENFORCE] = "", [OP_SECCOMP] = "isi",
+    [OP_CONSOLE_CONNECT] = "s", [OP_CONSOLE_PTY] = "", [OP_OPEN_FIFO] = "s", [OP_REPORT_READY] = "",
+    [OP_WAIT_FIFO] = "", [OP_HOOK_PAUSE] = "i", [OP_FIND_EXEC] = 0, [OP_LOOPBACK_UP] = "", [OP_CLOSE_FROM] = "i",
+    [OP_OOM_SCORE_ADJ] = "s", [OP_SETNS_FD] = "ii", [OP_PDEATHSIG] = "i",
+};
+
+static int args_match(const struct step *st) {
+  if (st->op == 0 || st->op >= OP_MAX || st->op == OP_EXEC) return 0;
+  const char *sig = SIGNATURE[st->op];
+  if (!sig) {
+    if (st->op != OP_FIND_EXEC || st->nargs == 0) return 0;
+    for (uint32_t i = 0; i < st->nargs; i++)
+      if (st->args[i].kind != HAKO_ARG_BYTES) return 0;
+    return 1;
+  }
+  uint32_t n = 0;
+  while (sig[n]) n++;
+  if (st->nargs != n) return 0;
+  for (uint32_t i = 0; i < n; i++)
+    if (st->args[i].kind != (sig[i] == 'i' ? HAKO_ARG_INT : HAKO_ARG_BYTES)) return 0;
+  return 1;
+}
+
 /* ---- small helpers, all async-signal-safe ---- */
 
 static void die_exit(int code) {
@@ -877,7 +911,7 @@ void hako_run_plan(const unsigned char *buf, size_t len, int sync_fd) {
     int r;
     if (op == OP_EXEC) {
       r = do_exec_big(&c, buf, len, step_off);
-    } else if (read_step(buf, len, &off, &st) < 0) {
+    } else if (read_step(buf, len, &off, &st) < 0 || !args_match(&st)) {
       r = -EINVAL;
     } else {
       r = run_step(&c, &st, i);
