@@ -33,6 +33,8 @@
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -129,12 +131,20 @@ static const char *const SIGNATURE[OP_MAX] = {
     [OP_LANDLOCK_PATH] = "is", [OP_LANDLOCK_PORT] = "ii", [OP_LANDLOCK_ENFORCE] = "", [OP_SECCOMP] = "isi",
     [OP_CONSOLE_CONNECT] = "s", [OP_CONSOLE_PTY] = "", [OP_OPEN_FIFO] = "s", [OP_REPORT_READY] = "",
     [OP_WAIT_FIFO] = "", [OP_HOOK_PAUSE] = "i", [OP_FIND_EXEC] = 0, [OP_LOOPBACK_UP] = "", [OP_CLOSE_FROM] = "i",
-    [OP_OOM_SCORE_ADJ] = "s", [OP_SETNS_FD] = "ii", [OP_PDEATHSIG] = "i",
+    [OP_OOM_SCORE_ADJ] = "s", [OP_SETNS_FD] = "ii", [OP_PDEATHSIG] = "i", [OP_RUN_HOOK] = 0,
 };
 
 static int args_match(const struct step *st) {
   if (st->op == 0 || st->op >= OP_MAX || st->op == OP_EXEC) return 0;
   const char *sig = SIGNATURE[st->op];
+  if (!sig && st->op == OP_RUN_HOOK) {
+    /* timeout, argc, then argc >= 1 strings and any env strings */
+    if (st->nargs < 3 || st->args[0].kind != HAKO_ARG_INT || st->args[1].kind != HAKO_ARG_INT) return 0;
+    if (st->args[1].num < 1 || st->args[1].num > st->nargs - 2) return 0;
+    for (uint32_t i = 2; i < st->nargs; i++)
+      if (st->args[i].kind != HAKO_ARG_BYTES) return 0;
+    return 1;
+  }
   if (!sig) {
     if (st->op != OP_FIND_EXEC || st->nargs == 0) return 0;
     for (uint32_t i = 0; i < st->nargs; i++)
@@ -198,7 +208,12 @@ struct ctx {
   int landlock_fd;
   int exec_index; /* which OP_FIND_EXEC candidate was found */
   const char *exec_path;
+  char *start_state; /* what `start` wrote into the fifo: the state for startContainer hooks */
+  long start_state_len;
 };
+
+/* The child's own copy of memory: a static buffer is no allocation. */
+static char start_state_buf[4096];
 
 static int send_msg(struct ctx *c, unsigned type, unsigned step, int err, int value) {
   struct hako_msg_wire m = {type, step, err, value};
@@ -584,6 +599,54 @@ static int do_landlock_path(struct ctx *c, uint64_t access, const char *path) {
   return r < 0 ? -e : 0;
 }
 
+static void sleep_ms(long ms) {
+  struct timespec ts = {ms / 1000, (ms % 1000) * 1000000L};
+  syscall(SYS_nanosleep, &ts, 0);
+}
+
+/* startContainer hook: fork, give it the state on stdin, exec it inside the
+ * container, wait (killing it after its timeout). Non-zero is a failure. */
+static int do_run_hook(struct ctx *c, const struct step *st) {
+  const char *argv[HAKO_MAX_ARGS + 1];
+  const char *envp[HAKO_MAX_ARGS + 1];
+  uint32_t argc = (uint32_t)st->args[1].num, n = 0, e = 0;
+  for (uint32_t i = 2; i < 2 + argc; i++) argv[n++] = st->args[i].bytes;
+  argv[n] = 0;
+  for (uint32_t i = 2 + argc; i < st->nargs; i++) envp[e++] = st->args[i].bytes;
+  envp[e] = 0;
+  int p[2];
+  if (syscall(SYS_pipe2, p, O_CLOEXEC) < 0) return -errno;
+  if (c->start_state_len > 0) syscall(SYS_write, p[1], c->start_state, c->start_state_len);
+  syscall(SYS_close, p[1]);
+  long pid = syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+  if (pid < 0) {
+    int err = errno;
+    syscall(SYS_close, p[0]);
+    return -err;
+  }
+  if (pid == 0) {
+    syscall(SYS_dup3, p[0], 0, 0);
+    syscall(SYS_execve, argv[0], argv, envp);
+    syscall(SYS_exit_group, 127);
+  }
+  syscall(SYS_close, p[0]);
+  long timeout_ms = st->args[0].num ? (long)st->args[0].num * 1000 : -1;
+  int status = 0;
+  for (long waited = 0;; waited += 10) {
+    long r = syscall(SYS_wait4, pid, &status, WNOHANG, 0);
+    if (r == pid) break;
+    if (r < 0 && errno != EINTR) return -errno;
+    if (timeout_ms >= 0 && waited >= timeout_ms) {
+      syscall(SYS_kill, pid, SIGKILL);
+      syscall(SYS_wait4, pid, &status, 0, 0);
+      return -ETIME;
+    }
+    sleep_ms(10);
+  }
+  if (WIFEXITED(status) && WEXITSTATUS(status) == 0) return 0;
+  return WIFEXITED(status) && WEXITSTATUS(status) == 127 ? -ENOENT : -ECHILD;
+}
+
 static int run_step(struct ctx *c, const struct step *st, unsigned idx) {
   const struct arg *a = st->args;
   switch (st->op) {
@@ -764,11 +827,13 @@ static int run_step(struct ctx *c, const struct step *st, unsigned idx) {
   case OP_REPORT_READY:
     return send_msg(c, MSG_READY, idx, 0, 0) < 0 ? -errno : 0;
   case OP_WAIT_FIFO: {
-    char b;
+    /* `start` writes the container state (under PIPE_BUF, so in one piece). */
     long r;
-    do r = syscall(SYS_read, c->fifo_fd, &b, 1);
+    do r = syscall(SYS_read, c->fifo_fd, start_state_buf, sizeof start_state_buf);
     while (r < 0 && errno == EINTR);
     if (r < 0) return -errno;
+    c->start_state = start_state_buf;
+    c->start_state_len = r;
     syscall(SYS_close, c->fifo_fd);
     c->fifo_fd = -1;
     return 0;
@@ -792,6 +857,8 @@ static int run_step(struct ctx *c, const struct step *st, unsigned idx) {
   case OP_CLOSE_FROM:
     if (syscall(SYS_close_range, (unsigned)a[0].num, ~0U, CLOSE_RANGE_CLOEXEC) < 0) return -errno;
     return 0;
+  case OP_RUN_HOOK:
+    return do_run_hook(c, st);
   case OP_PDEATHSIG:
     return syscall(SYS_prctl, PR_SET_PDEATHSIG, (unsigned long)a[0].num, 0, 0, 0) < 0 ? -errno : 0;
   default:
@@ -889,7 +956,7 @@ void hako_child_main(const unsigned char *buf, size_t len, int sync_fd, const in
   reset_signals();
   int s = place_fds(fd_from, fd_to, nfds, sync_fd);
   if (s < 0) {
-    struct ctx c = {sync_fd, -1, -1, -1, -1, -1, 0};
+    struct ctx c = {sync_fd, -1, -1, -1, -1, -1, 0, 0, 0};
     send_msg(&c, MSG_ERROR, 0, -s, 0);
     die_exit(125);
   }
@@ -897,7 +964,7 @@ void hako_child_main(const unsigned char *buf, size_t len, int sync_fd, const in
 }
 
 void hako_run_plan(const unsigned char *buf, size_t len, int sync_fd) {
-  struct ctx c = {sync_fd, -1, -1, -1, -1, -1, 0};
+  struct ctx c = {sync_fd, -1, -1, -1, -1, -1, 0, 0, 0};
   struct step st;
   size_t off = 12;
   if (len < 12 || memcmp(buf, HAKO_PLAN_MAGIC, 4) != 0 || rd32(buf + 4) != HAKO_PLAN_VERSION) {

@@ -65,6 +65,7 @@ enum hako_op {
   OP_OOM_SCORE_ADJ = 45,   /* (value as string) */
   OP_SETNS_FD = 46,        /* (fd, nstype) */
   OP_PDEATHSIG = 47,       /* (signal) */
+  OP_RUN_HOOK = 48,        /* (timeout_s, argc, path, argv..., env...) run a hook, the state from start on stdin */
   OP_MAX
 };
 

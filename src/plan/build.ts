@@ -119,6 +119,12 @@ export function buildCreatePlan(o: PlanOptions): BuiltPlan {
   steps.push(...processSteps(proc, o, 'config.json: process', setgroupsDenied, firstClosed, true));
   steps.push({ op: 'REPORT_READY', args: [], what: 'report the container created' });
   if (o.fifoPath) steps.push({ op: 'WAIT_FIFO', args: [], what: 'wait for start' });
+  // startContainer hooks run inside the container once started, right before
+  // the process; the state `start` wrote into the fifo is their stdin.
+  for (const h of cfg.hooks?.startContainer ?? []) {
+    const argv = h.args?.length ? h.args : [h.path];
+    steps.push({ op: 'RUN_HOOK', args: [h.timeout ?? 0, argv.length, h.path, ...argv.slice(1), ...(h.env ?? [])], what: `run the startContainer hook ${h.path}` });
+  }
   steps.push(finalExec(proc));
   return { cloneFlags: ns.cloneFlags, parentNamespaces: ns.parentNamespaces, fds, steps, idmap, setgroupsDenied };
 }

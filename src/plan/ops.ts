@@ -50,6 +50,7 @@ export const OP = {
   OOM_SCORE_ADJ: 45,
   SETNS_FD: 46,
   PDEATHSIG: 47,
+  RUN_HOOK: 48,
 } as const;
 
 export type OpName = keyof typeof OP;

@@ -55,6 +55,8 @@ export function describeFailure(plan: BuiltPlan, step: number, err: number): str
   }
   if ((s.op === 'MKDIR_IN_ROOT' || s.op === 'MKFILE_IN_ROOT') && err === ENOLINK)
     return `${s.what} failed: a path component is a symlink whose target is not inside the rootfs (step ${step + 1} of ${plan.steps.length})`;
+  if (s.op === 'RUN_HOOK')
+    return `${s.what} failed: ${err === 62 ? `timed out after ${s.args[0]} s` : err === 2 ? 'not found in the container' : 'non-zero exit status'}`;
   if (s.op === 'EXEC') {
     const what = err === 2 ? 'no such file or directory' : err === 13 ? 'permission denied' : errnoName(err);
     return `exec ${s.args[1]} failed: ${what}`;

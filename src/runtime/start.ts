@@ -18,7 +18,8 @@ export function start(ctx: RuntimeContext, id: string): Container {
       throw new HakoError(`cannot start container "${id}": its init is not waiting any more`);
     }
     try {
-      fs.writeSync(fd, Buffer.from([0]));
+      // The init reads it as the state for startContainer hooks (one write, under PIPE_BUF).
+      fs.writeSync(fd, JSON.stringify(c.ociState('running')));
     } finally {
       fs.closeSync(fd);
     }

@@ -89,12 +89,20 @@ describe.each(WHO)('lifecycle (%s)', (who) => {
     const out = scratch(who, 'h-');
     const hook = (name: string) => ({ path: '/bin/sh', args: ['sh', '-c', `cat > ${out}/${name}.json`] });
     const { bundle, root } = makeBundle(who, (c) => {
-      c.process!.args = ['true'];
-      c.hooks = { createRuntime: [hook('createRuntime')], poststart: [hook('poststart')], poststop: [hook('poststop')] };
+      c.mounts!.push({ destination: '/tmp', type: 'tmpfs', source: 'tmpfs' });
+      c.process!.args = ['cat', '/tmp/start.json'];
+      c.hooks = {
+        createRuntime: [hook('createRuntime')],
+        // Runs inside the container (its /bin/sh, its /tmp), before the process.
+        startContainer: [{ path: '/bin/sh', args: ['sh', '-c', 'cat > /tmp/start.json'] }],
+        poststart: [hook('poststart')],
+        poststop: [hook('poststop')],
+      };
     });
     const r = hako(who, root, ['run', '-b', bundle, 'hooks1']);
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
+    expect(JSON.parse(r.stdout)).toMatchObject({ id: 'hooks1', status: 'running', bundle });
     const cr = JSON.parse(fs.readFileSync(path.join(out, 'createRuntime.json'), 'utf8'));
     expect(cr).toMatchObject({ id: 'hooks1', status: 'creating', bundle });
     expect(cr.pid).toBeGreaterThan(0);
