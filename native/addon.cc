@@ -11,6 +11,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -364,6 +365,16 @@ Napi::Value Flock(const Napi::CallbackInfo &info) {
   return info.Env().Undefined();
 }
 
+// setWinsize(fd, rows, cols): TIOCSWINSZ on a pty master.
+Napi::Value SetWinsize(const Napi::CallbackInfo &info) {
+  struct winsize ws;
+  memset(&ws, 0, sizeof ws);
+  ws.ws_row = (unsigned short)info[1].As<Napi::Number>().Uint32Value();
+  ws.ws_col = (unsigned short)info[2].As<Napi::Number>().Uint32Value();
+  if (ioctl(info[0].As<Napi::Number>().Int32Value(), TIOCSWINSZ, &ws) < 0) return ThrowErrno(info.Env(), "TIOCSWINSZ", errno);
+  return info.Env().Undefined();
+}
+
 // landlockAbi() -> the kernel's Landlock ABI version, or 0 when unavailable.
 Napi::Value LandlockAbi(const Napi::CallbackInfo &info) {
   long v = syscall(SYS_landlock_create_ruleset, NULL, 0, 1 /* LANDLOCK_CREATE_RULESET_VERSION */);
@@ -382,6 +393,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("listenUnix", Napi::Function::New(env, ListenUnix));
   exports.Set("recvFd", Napi::Function::New(env, RecvFd));
   exports.Set("flock", Napi::Function::New(env, Flock));
+  exports.Set("setWinsize", Napi::Function::New(env, SetWinsize));
   exports.Set("landlockAbi", Napi::Function::New(env, LandlockAbi));
   return exports;
 }

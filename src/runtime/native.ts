@@ -28,6 +28,7 @@ export interface Native {
   listenUnix(path: string): number;
   recvFd(listenFd: number, timeoutMs: number): Promise<{ fd: number; data: string }>;
   flock(fd: number, op: number): void;
+  setWinsize(fd: number, rows: number, cols: number): void;
   landlockAbi(): number;
 }
 

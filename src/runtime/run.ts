@@ -1,21 +1,42 @@
 // run: create + start, then (unless detached) wait, forward signals, delete,
-// and give back the container's exit code.
-import { create, type CreateOptions } from './create.js';
+// and give back the container's exit code. A process with a terminal and no
+// --console-socket gets hako's own relay (as `runc run` does).
+import path from 'node:path';
+import { create, loadBundleConfig, type CreateOptions } from './create.js';
 import { start } from './start.js';
 import { deleteContainer } from './delete.js';
 import { waitAndForward, checkExec } from './wait.js';
 import { closeFd } from './launch.js';
 import { native } from './native.js';
+import { listenForConsole, relay, type ConsoleListener } from './terminal.js';
+import { HakoError } from '../errors.js';
 import type { RuntimeContext } from './context.js';
 
 export async function run(ctx: RuntimeContext, o: CreateOptions & { detach?: boolean; keep?: boolean }): Promise<number> {
+  const config = o.config ?? loadBundleConfig(path.resolve(o.bundle));
+  let tty: ConsoleListener | undefined;
+  if (config.process?.terminal && !o.consoleSocket) {
+    if (o.detach) throw new HakoError('config.json: process.terminal: a detached container with a terminal needs --console-socket');
+    tty = listenForConsole();
+  }
   // When the plan forks into a joined pid namespace the init is our
   // grandchild: as its subreaper we can still wait for it.
   if (!o.detach) native.setSubreaper();
-  const { container, plan, launched } = create(ctx, o);
+  let created;
+  try {
+    created = create(ctx, { ...o, config, consoleSocket: o.consoleSocket ?? tty?.path });
+  } catch (e) {
+    tty?.close();
+    throw e;
+  }
+  const { container, plan, launched } = created;
+  const master = tty ? await tty.master.finally(() => tty!.close()) : undefined;
+  // Relay (and size the window) before start, so the process never sees a 0x0 terminal.
+  const relayed = master !== undefined ? relay(master) : undefined;
   try {
     start(ctx, container.id);
   } catch (e) {
+    relayed?.stop();
     deleteContainer(ctx, container.id, true);
     throw e;
   }
@@ -27,7 +48,9 @@ export async function run(ctx: RuntimeContext, o: CreateOptions & { detach?: boo
   try {
     checkExec(plan, launched.syncFd);
     code = await waitAndForward(launched.pid);
+    await relayed?.done;
   } finally {
+    relayed?.stop();
     if (!o.keep) deleteContainer(ctx, container.id, true);
   }
   return code;
