@@ -2,11 +2,13 @@
 // FHIR server overhead: the same bundled server bare (A) and under `hako up` (B), runs
 // interleaved A B A B, wrk reads and writes on loopback, medians and B/A ratios, plus the
 // server process's CPU time per request from /proc/PID/stat (steadier than requests/s here).
+// Both start from an empty data directory: under hako, a scratch bundle whose config is
+// bundles/fhir's with the rootfs path made absolute and /data bound to that directory.
 // When `hako up` is not available, B is a second bare run, so the harness itself is proven.
 //
 //   node bench/fhir/run.mjs            BENCH_ROUNDS=3 BENCH_SECONDS=5 BENCH_CONNECTIONS=8
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -51,8 +53,15 @@ const bare = {
 };
 const hako = {
   name: 'hako',
-  start(port) {
-    return spawn(process.execPath, [join(repo, 'dist/cli/main.js'), 'up', bundleDir, '--listen', `127.0.0.1:${port}`], {
+  start(port, data) {
+    const bundle = join(data, '..', 'bundle');
+    const config = JSON.parse(readFileSync(join(bundleDir, 'config.json'), 'utf8'));
+    config.root.path = join(bundleDir, 'rootfs');
+    config.mounts.find((m) => m.destination === '/data').source = data;
+    mkdirSync(bundle);
+    writeFileSync(join(bundle, 'config.json'), JSON.stringify(config));
+    const root = join(data, '..', 'state');
+    return spawn(process.execPath, [join(repo, 'dist/cli/main.js'), '--root', root, 'up', bundle, '--listen', `127.0.0.1:${port}`], {
       stdio: 'ignore',
     });
   },
@@ -107,7 +116,9 @@ function wrk(args) {
 }
 
 async function measure(variant) {
-  const data = mkdtempSync(join(tmpdir(), 'hako-bench-'));
+  const work = mkdtempSync(join(tmpdir(), 'hako-bench-'));
+  const data = join(work, 'data');
+  mkdirSync(data, { mode: 0o700 });
   const port = await freePort();
   const base = `http://127.0.0.1:${port}`;
   const child = variant.start(port, data);
@@ -137,7 +148,7 @@ async function measure(variant) {
   } finally {
     child.kill('SIGTERM');
     await new Promise((resolve) => (child.exitCode === null ? child.once('exit', resolve) : resolve()));
-    rmSync(data, { recursive: true, force: true });
+    rmSync(work, { recursive: true, force: true });
   }
 }
 
