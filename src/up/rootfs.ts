@@ -13,13 +13,17 @@ export interface RootfsBuilder {
   build(bundle: string, log: (sentence: string) => void): Promise<void>;
 }
 
+// Loaded on use, and by a name the CLI bundler does not follow: the builder
+// pulls in esbuild and the FHIR engine, which no other verb needs. It resolves
+// to dist/rootfs/fhir.js from dist/up/ and from the bundled dist/cli/hako.mjs.
+const FHIR_BUILDER: string = '../rootfs/fhir.js';
+
 const BUILDERS: RootfsBuilder[] = [
   {
     label: 'FHIR server',
     // buildFhirRootfs builds from the server sources and the definition list in the bundle.
     applies: (bundle) => ['main.ts', 'definition-files.json'].every((f) => fs.existsSync(path.join(bundle, 'server', f))),
-    // Loaded on use: the builder pulls in esbuild and the FHIR engine, which no other verb needs.
-    build: async (bundleDir, log) => (await import('../rootfs/fhir.js')).buildFhirRootfs({ bundleDir, log }),
+    build: async (bundleDir, log) => (await import(FHIR_BUILDER)).buildFhirRootfs({ bundleDir, log }),
   },
 ];
 
