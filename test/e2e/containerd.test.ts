@@ -142,6 +142,25 @@ describe.skipIf(skip)(`containerd 1.6 drives hako${skip ? ` (skipped: ${skip})` 
     expect(calls().some((l) => / create .*--console-socket \S+.* tty1$/.test(l))).toBe(true);
   });
 
+  test('ctr task exec --tty: the exec\'d process gets its own pty through --console-socket', async () => {
+    const r0 = run(['-d', IMAGE, 'tty2', 'sleep', '600']);
+    expect(r0.status, r0.stderr).toBe(0);
+    try {
+      const cmd = ['ctr', '--address', ctd.sock, '--namespace', 'hakotest', 'task', 'exec', '-t', '--exec-id', 'et', 'tty2',
+        'sh', '-c', '"tty; [ -t 0 ] && echo stdin-is-a-tty; exit 9"'].join(' ');
+      const r = spawnSync('script', ['-qefc', cmd, '/dev/null'], { encoding: 'utf8', timeout: 60_000, input: '' });
+      expect(r.stdout).toMatch(/\/dev\/pts\/\d+/);
+      expect(r.stdout).toContain('stdin-is-a-tty');
+      expect(r.status).toBe(9);
+      expect(calls().some((l) => / exec .*--console-socket \S+.* tty2$/.test(l))).toBe(true);
+    } finally {
+      ctd.ctr(['task', 'kill', '-s', 'SIGKILL', 'tty2']);
+      await waitFor('tty2 to stop', () => !/tty2\s+\d+\s+RUNNING/.test(ctd.ctr(['task', 'ls']).stdout));
+      ctd.ctr(['task', 'delete', 'tty2']);
+      ctd.ctr(['containers', 'delete', 'tty2']);
+    }
+  });
+
   test('a container that fails to start: ctr shows hako\'s error, read from the JSON --log', () => {
     const r = run(['--rm', IMAGE, 'bad1', '/no/such/program']);
     expect(r.status).not.toBe(0);

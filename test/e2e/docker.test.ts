@@ -20,6 +20,7 @@ describe.skipIf(skip)(`dockerd 20.10 drives hako${skip ? ` (skipped: ${skip})` :
   const docker = (args: string[], opts?: { input?: string; timeout?: number }) => dockerd.docker(args, opts);
   const runArgs = ['--runtime', 'hako', '--network', 'none'];
   const calls = () => fs.readFileSync(path.join(dir, 'hako-calls.log'), 'utf8').split('\n').filter(Boolean);
+  const dockerCalls = calls;
   const fullId = (name: string) => docker(['inspect', '-f', '{{.Id}}', name]).stdout.trim();
   const status = (name: string) => docker(['inspect', '-f', '{{.State.Status}}', name]).stdout.trim();
 
@@ -131,6 +132,10 @@ describe.skipIf(skip)(`dockerd 20.10 drives hako${skip ? ` (skipped: ${skip})` :
       } else {
         expect(p.stderr).toContain('pausing needs a cgroup v2 freezer');
       }
+      // docker update → hako update --resources - (LinuxResources on stdin).
+      const u = docker(['update', '--pids-limit', '100', 'pa1']);
+      if (u.status !== 0) expect(u.stderr).toMatch(/cannot update container "[0-9a-f]+": .*(cgroup|controller)/);
+      else expect(dockerCalls().some((l) => / update --resources - /.test(l))).toBe(true);
     } finally {
       docker(['rm', '-f', 'pa1']);
     }
