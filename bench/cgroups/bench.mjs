@@ -1,7 +1,10 @@
 // Cgroup benchmark, run inside the test VM (real cgroup v2) by `bash test/vm/run.sh --bench`.
 // Interleaves (A B A B …) and reports medians:
 //   runc:   `runc run` of a busybox `true` bundle with linux.resources (create+start+delete);
-//   hako:   `hako run` of the same bundle, when the CLI can run it here (ratio hako/runc);
+//   hako:   `hako run` of the same bundle (the bundled CLI, dist/cli/hako.mjs, as bin/hako runs
+//           it); the runtime creates the container's cgroup, writes the limits, joins it and
+//           removes it on delete (ratio hako/runc);
+//   node:   `node -e 0`, the floor any Node CLI pays (under TCG most of hako's time);
 //   driver: hako's cgroup part alone, in-process: plan + create (limits) + addProcess + destroy.
 // The driver figure is a part of a container's life, not comparable to a whole `runc run`;
 // runc's own cgroup part is not separable from its CLI.
@@ -43,7 +46,9 @@ function timeCommand(cmd, args) {
 }
 
 const runc = (i) => timeCommand('runc', ['--root', join(work, 'runc'), 'run', '--no-pivot', '--bundle', bundle, `r${i}`]);
-const hako = (i) => timeCommand('node', [join(repo, 'dist/cli/main.js'), '--root', join(work, 'hako'), 'run', '--no-pivot', '--bundle', bundle, `h${i}`]);
+const hako = (i) => timeCommand('node', [join(repo, 'dist/cli/hako.mjs'), '--root', join(work, 'hako'), 'run', '--no-pivot', '--bundle', bundle, `h${i}`]);
+const node = () => timeCommand('node', ['-e', '0']);
+const cgroupsLeft = () => execFileSync('sh', ['-c', `ls ${host.mount}/hako 2>/dev/null | grep -c '^h' || true`], { encoding: 'utf8' }).trim();
 
 // One long-lived process joins each cgroup and goes back, so the driver time holds no fork.
 const host = detect();
@@ -68,11 +73,12 @@ try {
   hakoProblem = e.message;
 }
 
-const samples = { runc: [], hako: [], driver: [] };
+const samples = { runc: [], hako: [], node: [], driver: [] };
 runc('warm');
 for (let i = 0; i < N; i++) {
   samples.runc.push(runc(i));
   if (!hakoProblem) samples.hako.push(hako(i));
+  samples.node.push(node());
   samples.driver.push(await driver(i));
 }
 sleeper.kill('SIGKILL');
@@ -85,7 +91,9 @@ console.log(`runc run (create+start+delete, ${execFileSync('runc', ['--version']
 if (hakoProblem) {
   console.log(`hako run: not measured, the CLI could not run the bundle here: ${hakoProblem}`);
 } else {
-  console.log(`hako run (create+start+delete): ${fmt(median(samples.hako))}; ratio hako/runc ${(median(samples.hako) / median(samples.runc)).toFixed(2)}`);
+  console.log(`hako run (create+start+delete, cgroup with limits): ${fmt(median(samples.hako))}; ratio hako/runc ${(median(samples.hako) / median(samples.runc)).toFixed(2)}; hako cgroups left behind: ${cgroupsLeft()}`);
 }
+console.log(`node -e 0 (start-up floor of any Node CLI): ${fmt(median(samples.node))}` +
+  (hakoProblem ? '' : `; hako run minus it: ${fmt(median(samples.hako) - median(samples.node))}`));
 console.log(`hako driver, cgroup part only (plan+create+limits+addProcess+destroy): ${fmt(median(samples.driver))} ` +
   `(${(100 * median(samples.driver) / median(samples.runc)).toFixed(1)}% of a whole runc run)`);

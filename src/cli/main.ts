@@ -13,12 +13,12 @@ import { specCommand } from './commands/spec.js';
 import { planCommand } from './commands/plan.js';
 import { execCommand } from './commands/exec.js';
 import { featuresCommand } from './commands/features.js';
-import { upCommand } from './commands/up.js';
 import { psCommand } from './commands/ps.js';
 import { pauseCommand } from './commands/pause.js';
 import { resumeCommand } from './commands/resume.js';
 import { updateCommand } from './commands/update.js';
 import { eventsCommand } from './commands/events.js';
+import { doctorCommand } from './commands/doctor.js';
 import { VERSION, COMMIT } from './version.js';
 
 const program = new Command('hako')
@@ -36,22 +36,45 @@ const program = new Command('hako')
   .exitOverride()
   .configureOutput({ writeErr: (s) => process.stderr.write(s) });
 
-for (const c of [createCommand, startCommand, stateCommand, killCommand, deleteCommand, runCommand, listCommand, specCommand, planCommand, execCommand, featuresCommand, psCommand, pauseCommand, resumeCommand, updateCommand, eventsCommand, upCommand])
+for (const c of [createCommand, startCommand, stateCommand, killCommand, deleteCommand, runCommand, listCommand, specCommand, planCommand, execCommand, featuresCommand, psCommand, pauseCommand, resumeCommand, updateCommand, eventsCommand, doctorCommand])
   program.addCommand(c.exitOverride());
+
+// `up` brings the socket, HTTP and rootfs-building modules that no runc verb
+// needs: it is loaded only when asked for (or for help), by a name the CLI
+// bundler leaves alone (dist/cli/commands/up.js beside the bundle).
+const UP_MODULE: string = './commands/up.js';
+const GLOBAL_VALUE_FLAGS = new Set(['--root', '--log', '--log-format', '--rootless', '--criu', '--cgroup-manager']);
+
+function subcommand(argv: string[]): string | undefined {
+  for (let i = 0; i < argv.length; i++) {
+    if (GLOBAL_VALUE_FLAGS.has(argv[i])) i++;
+    else if (!argv[i].startsWith('-')) return argv[i];
+  }
+  return undefined;
+}
+
+const args = process.argv.slice(2);
+const sub = subcommand(args);
+const wantsHelp = sub === 'help' || (sub === undefined && !args.some((a) => a === '-v' || a === '--version'));
+if (sub === 'up' || wantsHelp) program.addCommand(((await import(UP_MODULE)) as typeof import('./commands/up.js')).upCommand.exitOverride());
 
 async function main(): Promise<void> {
   try {
     await program.parseAsync(process.argv);
   } catch (e) {
-    if (e instanceof CommanderError) {
-      process.exitCode = e.exitCode;
+    // By name, not instanceof: `up` is loaded from outside the bundle with its
+    // own copies of commander and of hako's error class.
+    const name = (e as Error)?.name;
+    if (e instanceof CommanderError || name === 'CommanderError') {
+      process.exitCode = (e as CommanderError).exitCode;
       return;
     }
     const g = program.opts();
     const log = makeLogger(g);
-    const msg = e instanceof HakoError ? e.message : `internal error: ${(e as Error).stack ?? e}`;
+    const ours = e instanceof HakoError || name === 'HakoError';
+    const msg = ours ? (e as Error).message : `internal error: ${(e as Error).stack ?? e}`;
     reportError(log, g.log, msg);
-    process.exitCode = e instanceof HakoError ? e.exitCode : 2;
+    process.exitCode = ours ? (e as HakoError).exitCode : 2;
   }
 }
 

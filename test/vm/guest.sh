@@ -28,7 +28,7 @@ run_suite() { # who, then the command prefix that becomes that user
   local who=$1; shift
   echo "guest: ---- $who suite ----"
   # Through a pipe, so vitest prints a plain log rather than redrawing a terminal.
-  "$@" node node_modules/vitest/vitest.mjs run --config test/vm/vitest.config.ts --configLoader runner 2>&1 | cat
+  "$@" node node_modules/vitest/vitest.mjs run --config test/vm/vitest.config.ts --configLoader runner ${VM_TESTS:-} 2>&1 | cat
   local s=${PIPESTATUS[0]}
   echo $s > "$out/status-$who"
   echo "guest: $who suite exit status $s"
