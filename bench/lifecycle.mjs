@@ -6,6 +6,8 @@
 // --cgroup-manager=disabled (as MACHINE.md says); the cost of that wrapper
 // (unshare + mount, measured alone in the same rounds) is subtracted.
 //
+// The in-process harness (src/harness) runs the same bundle in the same rounds.
+//
 // usage: node bench/lifecycle.mjs [rounds=30]
 import fs from 'node:fs';
 import os from 'node:os';
@@ -38,7 +40,11 @@ const runners = {
   'crun wrapper alone': () => ['unshare', '-m', 'sh', '-c', hide, 'sh', 'true'],
 };
 
-const times = Object.fromEntries(Object.keys(runners).map((k) => [k, []]));
+// The in-process path: the harness in this process, no CLI start-up per run.
+const { Hako } = await import(path.join(repo, 'dist/harness/index.js'));
+const harness = new Hako({ root: path.join(work, 'harness'), rootless: false });
+
+const times = Object.fromEntries([...Object.keys(runners), 'hako in-process'].map((k) => [k, []]));
 const usable = {};
 for (const [name, argv] of Object.entries(runners)) {
   const r = spawnSync(argv('probe')[0], argv('probe').slice(1), { encoding: 'utf8' });
@@ -55,6 +61,10 @@ for (let i = 0; i < rounds; i++) {
     if (r.status !== 0) throw new Error(`${name} failed in round ${i}`);
     times[name].push(ms);
   }
+  const t0 = process.hrtime.bigint();
+  const r = await harness.run({ bundle, id: `h${i}` });
+  if (r.code !== 0) throw new Error(`harness run failed in round ${i}: ${r.stderr}`);
+  times['hako in-process'].push(Number(process.hrtime.bigint() - t0) / 1e6);
 }
 fs.rmSync(work, { recursive: true, force: true });
 
@@ -72,5 +82,5 @@ const node = median(Array.from({ length: 10 }, () => {
 console.log(`run of /bin/true, ${rounds} interleaved rounds, medians (ms):`);
 for (const [k, v] of Object.entries(m)) console.log(`  ${k.padEnd(28)} ${v.toFixed(1)}`);
 console.log(`  ${'node -e 0 (for scale)'.padEnd(28)} ${node.toFixed(1)}`);
-if (m.runc) console.log(`ratio hako/runc: ${(m.hako / m.runc).toFixed(2)}`);
+if (m.runc) console.log(`ratio hako/runc: ${(m.hako / m.runc).toFixed(2)} (CLI), ${(m['hako in-process'] / m.runc).toFixed(2)} (in-process)`);
 if (m['crun (wrapper subtracted)']) console.log(`ratio hako/crun: ${(m.hako / m['crun (wrapper subtracted)']).toFixed(2)}`);

@@ -1,6 +1,7 @@
 // Parses and checks config.json, turning the first problem into one sentence
 // that names its JSON path.
-import { Value } from '@sinclair/typebox/value';
+import { Check } from '@sinclair/typebox/value';
+import { Errors } from '@sinclair/typebox/errors';
 import type { TSchema, Static } from '@sinclair/typebox';
 import { Config } from './config.js';
 import { Process } from './config.js';
@@ -14,12 +15,12 @@ export function jsonPath(pointer: string): string {
   return out || '(top level)';
 }
 
-// Value.Check interprets the schema: for one config per process that is
+// Check interprets the schema: for one config per process that is
 // cheaper than compiling a checker first.
 function checker<T extends TSchema>(schema: T, what: string) {
   return (value: unknown, prefix = ''): Static<T> => {
-    if (Value.Check(schema, value)) return value as Static<T>;
-    const first = Value.Errors(schema, value).First()!;
+    if (Check(schema, value)) return value as Static<T>;
+    const first = Errors(schema, value).First()!;
     const path = jsonPath(first.path);
     const where = prefix ? (path === '(top level)' ? prefix : `${prefix}.${path}`) : path;
     throw new HakoError(`${what}: ${where}: ${first.message.toLowerCase()}`);
