@@ -105,7 +105,7 @@ export function create(ctx: RuntimeContext, o: CreateOptions): Created {
           runHooks('createRuntime', cfg.hooks?.createRuntime, stateFor(pid));
           runHooks('createContainer', cfg.hooks?.createContainer, stateFor(pid));
         },
-        onSeccompFd: (fd, pid) => sendSeccompListener(cfg, fd, stateFor(pid)),
+        onSeccompFd: (fd, pid) => sendSeccompListener(cfg, fd, pid, stateFor(pid)),
       });
       const st = procStat(launched.pid);
       if (!st) throw new HakoError('the container process exited right after setup');

@@ -12,6 +12,7 @@ import { launch, closeFd } from './launch.js';
 import { writeAtomic } from './store.js';
 import { Container } from './container.js';
 import { compileSecurity } from './security.js';
+import { sendSeccompListener } from './seccomp-listener.js';
 import { waitAndForward, checkExec } from './wait.js';
 import type { RuntimeContext } from './context.js';
 
@@ -51,7 +52,8 @@ export async function exec(ctx: RuntimeContext, o: ExecOptions): Promise<number>
   );
   // The exec'd process is our grandchild: become its subreaper to wait for it.
   if (!o.detach) native.setSubreaper();
-  const launched = launch(plan);
+  // A NOTIFY filter's fd goes to the agent too: the exec'd process's pid, the container's state.
+  const launched = launch(plan, { onSeccompFd: (fd, pid) => sendSeccompListener(cfg, fd, pid, c.ociState()) });
   if (o.pidFile) writeAtomic(path.resolve(o.pidFile), String(launched.pid), 0o644);
   if (o.detach) {
     closeFd(launched.syncFd);

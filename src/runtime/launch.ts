@@ -78,6 +78,9 @@ export function launch(plan: BuiltPlan, hooks: LaunchHooks = {}): Launched {
   // the pid file would name the intermediate (which exits 0 at once).
   let awaitingPid = plan.steps.some((s) => s.op === 'FORK');
   let ready = false;
+  // The listener fd can come from the grandchild before the intermediate names it:
+  // hold it until the pid is known (the grandchild waits for GO meanwhile).
+  let pendingSeccompFd = -1;
   try {
     if (plan.idmap) writeIdMaps(child.pid, plan.idmap);
     hooks.beforeGo?.(child.pid);
@@ -92,12 +95,23 @@ export function launch(plan: BuiltPlan, hooks: LaunchHooks = {}): Launched {
         // the nearest subreaper.
         for (let i = 0; i < 500 && !native.reapNow(child.pid); i++) sleep(1);
         awaitingPid = false;
+        if (pendingSeccompFd >= 0) {
+          const fd = pendingSeccompFd;
+          pendingSeccompFd = -1;
+          hooks.onSeccompFd?.(fd, pid);
+          native.sendMsg(child.fd, MSG.GO, 0);
+        }
         if (ready) return { pid, syncFd: child.fd, childPid: child.pid };
       } else if (m.type === MSG.HOOKS) {
         if (m.value === HOOK_POINT.CREATE_RUNTIME) hooks.onHooks?.(pid);
         native.sendMsg(child.fd, MSG.GO, 0);
       } else if (m.type === MSG.SECCOMP_FD) {
-        hooks.onSeccompFd?.(m.fd, pid);
+        if (awaitingPid) {
+          pendingSeccompFd = m.fd;
+          continue;
+        }
+        if (hooks.onSeccompFd) hooks.onSeccompFd(m.fd, pid);
+        else closeFd(m.fd);
         native.sendMsg(child.fd, MSG.GO, 0);
       } else if (m.type === MSG.READY) {
         ready = true;
@@ -105,6 +119,7 @@ export function launch(plan: BuiltPlan, hooks: LaunchHooks = {}): Launched {
       }
     }
   } catch (e) {
+    if (pendingSeccompFd >= 0) closeFd(pendingSeccompFd);
     killAndReap(pid);
     if (pid !== child.pid) killAndReap(child.pid);
     closeFd(child.fd);

@@ -13,6 +13,12 @@ export function compileSecurity(cfg: Config, log: Logger): { seccomp: CompiledSe
   try {
     if (cfg.linux?.seccomp) {
       const c = compileSeccomp(cfg.linux.seccomp as never, { log: (m: string) => log.debug(m) });
+      const sc = cfg.linux.seccomp as { listenerPath?: unknown; listenerMetadata?: unknown };
+      // Refused here, before anything starts, rather than when the fd is sent.
+      if (c.listener && (typeof sc.listenerPath !== 'string' || !sc.listenerPath))
+        throw new HakoError('config.json: linux.seccomp.listenerPath: needed for SCMP_ACT_NOTIFY rules');
+      if (sc.listenerMetadata !== undefined && !sc.listenerPath)
+        throw new HakoError('config.json: linux.seccomp.listenerMetadata: set without listenerPath');
       seccomp = { program: c.program, flags: c.flags, listener: c.listener };
     }
     const ll = compileLandlock(cfg.annotations, native.landlockAbi());
