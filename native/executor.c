@@ -591,6 +591,11 @@ static int do_landlock_path(struct ctx *c, uint64_t access, const char *path) {
   struct hako_landlock_path_beneath_attr pb;
   int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_PATH | O_CLOEXEC);
   if (fd < 0) return -errno;
+  /* A rule on a file (not a directory) takes only the rights a file has: execute,
+   * write, read, truncate, ioctl on a device; the kernel refuses the others (EINVAL). */
+  struct stat sb;
+  if (syscall(SYS_fstat, fd, &sb) == 0 && !S_ISDIR(sb.st_mode))
+    access &= (1ULL << 0) | (1ULL << 1) | (1ULL << 2) | (1ULL << 14) | (1ULL << 15);
   pb.allowed_access = access;
   pb.parent_fd = fd;
   long r = syscall(SYS_landlock_add_rule, c->landlock_fd, HAKO_LANDLOCK_RULE_PATH_BENEATH, &pb, 0);

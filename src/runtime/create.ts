@@ -82,7 +82,7 @@ export function create(ctx: RuntimeContext, o: CreateOptions): Created {
     const dir = store.dir(o.id);
     if (fs.existsSync(dir)) throw new HakoError(`container "${o.id}" already exists`);
     const host = readHostFacts();
-    const security = compileSecurity(cfg, ctx.log);
+    const security = compileSecurity(cfg, ctx.log, rootfs);
     const fifoPath = path.join(dir, 'exec.fifo');
     const plan = buildCreatePlan({
       cfg, bundle, rootless: ctx.rootless, host, fifoPath,

@@ -41,7 +41,7 @@ export async function exec(ctx: RuntimeContext, o: ExecOptions): Promise<number>
   const status = c.status();
   if (status !== 'running' && status !== 'created') throw new HakoError(`cannot exec in container "${o.id}": it is ${status}`);
   const cfg = c.config();
-  const security = compileSecurity(cfg, ctx.log);
+  const security = compileSecurity(cfg, ctx.log, c.record.rootfs);
   const plan = buildExecPlan(
     {
       cfg, bundle: c.record.bundle, rootless: c.record.rootless, host: readHostFacts(), initPid: c.record.pid,

@@ -6,8 +6,33 @@ import { HakoError } from '../errors.js';
 import { compileSeccomp, SeccompError } from '../seccomp/index.js';
 import { compileLandlock, LandlockError } from '../landlock/index.js';
 import { native } from './native.js';
+import fs from 'node:fs';
+import path from 'node:path';
 
-export function compileSecurity(cfg: Config, log: Logger): { seccomp: CompiledSeccomp | null; landlock: LandlockRules | null } {
+/** Whether a container path exists: resolved inside the rootfs (symlinks kept inside it), or a mount destination. */
+export function containerPathExists(rootfs: string, cfg: Config, p: string): boolean {
+  if ((cfg.mounts ?? []).some((m) => m.destination === p || m.destination.startsWith(p === '/' ? '/' : `${p}/`))) return true;
+  const parts = p.split('/').filter(Boolean);
+  let at = '/';
+  for (let hops = 0; parts.length > 0; ) {
+    const next = path.posix.join(at, parts.shift()!);
+    let st: fs.Stats;
+    try {
+      st = fs.lstatSync(path.join(rootfs, next));
+    } catch {
+      return false;
+    }
+    if (st.isSymbolicLink()) {
+      if (++hops > 40) return false;
+      const target = fs.readlinkSync(path.join(rootfs, next));
+      parts.unshift(...target.split('/').filter(Boolean));
+      if (target.startsWith('/')) at = '/';
+    } else at = next;
+  }
+  return true;
+}
+
+export function compileSecurity(cfg: Config, log: Logger, rootfs?: string): { seccomp: CompiledSeccomp | null; landlock: LandlockRules | null } {
   let seccomp: CompiledSeccomp | null = null;
   let landlock: LandlockRules | null = null;
   try {
@@ -21,7 +46,7 @@ export function compileSecurity(cfg: Config, log: Logger): { seccomp: CompiledSe
         throw new HakoError('config.json: linux.seccomp.listenerMetadata: set without listenerPath');
       seccomp = { program: c.program, flags: c.flags, listener: c.listener };
     }
-    const ll = compileLandlock(cfg.annotations, native.landlockAbi());
+    const ll = compileLandlock(cfg.annotations, native.landlockAbi(), rootfs ? { rootfsExists: (p) => containerPathExists(rootfs, cfg, p) } : {});
     if (ll) {
       for (const w of ll.warnings) log.warn(w);
       landlock = ll;
