@@ -111,7 +111,7 @@ describe.skipIf(skip)(`containerd 1.6 drives hako${skip ? ` (skipped: ${skip})` 
     }
   });
 
-  test('ctr task pause: refused with hako\'s reason when there is no cgroup v2 freezer', async () => {
+  test('ctr task pause/resume: frozen through cgroup.freeze, or refused with hako\'s reason when there is no cgroup v2', async () => {
     const r0 = run(['-d', IMAGE, 'p1', 'sleep', '600']);
     expect(r0.status, r0.stderr).toBe(0);
     try {

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { spawnSync, execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { BUSYBOX_ROOTFS, TEST_USER } from '../helpers/env.js';
-import { clientDir, hakoWrapper, parseJsonLog, pidsMentioning, removeTree, skipReason, waitFor } from './clients/daemons.js';
+import { clientDir, hakoWrapper, hostDirsGuard, parseJsonLog, pidsMentioning, removeTree, skipReason, waitFor } from './clients/daemons.js';
 
 const skip = skipReason(['podman', 'conmon']);
 const HARD_NOFILE = Number(execFileSync('sh', ['-c', 'ulimit -Hn'], { encoding: 'utf8' }).trim()) || 1024;
@@ -24,6 +24,7 @@ for (const who of ['root', 'rootless'] as const) {
     let gid = 0;
     let env: NodeJS.ProcessEnv = {};
     let wrapper = '';
+    let cleanHost = () => {};
     const podmanArgs = () => [
       '--root', path.join(dir, 'storage'), '--runroot', path.join(dir, 'run'), '--tmpdir', path.join(dir, 'tmp'),
       '--runtime', wrapper, '--cgroup-manager', 'cgroupfs', '--events-backend', 'file', '--storage-driver', 'vfs',
@@ -38,6 +39,7 @@ for (const who of ['root', 'rootless'] as const) {
     const calls = () => fs.readFileSync(path.join(dir, 'hako-calls.log'), 'utf8').split('\n').filter(Boolean);
 
     beforeAll(() => {
+      cleanHost = hostDirsGuard(['/run/containers']);
       dir = clientDir(`podman-${who}`);
       if (who === 'rootless') {
         uid = Number(execFileSync('id', ['-u', TEST_USER], { encoding: 'utf8' }).trim());
@@ -82,6 +84,7 @@ for (const who of ['root', 'rootless'] as const) {
         }
       }
       removeTree(dir);
+      cleanHost();
     });
 
     test('podman run --rootfs: output and exit code', () => {
@@ -121,6 +124,23 @@ for (const who of ['root', 'rootless'] as const) {
       expect(r.status, r.stderr).toBe(0);
       expect(r.stdout).toMatch(/\/dev\/pts\/\d+/);
       expect(r.stdout).toContain('stdout-is-a-tty');
+    });
+
+    test.runIf(who === 'root')('podman pause/unpause: frozen through the cgroup v2 freezer, or refused with the reason', () => {
+      const r0 = podman(['run', '-d', '--name', 'pp1', ...runArgs(), 'sleep', '600']);
+      expect(r0.status, r0.stderr).toBe(0);
+      try {
+        const p = podman(['pause', 'pp1']);
+        if (p.status === 0) {
+          expect(podman(['inspect', '-f', '{{.State.Status}}', 'pp1']).stdout.trim()).toBe('paused');
+          expect(podman(['unpause', 'pp1']).status).toBe(0);
+          expect(podman(['inspect', '-f', '{{.State.Status}}', 'pp1']).stdout.trim()).toBe('running');
+        } else {
+          expect(p.stderr).toMatch(/freezer|cgroup/);
+        }
+      } finally {
+        podman(['rm', '-f', '-t', '0', 'pp1']);
+      }
     });
 
     test('a program that does not exist: hako\'s sentence reaches the podman user', () => {

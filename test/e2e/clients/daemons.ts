@@ -104,6 +104,34 @@ export function removeTree(dir: string): void {
   fs.rmSync(dir, { recursive: true, force: true });
 }
 
+/**
+ * Host-wide directories some clients create whatever they are told (containerd 1.6's shim
+ * sockets and ctr's fifos under /run/containerd, Podman's /run/containers): returns a
+ * function that removes them again if they did not exist before and are empty now.
+ */
+export function hostDirsGuard(dirs: string[]): () => void {
+  const fresh = dirs.filter((d) => !fs.existsSync(d));
+  return () => {
+    for (const top of fresh) {
+      const walk = (d: string) => {
+        let entries: fs.Dirent[];
+        try {
+          entries = fs.readdirSync(d, { withFileTypes: true });
+        } catch {
+          return;
+        }
+        for (const e of entries) if (e.isDirectory()) walk(path.join(d, e.name));
+        try {
+          fs.rmdirSync(d); // only when empty
+        } catch {
+          // not empty: someone else's
+        }
+      };
+      walk(top);
+    }
+  };
+}
+
 export interface Daemon {
   dir: string;
   proc: ChildProcess;
@@ -151,6 +179,7 @@ export async function startContainerd(dir: string): Promise<Containerd> {
     `  path = "${dir}/ctd-opt"`,
     '',
   ].join('\n'));
+  const cleanHost = hostDirsGuard(['/run/containerd']);
   const proc = spawnDaemon('containerd', ['--config', cfg], path.join(dir, 'containerd.log'));
   const ctr = (args: string[], opts: { input?: string; timeout?: number } = {}) =>
     spawnSync('ctr', ['--address', sock, '--namespace', 'hakotest', ...args], { encoding: 'utf8', input: opts.input, timeout: opts.timeout ?? 60_000 });
@@ -163,6 +192,7 @@ export async function startContainerd(dir: string): Promise<Containerd> {
       for (const t of tasks) ctr(['tasks', 'delete', '-f', t], { timeout: 10_000 });
       await stopPid(proc.pid);
       for (const p of pidsMentioning(sock)) await stopPid(p, 2_000);
+      cleanHost();
     },
   };
   await waitFor('containerd to answer', () => fs.existsSync(sock) && ctr(['version'], { timeout: 5_000 }).status === 0, 30_000, 100);
