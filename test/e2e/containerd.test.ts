@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { BUSYBOX_ROOTFS } from '../helpers/env.js';
+import { BUSYBOX_ROOTFS, CLI } from '../helpers/env.js';
 import { buildOciArchive } from './clients/image.js';
 import { clientDir, hakoWrapper, parseJsonLog, removeTree, skipReason, startContainerd, waitFor, type Containerd } from './clients/daemons.js';
 
@@ -162,13 +162,26 @@ describe.skipIf(skip)(`containerd 1.6 drives hako${skip ? ` (skipped: ${skip})` 
   });
 
   test('a container that fails to start: ctr shows hako\'s error, read from the JSON --log', () => {
-    const r = run(['--rm', IMAGE, 'bad1', '/no/such/program']);
+    // A wrapper that keeps a copy of --log after a failed call (containerd removes the bundle, log.json with it).
+    const keeper = path.join(dir, 'hako-keep-log');
+    fs.writeFileSync(keeper, `#!/bin/sh
+'${process.execPath}' '${CLI}' "$@"
+rc=$?
+prev=
+for a in "$@"; do [ "$prev" = --log ] && log="$a"; prev="$a"; done
+[ $rc -ne 0 ] && [ -n "$log" ] && cp "$log" '${dir}/failed-log.json'
+exit $rc
+`, { mode: 0o755 });
+    const r = ctd.ctr(['run', '--rm', '--runc-binary', keeper, '--runc-root', runcRoot, '--fifo-dir', fifoDir, IMAGE, 'bad1', '/no/such/program']);
     expect(r.status).not.toBe(0);
     expect(r.stderr).toMatch(/OCI runtime (create|start) failed: .*\/no\/such\/program/);
     expect(r.stderr).not.toContain('unable to retrieve OCI runtime error');
-    // The log the shim read is strict JSON lines, RFC 3339 times, and the last error is hako's sentence.
-    const logs = fs.existsSync(path.join(taskDir('bad1'), 'log.json')) ? parseJsonLog(path.join(taskDir('bad1'), 'log.json')) : [];
-    if (logs.length) expect(logs.filter((l) => l.level === 'error').at(-1)!.msg).toContain('/no/such/program');
+    // The log the shim read: strict JSON lines, RFC 3339 times, and the last error is hako's sentence.
+    const logs = parseJsonLog(path.join(dir, 'failed-log.json'));
+    const last = logs.filter((l) => l.level === 'error').at(-1)!;
+    expect(last.msg).toContain('/no/such/program');
+    expect(r.stderr).toContain(last.msg);
+    expect(last.time).toMatch(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)$/);
   });
 
   test('every JSON log hako wrote for containerd parses strictly', () => {
