@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { BUSYBOX_ROOTFS, CLI } from '../helpers/env.js';
+import { BUSYBOX_ROOTFS, CLI, REPO } from '../helpers/env.js';
 import { buildOciArchive } from './clients/image.js';
 import { clientDir, hakoWrapper, parseJsonLog, removeTree, skipReason, startContainerd, waitFor, type Containerd } from './clients/daemons.js';
 
@@ -38,6 +38,18 @@ describe.skipIf(skip)(`containerd 1.6 drives hako${skip ? ` (skipped: ${skip})` 
   afterAll(async () => {
     if (ctd) await ctd.stop();
     if (dir) removeTree(dir);
+  });
+
+  test('the runtime entry of docs/clients.md (the handler a RuntimeClass names) is a valid containerd config', () => {
+    const doc = fs.readFileSync(path.join(REPO, 'docs/clients.md'), 'utf8');
+    const toml = /## containerd[\s\S]*?```toml\n([\s\S]*?)```/.exec(doc)![1];
+    const file = path.join(dir, 'docs-config.toml');
+    fs.writeFileSync(file, toml);
+    const r = spawnSync('containerd', ['--config', file, 'config', 'dump'], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    const entry = r.stdout.slice(r.stdout.indexOf('[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.hako]'));
+    expect(entry).toContain('runtime_type = "io.containerd.runc.v2"');
+    expect(entry).toMatch(/BinaryName = "\/usr\/local\/bin\/hako"/);
   });
 
   test('ctr run: output and exit code come through; the shim passes --root, --log and --log-format json', () => {

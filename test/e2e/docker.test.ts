@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { BUSYBOX_ROOTFS } from '../helpers/env.js';
+import { BUSYBOX_ROOTFS, REPO } from '../helpers/env.js';
 import { rootfsTar } from './clients/image.js';
 import {
   clientDir, hakoWrapper, parseJsonLog, removeTree, skipReason, startContainerd, startDockerd, waitFor,
@@ -11,6 +11,14 @@ import {
 } from './clients/daemons.js';
 
 const skip = skipReason(['containerd', 'dockerd']);
+
+/** The daemon.json of docs/clients.md, with the binary's path replaced by the test's wrapper. */
+function docsDaemonJson(binary: string): Record<string, unknown> {
+  const doc = fs.readFileSync(path.join(REPO, 'docs/clients.md'), 'utf8');
+  const block = /## Docker[\s\S]*?```json\n([\s\S]*?)```/.exec(doc);
+  if (!block) throw new Error('docs/clients.md has no daemon.json example under "## Docker"');
+  return JSON.parse(block[1].replaceAll('/usr/local/bin/hako', binary));
+}
 const IMAGE = 'local/hako-busybox:test';
 
 describe.skipIf(skip)(`dockerd 20.10 drives hako${skip ? ` (skipped: ${skip})` : ''}`, () => {
@@ -30,7 +38,8 @@ describe.skipIf(skip)(`dockerd 20.10 drives hako${skip ? ` (skipped: ${skip})` :
     // live-restore: containers keep running while dockerd restarts (the test restarts it).
     // hako-strict: the same hako with HAKO_CGROUP_STRICT=1, so limits it cannot apply are refused.
     const strict = hakoWrapper(dir, 'hako-strict', { HAKO_CGROUP_STRICT: '1' });
-    dockerd = await startDockerd(dir, ctd.sock, { hako: wrapper, 'hako-strict': strict }, ['--live-restore']);
+    // hako is registered the way docs/clients.md says (daemon.json "runtimes"), hako-strict with --add-runtime.
+    dockerd = await startDockerd(dir, ctd.sock, { 'hako-strict': strict }, [], { ...docsDaemonJson(wrapper), 'live-restore': true });
     const imp = docker(['import', '-c', 'CMD ["/bin/sh"]', rootfsTar(BUSYBOX_ROOTFS, path.join(dir, 'rootfs.tar')), IMAGE]);
     expect(imp.status, imp.stderr).toBe(0);
   });

@@ -27,7 +27,9 @@ for (const who of ['root', 'rootless'] as const) {
     let cleanHost = () => {};
     const podmanArgs = () => [
       '--root', path.join(dir, 'storage'), '--runroot', path.join(dir, 'run'), '--tmpdir', path.join(dir, 'tmp'),
-      '--runtime', wrapper, '--cgroup-manager', 'cgroupfs', '--events-backend', 'file', '--storage-driver', 'vfs',
+      // root: the runtime comes from containers.conf ([engine] runtime = "hako", as docs/clients.md says); rootless: --runtime PATH.
+      ...(who === 'rootless' ? ['--runtime', wrapper] : []),
+      '--cgroup-manager', 'cgroupfs', '--events-backend', 'file', '--storage-driver', 'vfs',
     ];
     const podman = (args: string[], timeout = 60_000) => {
       const argv = [...podmanArgs(), ...args];
@@ -54,6 +56,7 @@ for (const who of ['root', 'rootless'] as const) {
         '[engine]',
         // The runtime's basename: conmon then passes --log-format=json --log <file>.
         'runtime_supports_json = ["hako"]',
+        ...(who === 'root' ? ['runtime = "hako"', '[engine.runtimes]', `hako = ["${path.join(dir, 'hako')}"]`] : []),
         '',
       ].join('\n'));
       wrapper = hakoWrapper(dir);

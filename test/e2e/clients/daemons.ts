@@ -206,7 +206,7 @@ export interface Dockerd extends Daemon {
   restart(): Promise<void>;
 }
 
-export async function startDockerd(dir: string, containerdSock: string, runtimes: Record<string, string>, extra: string[] = []): Promise<Dockerd> {
+export async function startDockerd(dir: string, containerdSock: string, runtimes: Record<string, string>, extra: string[] = [], daemonJson: object = {}): Promise<Dockerd> {
   const sock = path.join(dir, 'docker.sock');
   const args = [
     '--data-root', path.join(dir, 'docker-root'), '--exec-root', path.join(dir, 'docker-exec'),
@@ -216,7 +216,7 @@ export async function startDockerd(dir: string, containerdSock: string, runtimes
     ...Object.entries(runtimes).flatMap(([k, v]) => ['--add-runtime', `${k}=${v}`]),
     ...extra,
   ];
-  fs.writeFileSync(path.join(dir, 'daemon.json'), '{}');
+  fs.writeFileSync(path.join(dir, 'daemon.json'), JSON.stringify(daemonJson));
   const docker = (a: string[], opts: { input?: string; timeout?: number } = {}) =>
     spawnSync(DOCKER, ['-H', `unix://${sock}`, ...a], { encoding: 'utf8', input: opts.input, timeout: opts.timeout ?? 60_000 });
   const up = async () => {
