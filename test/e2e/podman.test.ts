@@ -7,7 +7,8 @@
 // the host allows (docs/clients.md says the same for users).
 import fs from 'node:fs';
 import path from 'node:path';
-import { spawnSync, execFileSync } from 'node:child_process';
+import net from 'node:net';
+import { spawn, spawnSync, execFileSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { BUSYBOX_ROOTFS, TEST_USER } from '../helpers/env.js';
 import { clientDir, hakoWrapper, hostDirsGuard, parseJsonLog, pidsMentioning, removeTree, skipReason, waitFor } from './clients/daemons.js';
@@ -143,6 +144,30 @@ for (const who of ['root', 'rootless'] as const) {
         }
       } finally {
         podman(['rm', '-f', '-t', '0', 'pp1']);
+      }
+    });
+
+    test('socket activation: podman started with LISTEN_FDS=1 hands the socket to the container at fd 3, LISTEN_PID=1', async () => {
+      const server = net.createServer();
+      await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()));
+      try {
+        const fd = (server as unknown as { _handle: { fd: number } })._handle.fd;
+        const inode = fs.readlinkSync(`/proc/self/fd/${fd}`);
+        const probe = 'echo "fds=$LISTEN_FDS pid=$LISTEN_PID me=$$ sock=$(readlink /proc/self/fd/3)"';
+        const quoted = [...podmanArgs(), 'run', '--rm', ...runArgs(), 'sh', '-c', probe].map((a) => `'${a}'`).join(' ');
+        const script = `LISTEN_FDS=1 LISTEN_PID=$$ exec podman ${quoted}`;
+        const argv = who === 'root' ? ['sh', '-c', script] : ['setpriv', '--reuid', String(uid), '--regid', String(gid), '--init-groups', 'sh', '-c', script];
+        const p = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe', fd], env, cwd: dir });
+        let out = '';
+        let err = '';
+        p.stdout!.on('data', (d) => (out += d));
+        p.stderr!.on('data', (d) => (err += d));
+        const code = await new Promise<number | null>((res) => p.on('close', res));
+        expect(code, err).toBe(0);
+        expect(out).toContain(`fds=1 pid=1 me=1 sock=${inode}`);
+        expect(calls().some((l) => / create .*--preserve-fds 1/.test(l))).toBe(true);
+      } finally {
+        server.close();
       }
     });
 
