@@ -46,6 +46,18 @@ export function killAndReap(pid: number): void {
   for (let i = 0; i < 500 && !native.reapNow(pid); i++) sleep(2);
 }
 
+/** The runtime's own hard limit for an RLIMIT_* resource number, from /proc/self/limits. */
+function hardLimit(resource: number): string | null {
+  const label = ({ 6: 'Max processes', 7: 'Max open files', 8: 'Max locked memory' } as Record<number, string>)[resource];
+  if (!label) return null;
+  try {
+    const line = fs.readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith(label));
+    return line ? line.slice(label.length).trim().split(/\s+/)[1] ?? null : null;
+  } catch {
+    return null;
+  }
+}
+
 export function describeFailure(plan: BuiltPlan, step: number, err: number): string {
   const s = plan.steps[step];
   if (!s) return `container setup failed: ${errnoName(err)}`;
@@ -57,6 +69,12 @@ export function describeFailure(plan: BuiltPlan, step: number, err: number): str
     return `${s.what} failed: a path component is a symlink whose target is not inside the rootfs (step ${step + 1} of ${plan.steps.length})`;
   if (s.op === 'RUN_HOOK')
     return `${s.what} failed: ${err === 62 ? `timed out after ${s.args[0]} s` : err === 2 ? 'not found in the container' : 'non-zero exit status'}`;
+  if (s.op === 'RLIMIT' && err === 1) {
+    // Raising a hard limit needs CAP_SYS_RESOURCE (Podman asks nofile 1048576 by default).
+    const hard = hardLimit(Number(s.args[0]));
+    return `${s.what} to ${s.args[1]}:${s.args[2]} failed: EPERM: a hard limit can only be raised with CAP_SYS_RESOURCE` +
+      `${hard ? `, and it is ${hard} here` : ''}; ask for no more (Podman: default_ulimits in containers.conf, or --ulimit) (step ${step + 1} of ${plan.steps.length})`;
+  }
   if (s.op === 'EXEC') {
     const what = err === 2 ? 'no such file or directory' : err === 13 ? 'permission denied' : errnoName(err);
     return `exec ${s.args[1]} failed: ${what}`;
