@@ -2,7 +2,7 @@
 // `--rootfs DIR` (no image), as root and rootless (as the hakotest user).
 //
 // RLIMIT_NOFILE: Podman asks for nofile 1048576 by default, above this machine's hard
-// limit (20000); runc fails there as hako does ("set RLIMIT_NOFILE failed: EPERM").
+// limit (20000); runc fails there as hako does ("set RLIMIT_NOFILE to 1048576:1048576 failed: EPERM: a hard limit can only be raised with CAP_SYS_RESOURCE, and it is 20000 here").
 // hako does not clamp silently: the test's containers.conf sets default_ulimits to what
 // the host allows (docs/clients.md says the same for users).
 import fs from 'node:fs';
