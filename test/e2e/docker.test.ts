@@ -165,6 +165,25 @@ describe.skipIf(skip)(`dockerd 20.10 drives hako${skip ? ` (skipped: ${skip})` :
     }
   });
 
+  test('--pid host: when the init exits, the shim\'s kill --all reaches the processes it left behind', async () => {
+    const r = docker(['run', '-d', '--name', 'ph1', '--pid', 'host', ...runArgs, IMAGE, 'sh', '-c', 'sleep 31337 & sleep 1; exit 0']);
+    expect(r.status, r.stderr).toBe(0);
+    try {
+      await waitFor('ph1 to exit', () => status('ph1') === 'exited', 30_000);
+      const left = () => fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).filter((d) => {
+        try {
+          return fs.readFileSync(`/proc/${d}/cmdline`, 'utf8') === 'sleep\x0031337\x00';
+        } catch {
+          return false;
+        }
+      });
+      await waitFor('the orphaned sleep to be killed', () => left().length === 0, 15_000);
+      expect(calls().some((l) => / kill --all \S+ 9$/.test(l))).toBe(true);
+    } finally {
+      docker(['rm', '-f', 'ph1']);
+    }
+  });
+
   test('a command that does not exist: exit code 127 and hako\'s sentence', () => {
     const r = docker(['run', '--rm', ...runArgs, IMAGE, 'no-such-program']);
     expect(r.status).toBe(127);
