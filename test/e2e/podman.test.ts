@@ -130,7 +130,7 @@ for (const who of ['root', 'rootless'] as const) {
       expect(r.stdout).toContain('stdout-is-a-tty');
     });
 
-    test.runIf(who === 'root')('podman pause/unpause: frozen through the cgroup v2 freezer, or refused with the reason', () => {
+    test.runIf(who === 'root')('podman pause/unpause and update: through the cgroup v2 driver, or refused with the reason', () => {
       const r0 = podman(['run', '-d', '--name', 'pp1', ...runArgs(), 'sleep', '600']);
       expect(r0.status, r0.stderr).toBe(0);
       try {
@@ -142,6 +142,11 @@ for (const who of ['root', 'rootless'] as const) {
         } else {
           expect(p.stderr).toMatch(/freezer|cgroup/);
         }
+        // podman update → hako update --resources=FILE: applied, or refused naming the field and the reason.
+        const u = podman(['update', '--memory', '128m', 'pp1']);
+        if (u.status !== 0) expect(u.stderr).toMatch(/cannot update container "[0-9a-f]+": linux\.resources\.memory\.\w+: the memory controller is not available/);
+        else expect(u.stderr).not.toContain('not applied');
+        expect(calls().some((l) => /(^| )update --resources[ =]\S+ /.test(l))).toBe(true);
       } finally {
         podman(['rm', '-f', '-t', '0', 'pp1']);
       }

@@ -7,7 +7,7 @@ import { context } from '../app.js';
 import { Container } from '../../runtime/container.js';
 import { HakoError } from '../../errors.js';
 import { parseJson } from '../../spec/validate.js';
-import type { LinuxResources } from '../../cgroups/index.js';
+import { CgroupManager, type LinuxResources } from '../../cgroups/index.js';
 import { cgroupOp, containerCgroup, noCgroupReason } from './pause.js';
 
 const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
@@ -90,6 +90,10 @@ export const updateCommand = new Command('update')
     if (!c.alive()) throw new HakoError(`cannot update container "${id}": it is stopped`);
     const cg = containerCgroup(c);
     if (!cg) throw new HakoError(`cannot update container "${id}": updating resources needs a cgroup v2 hierarchy and the container has no cgroup (${noCgroupReason()})`);
-    const warnings = await cgroupOp(`updating container "${id}"`, () => cg.apply(resources));
+    // An update asks for these limits now, on a running container: a limit this host
+    // cannot apply is refused (strict), not dropped with a warning as at create, where
+    // the choice is between running without it and not running at all.
+    const strict = new CgroupManager({ ...cg.toJSON(), strict: true });
+    const warnings = await cgroupOp(`cannot update container "${id}"`, () => strict.apply(resources));
     for (const w of warnings) ctx.log.warn(w);
   });
