@@ -113,6 +113,32 @@ for (const who of (IS_ROOT ? ['rootless', 'root'] : ['rootless']) as Who[]) {
       expect(out.stdout).toBe('bar /tmp\n');
     });
 
+    test('ps, events --stats, pause/resume on the running container (through its cgroup when it has one)', () => {
+      const init = Number(JSON.parse(hako(who, root, ['state', id]).stdout).pid);
+      const ps = hako(who, root, ['ps', '--format', 'json', id]);
+      expect(ps.status, ps.stderr).toBe(0);
+      expect(JSON.parse(ps.stdout)).toContain(init);
+      const table = hako(who, root, ['ps', id]);
+      expect(table.stdout.split('\n')[0]).toMatch(/PID/);
+      expect(table.stdout).toContain('sleep 600');
+      const ev = hako(who, root, ['events', '--stats', id]);
+      if (ev.status === 0) {
+        const e = JSON.parse(ev.stdout);
+        expect(e).toMatchObject({ type: 'stats', id });
+        expect(e.data).toHaveProperty('pids');
+      } else {
+        expect(ev.stderr).toMatch(/cgroup/);
+      }
+      const p = hako(who, root, ['pause', id]);
+      if (p.status === 0) {
+        expect(JSON.parse(hako(who, root, ['state', id]).stdout).status).toBe('paused');
+        expect(hako(who, root, ['resume', id]).status).toBe(0);
+        expect(JSON.parse(hako(who, root, ['state', id]).stdout).status).toBe('running');
+      } else {
+        expect(p.stderr).toContain('pausing needs a cgroup v2 freezer');
+      }
+    });
+
     test('exec --tty without a console socket in the foreground is refused with a sentence, not a hang', () => {
       const r = hako(who, root, ['exec', '--tty', '--detach', id, 'true']);
       expect(r.status).not.toBe(0);
