@@ -16,7 +16,7 @@ describe('create plan order', () => {
     const ro = plan.steps.findIndex((s) => s.op === 'READONLY_PATH' && s.args[0] === '/proc/sys');
     expect(sysctl).toBeGreaterThan(0);
     expect(ro).toBeGreaterThan(sysctl);
-    const pivot = plan.steps.findIndex((s) => s.op === 'PIVOT_ROOT' || s.op === 'CHROOT' || /pivot/i.test(String(s.what)));
+    const pivot = plan.steps.findIndex((s) => s.op === 'PIVOT_ROOT' || s.op === 'MOVE_CHROOT');
     expect(sysctl).toBeGreaterThan(pivot);
   });
 
