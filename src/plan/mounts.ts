@@ -85,7 +85,23 @@ function substitute(m: Mount, ctx: MountContext): Mount {
   return m;
 }
 
-function mountSteps(orig: Mount, index: number, ctx: MountContext): Step[] {
+const HOST_CGROUP = '/sys/fs/cgroup';
+
+/** Whether an earlier recursive bind (rootless: /sys rbound from the host) already put the
+ *  host's cgroup2 mount at `dest`. Mounting cgroup2 right on it fails with EBUSY (the same
+ *  superblock on the same mount root); covering it with a tmpfs first avoids that. */
+export function hostCgroupAt(dest: string, earlier: Mount[], ctx: MountContext): boolean {
+  return earlier.some((e) => {
+    const s = substitute(e, ctx);
+    const opts = parseMountOptions(s.options);
+    if (!(opts.flags & MS.BIND) || !(opts.flags & MS.REC) || !s.source || !path.isAbsolute(s.source)) return false;
+    const rel = path.relative(s.source, HOST_CGROUP);
+    if (rel.startsWith('..') || path.isAbsolute(rel)) return false;
+    return path.join(s.destination, rel) === path.normalize(dest);
+  });
+}
+
+function mountSteps(orig: Mount, index: number, ctx: MountContext, earlier: Mount[] = []): Step[] {
   const m = substitute(orig, ctx);
   const dest = m.destination;
   const opts = parseMountOptions(m.options);
@@ -115,6 +131,8 @@ function mountSteps(orig: Mount, index: number, ctx: MountContext): Step[] {
         what: `remount ${dest} with its options`,
       });
   } else {
+    if (type === 'cgroup2' && hostCgroupAt(dest, earlier, ctx))
+      steps.push({ op: 'MOUNT', args: ['tmpfs', dest, 'tmpfs', MS.NOSUID | MS.NODEV | MS.NOEXEC, 'size=4k,mode=755', IN_ROOT], what: `cover the host's cgroup tree on ${dest}` });
     steps.push({ op: 'MOUNT', args: [m.source ?? type, dest, type, flags, data, IN_ROOT], what });
   }
   for (const p of opts.propagation)
@@ -167,7 +185,7 @@ export function planRootfs(ctx: MountContext): Step[] {
     { op: 'MOUNT', args: [rootfs, rootfs, '', MS.BIND | MS.REC, '', 0], what: `bind the rootfs ${rootfs} onto itself` },
     { op: 'OPEN_ROOT', args: [rootfs], what: `open the rootfs ${rootfs}` },
   ];
-  (cfg.mounts ?? []).forEach((m, i) => steps.push(...mountSteps(m, i, ctx)));
+  (cfg.mounts ?? []).forEach((m, i, all) => steps.push(...mountSteps(m, i, ctx, all.slice(0, i))));
   steps.push(...deviceSteps(ctx));
   for (const [target, link] of DEV_LINKS) steps.push({ op: 'SYMLINK_IN_ROOT', args: [target, link], what: `link ${link}` });
   if ((cfg.mounts ?? []).some((m) => m.destination === '/dev/pts'))
