@@ -65,7 +65,7 @@ describe.each(WHO)('bad input (%s)', (who) => {
 
   run('an id already in use', () => {
     const { bundle, root } = makeBundle(who, (c) => (c.process!.args = ['sleep', '30']));
-    expect(hako(who, root, ['create', '-b', bundle, 'dup']).status).toBe(0);
+    expect(hako(who, root, ['create', '-b', bundle, 'dup'], { detached: true }).status).toBe(0);
     const r = hako(who, root, ['create', '-b', bundle, 'dup']);
     expect(r.status).not.toBe(0);
     expect(r.stderr).toBe('hako: container "dup" already exists\n');

@@ -33,7 +33,8 @@ describe.each(WHO)('lifecycle (%s)', (who) => {
       c.mounts!.push({ destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev'] });
     });
     const pidFile = path.join(bundle, 'init.pid');
-    const c = hako(who, root, ['create', '--bundle', bundle, '--pid-file', pidFile, 'life1']);
+    // detached: the created init inherits hako's stdio and would hold a pipe open.
+    const c = hako(who, root, ['create', '--bundle', bundle, '--pid-file', pidFile, 'life1'], { detached: true });
     expect(c.stderr).toBe('');
     expect(c.status).toBe(0);
     const pidText = fs.readFileSync(pidFile, 'utf8');
