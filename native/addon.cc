@@ -24,6 +24,7 @@
 #include <vector>
 
 #include "executor.h"
+#include "fdpass.h"
 #include "plan_format.h"
 
 namespace {
@@ -134,25 +135,10 @@ Napi::Value RecvMsg(const Napi::CallbackInfo &info) {
   if (pr < 0) return ThrowErrno(env, "poll", errno);
   if (pr == 0) return ThrowErrno(env, "waiting for container init", ETIMEDOUT);
   struct hako_msg_wire m;
-  struct iovec iov = {&m, sizeof m};
-  union {
-    char buf[CMSG_SPACE(sizeof(int))];
-    struct cmsghdr align;
-  } u;
-  struct msghdr mh;
-  memset(&mh, 0, sizeof mh);
-  mh.msg_iov = &iov;
-  mh.msg_iovlen = 1;
-  mh.msg_control = u.buf;
-  mh.msg_controllen = sizeof u.buf;
-  ssize_t r;
-  do r = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
-  while (r < 0 && errno == EINTR);
-  if (r < 0) return ThrowErrno(env, "receive from container init", errno);
-  if (r == 0) return env.Null();
   int passed = -1;
-  for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) memcpy(&passed, CMSG_DATA(c), sizeof(int));
+  long r = hako_recv_fd(fd, &m, sizeof m, &passed);
+  if (r < 0) return ThrowErrno(env, "receive from container init", (int)-r);
+  if (r == 0) return env.Null();
   Napi::Object out = Napi::Object::New(env);
   out.Set("type", m.type);
   out.Set("step", m.step);
@@ -224,30 +210,6 @@ Napi::Value Mkfifo(const Napi::CallbackInfo &info) {
   return info.Env().Undefined();
 }
 
-int SendFdOn(int s, int fd, const std::string &data) {
-  struct iovec iov = {(void *)data.data(), data.size()};
-  union {
-    char buf[CMSG_SPACE(sizeof(int))];
-    struct cmsghdr align;
-  } u;
-  struct msghdr mh;
-  memset(&mh, 0, sizeof mh);
-  memset(&u, 0, sizeof u);
-  mh.msg_iov = &iov;
-  mh.msg_iovlen = 1;
-  mh.msg_control = u.buf;
-  mh.msg_controllen = sizeof u.buf;
-  struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-  cm->cmsg_level = SOL_SOCKET;
-  cm->cmsg_type = SCM_RIGHTS;
-  cm->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-  ssize_t r;
-  do r = sendmsg(s, &mh, MSG_NOSIGNAL);
-  while (r < 0 && errno == EINTR);
-  return r < 0 ? errno : 0;
-}
-
 // sendFdTo(socketPath, fd, data): connect, send one message with the fd.
 Napi::Value SendFdTo(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
@@ -266,9 +228,9 @@ Napi::Value SendFdTo(const Napi::CallbackInfo &info) {
     close(s);
     return ThrowErrno(env, "connect to " + path, e);
   }
-  int e = SendFdOn(s, fd, data);
+  int e = hako_send_fd(s, fd, data.data(), data.size());
   close(s);
-  if (e) return ThrowErrno(env, "send fd to " + path, e);
+  if (e) return ThrowErrno(env, "send fd to " + path, -e);
   return env.Undefined();
 }
 
@@ -309,22 +271,9 @@ class RecvFdWorker : public Napi::AsyncWorker {
       return;
     }
     char buf[4096];
-    struct iovec iov = {buf, sizeof buf};
-    union {
-      char b[CMSG_SPACE(sizeof(int))];
-      struct cmsghdr align;
-    } u;
-    struct msghdr mh;
-    memset(&mh, 0, sizeof mh);
-    mh.msg_iov = &iov;
-    mh.msg_iovlen = 1;
-    mh.msg_control = u.b;
-    mh.msg_controllen = sizeof u.b;
-    ssize_t r = recvmsg(c, &mh, MSG_CMSG_CLOEXEC);
-    if (r < 0) err_ = errno;
+    long r = hako_recv_fd(c, buf, sizeof buf, &fd_);
+    if (r < 0) err_ = (int)-r;
     else data_.assign(buf, (size_t)r);
-    for (struct cmsghdr *cm = CMSG_FIRSTHDR(&mh); r >= 0 && cm; cm = CMSG_NXTHDR(&mh, cm))
-      if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_RIGHTS) memcpy(&fd_, CMSG_DATA(cm), sizeof(int));
     close(c);
   }
   void OnOK() override {

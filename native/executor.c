@@ -9,6 +9,7 @@
  * into a sentence.
  */
 #include "executor.h"
+#include "fdpass.h"
 #include "plan_format.h"
 
 #include <errno.h>
@@ -225,27 +226,7 @@ static int send_msg(struct ctx *c, unsigned type, unsigned step, int err, int va
 
 static int send_msg_fd(struct ctx *c, unsigned type, unsigned step, int value, int fd) {
   struct hako_msg_wire m = {type, step, 0, value};
-  struct iovec iov = {&m, sizeof m};
-  union {
-    char buf[CMSG_SPACE(sizeof(int))];
-    struct cmsghdr align;
-  } u;
-  struct msghdr mh;
-  memset(&mh, 0, sizeof mh);
-  memset(&u, 0, sizeof u);
-  mh.msg_iov = &iov;
-  mh.msg_iovlen = 1;
-  mh.msg_control = u.buf;
-  mh.msg_controllen = sizeof u.buf;
-  struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-  cm->cmsg_level = SOL_SOCKET;
-  cm->cmsg_type = SCM_RIGHTS;
-  cm->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(cm), &fd, sizeof(int));
-  long r;
-  do r = syscall(SYS_sendmsg, c->sync_fd, &mh, MSG_NOSIGNAL);
-  while (r < 0 && errno == EINTR);
-  return r < 0 ? -errno : 0;
+  return hako_send_fd(c->sync_fd, fd, &m, sizeof m);
 }
 
 /* Waits for MSG_GO; anything else (or EOF) means the parent gave up. */
@@ -537,24 +518,8 @@ static int do_console_pty(struct ctx *c) {
   if (peer < 0) return -errno;
   char name[32] = "/dev/pts/";
   utoa(name + 9, (unsigned)ptn);
-  struct iovec iov = {name, slen(name)};
-  union {
-    char buf[CMSG_SPACE(sizeof(int))];
-    struct cmsghdr align;
-  } u;
-  struct msghdr mh;
-  memset(&mh, 0, sizeof mh);
-  memset(&u, 0, sizeof u);
-  mh.msg_iov = &iov;
-  mh.msg_iovlen = 1;
-  mh.msg_control = u.buf;
-  mh.msg_controllen = sizeof u.buf;
-  struct cmsghdr *cm = CMSG_FIRSTHDR(&mh);
-  cm->cmsg_level = SOL_SOCKET;
-  cm->cmsg_type = SCM_RIGHTS;
-  cm->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(cm), &master, sizeof(int));
-  if (syscall(SYS_sendmsg, c->console_fd, &mh, MSG_NOSIGNAL) < 0) return -errno;
+  int sent = hako_send_fd(c->console_fd, master, name, slen(name));
+  if (sent < 0) return sent;
   syscall(SYS_close, master);
   syscall(SYS_close, c->console_fd);
   c->console_fd = -1;

@@ -13,7 +13,7 @@ describe('native plan reader', () => {
     const bin = path.join(dir, 'plan-reader');
     execFileSync('cc', [
       '-std=gnu11', '-D_GNU_SOURCE', '-Wall', '-Wextra', '-Werror', '-g', '-fsanitize=address,undefined',
-      '-fno-sanitize-recover=all', '-o', bin, path.join(REPO, 'test/native/plan-reader.c'), path.join(REPO, 'native/executor.c'),
+      '-fno-sanitize-recover=all', '-o', bin, path.join(REPO, 'test/native/plan-reader.c'), path.join(REPO, 'native/executor.c'), path.join(REPO, 'native/fdpass.c'),
     ]);
     const out = execFileSync(bin, ['1000'], { encoding: 'utf8' });
     fs.rmSync(dir, { recursive: true, force: true });
