@@ -41,7 +41,7 @@ function timeCommand(cmd, args) {
   const t0 = performance.now();
   const r = spawnSync(cmd, args, { encoding: 'utf8' });
   const ms = performance.now() - t0;
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${(r.stderr || '').trim().split('\n').slice(-2).join(' ')}`);
+  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${(r.stderr || '').trim().split('\n').slice(0, 6).join(' | ')}`);
   return ms;
 }
 
