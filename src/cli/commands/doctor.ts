@@ -199,20 +199,23 @@ function idToolFact(name: string): IdTool | null {
   return { path: p, privileged: false, how: `neither setuid root nor given ${want.toUpperCase()}` };
 }
 
+/** Whether the state root is writable, or can be created: a real write (a temporary directory
+ *  made and removed in it, or in its nearest existing ancestor), since access() says yes to root
+ *  on filesystems that refuse (/proc, a read-only mount). */
 function stateRootProblem(root: string): string | null {
-  let dir = path.resolve(root);
-  for (;;) {
-    if (fs.existsSync(dir)) {
-      try {
-        fs.accessSync(dir, fs.constants.W_OK | fs.constants.X_OK);
-        return null;
-      } catch {
-        return dir === path.resolve(root) ? `${root} is not writable by uid ${process.geteuid!()}` : `${root} does not exist and ${dir} is not writable by uid ${process.geteuid!()}`;
-      }
-    }
+  const target = path.resolve(root);
+  let dir = target;
+  while (!fs.existsSync(dir)) {
     const up = path.dirname(dir);
-    if (up === dir) return `${root} cannot be created`;
+    if (up === dir) break;
     dir = up;
+  }
+  try {
+    fs.rmdirSync(fs.mkdtempSync(path.join(dir, '.hako-doctor-')));
+    return null;
+  } catch (e) {
+    const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    return dir === target ? `${root} is not writable by uid ${process.geteuid!()} (${why})` : `${root} does not exist and cannot be created in ${dir} (${why})`;
   }
 }
 
