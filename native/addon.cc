@@ -210,6 +210,14 @@ Napi::Value Mkfifo(const Napi::CallbackInfo &info) {
   return info.Env().Undefined();
 }
 
+bool UnixAddress(const std::string &path, struct sockaddr_un *sa) {
+  if (path.size() >= sizeof sa->sun_path) return false;
+  memset(sa, 0, sizeof *sa);
+  sa->sun_family = AF_UNIX;
+  memcpy(sa->sun_path, path.data(), path.size());
+  return true;
+}
+
 // sendFdTo(socketPath, fd, data): connect, send one message with the fd.
 Napi::Value SendFdTo(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
@@ -217,10 +225,7 @@ Napi::Value SendFdTo(const Napi::CallbackInfo &info) {
   int fd = info[1].As<Napi::Number>().Int32Value();
   std::string data = info[2].As<Napi::String>().Utf8Value();
   struct sockaddr_un sa;
-  if (path.size() >= sizeof sa.sun_path) return ThrowErrno(env, "socket path " + path, ENAMETOOLONG);
-  memset(&sa, 0, sizeof sa);
-  sa.sun_family = AF_UNIX;
-  memcpy(sa.sun_path, path.data(), path.size());
+  if (!UnixAddress(path, &sa)) return ThrowErrno(env, "socket path " + path, ENAMETOOLONG);
   int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (s < 0) return ThrowErrno(env, "socket", errno);
   if (connect(s, (struct sockaddr *)&sa, sizeof sa) < 0) {
@@ -239,10 +244,7 @@ Napi::Value ListenUnix(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   std::string path = info[0].As<Napi::String>().Utf8Value();
   struct sockaddr_un sa;
-  if (path.size() >= sizeof sa.sun_path) return ThrowErrno(env, "socket path " + path, ENAMETOOLONG);
-  memset(&sa, 0, sizeof sa);
-  sa.sun_family = AF_UNIX;
-  memcpy(sa.sun_path, path.data(), path.size());
+  if (!UnixAddress(path, &sa)) return ThrowErrno(env, "socket path " + path, ENAMETOOLONG);
   int s = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
   if (s < 0) return ThrowErrno(env, "socket", errno);
   if (bind(s, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(s, 4) < 0) {

@@ -18,7 +18,8 @@ export interface HostFacts {
   inUserNs?: boolean;
 }
 
-function inUserNamespace(): boolean {
+/** Whether this process runs inside a user namespace (its uid map is not the host's identity map). */
+export function inUserNamespace(): boolean {
   try {
     const [inside, outside, count] = fs.readFileSync('/proc/self/uid_map', 'utf8').trim().split(/\s+/);
     return !(inside === '0' && outside === '0' && count === '4294967295');

@@ -5,20 +5,11 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { HakoError } from '../errors.js';
 import { native, LOCK_EX, LOCK_UN } from './native.js';
-
-/** uid 0 of a user namespace that is not the host's (rootless Podman runs its runtime there). */
-function rootOfUserNs(): boolean {
-  try {
-    const [inside, outside, count] = fs.readFileSync('/proc/self/uid_map', 'utf8').trim().split(/\s+/);
-    return !(inside === '0' && outside === '0' && count === '4294967295');
-  } catch {
-    return false;
-  }
-}
+import { inUserNamespace } from '../plan/host.js';
 
 /** runc's default roots: /run/hako as root, $XDG_RUNTIME_DIR/hako rootless (also as uid 0 of a user namespace, as runc does). */
 export function defaultRoot(): string {
-  if (process.geteuid!() === 0 && !(process.env.XDG_RUNTIME_DIR && rootOfUserNs())) return '/run/hako';
+  if (process.geteuid!() === 0 && !(process.env.XDG_RUNTIME_DIR && inUserNamespace())) return '/run/hako';
   const xdg = process.env.XDG_RUNTIME_DIR;
   if (xdg) return path.join(xdg, 'hako');
   return path.join('/tmp', `hako-${process.geteuid!()}`);
