@@ -132,7 +132,7 @@ static const char *const SIGNATURE[OP_MAX] = {
     [OP_LANDLOCK_PATH] = "is", [OP_LANDLOCK_PORT] = "ii", [OP_LANDLOCK_ENFORCE] = "", [OP_SECCOMP] = "isi",
     [OP_CONSOLE_CONNECT] = "s", [OP_CONSOLE_PTY] = "", [OP_OPEN_FIFO] = "s", [OP_REPORT_READY] = "",
     [OP_WAIT_FIFO] = "", [OP_HOOK_PAUSE] = "i", [OP_FIND_EXEC] = 0, [OP_LOOPBACK_UP] = "", [OP_CLOSE_FROM] = "i",
-    [OP_OOM_SCORE_ADJ] = "s", [OP_SETNS_FD] = "ii", [OP_PDEATHSIG] = "i", [OP_RUN_HOOK] = 0,
+    [OP_OOM_SCORE_ADJ] = "s", [OP_RUN_HOOK] = 0,
 };
 
 static int args_match(const struct step *st) {
@@ -207,7 +207,6 @@ struct ctx {
   int fifo_fd;    /* the exec fifo, held open read-write */
   int console_fd; /* connected console socket, or -1 */
   int landlock_fd;
-  int exec_index; /* which OP_FIND_EXEC candidate was found */
   const char *exec_path;
   char *start_state; /* what `start` wrote into the fifo: the state for startContainer hooks */
   long start_state_len;
@@ -630,8 +629,6 @@ static int run_step(struct ctx *c, const struct step *st, unsigned idx) {
     syscall(SYS_close, fd);
     return r < 0 ? -e : 0;
   }
-  case OP_SETNS_FD:
-    return syscall(SYS_setns, (int)a[0].num, (int)a[1].num) < 0 ? -errno : 0;
   case OP_UNSHARE:
     return syscall(SYS_unshare, (unsigned long)a[0].num) < 0 ? -errno : 0;
   case OP_WRITE_FILE: {
@@ -816,9 +813,8 @@ static int run_step(struct ctx *c, const struct step *st, unsigned idx) {
       struct stat sb;
       if (syscall(SYS_faccessat, AT_FDCWD, a[i].bytes, X_OK) == 0 && syscall(SYS_stat, a[i].bytes, &sb) == 0 &&
           S_ISREG(sb.st_mode)) {
-        c->exec_index = (int)i;
         c->exec_path = a[i].bytes;
-        return send_msg(c, MSG_EXEC_FOUND, idx, 0, (int)i) < 0 ? -errno : 0;
+        return 0;
       }
     }
     return -ENOENT;
@@ -829,8 +825,6 @@ static int run_step(struct ctx *c, const struct step *st, unsigned idx) {
     return 0;
   case OP_RUN_HOOK:
     return do_run_hook(c, st);
-  case OP_PDEATHSIG:
-    return syscall(SYS_prctl, PR_SET_PDEATHSIG, (unsigned long)a[0].num, 0, 0, 0) < 0 ? -errno : 0;
   default:
     return -ENOSYS;
   }
@@ -926,7 +920,7 @@ void hako_child_main(const unsigned char *buf, size_t len, int sync_fd, const in
   reset_signals();
   int s = place_fds(fd_from, fd_to, nfds, sync_fd);
   if (s < 0) {
-    struct ctx c = {sync_fd, -1, -1, -1, -1, -1, 0, 0, 0};
+    struct ctx c = {sync_fd, -1, -1, -1, -1, 0, 0, 0};
     send_msg(&c, MSG_ERROR, 0, -s, 0);
     die_exit(125);
   }
@@ -934,7 +928,7 @@ void hako_child_main(const unsigned char *buf, size_t len, int sync_fd, const in
 }
 
 void hako_run_plan(const unsigned char *buf, size_t len, int sync_fd) {
-  struct ctx c = {sync_fd, -1, -1, -1, -1, -1, 0, 0, 0};
+  struct ctx c = {sync_fd, -1, -1, -1, -1, 0, 0, 0};
   struct step st;
   size_t off = 12;
   if (len < 12 || memcmp(buf, HAKO_PLAN_MAGIC, 4) != 0 || rd32(buf + 4) != HAKO_PLAN_VERSION) {

@@ -63,8 +63,6 @@ enum hako_op {
   OP_LOOPBACK_UP = 43,     /* () */
   OP_CLOSE_FROM = 44,      /* (first fd)                           mark every fd >= first close-on-exec */
   OP_OOM_SCORE_ADJ = 45,   /* (value as string) */
-  OP_SETNS_FD = 46,        /* (fd, nstype) */
-  OP_PDEATHSIG = 47,       /* (signal) */
   OP_RUN_HOOK = 48,        /* (timeout_s, argc, path, argv..., env...) run a hook, the state from start on stdin */
   OP_MAX
 };
@@ -81,9 +79,7 @@ enum hako_msg {
   MSG_READY = 3,     /* child -> parent: set up, waiting for start */
   MSG_PID = 4,       /* child -> parent: the process that goes on is value */
   MSG_HOOKS = 5,     /* child -> parent: run hooks of kind value, then send MSG_GO */
-  MSG_SECCOMP_FD = 6,/* child -> parent: a seccomp listener fd rides along (SCM_RIGHTS) */
-  MSG_ABORT = 7,     /* parent -> child: give up */
-  MSG_EXEC_FOUND = 8 /* child -> parent: candidate index value will be executed */
+  MSG_SECCOMP_FD = 6 /* child -> parent: a seccomp listener fd rides along (SCM_RIGHTS) */
 };
 
 struct hako_msg_wire {

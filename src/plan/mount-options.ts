@@ -31,26 +31,21 @@ export interface ParsedOptions {
   flags: number;
   propagation: number[];
   data: string[];
-  /** Flags that a bind mount needs a remount to get (bind ignores them on the first call). */
-  recursiveReadonly: boolean;
 }
 
 export function parseMountOptions(options: string[] | undefined): ParsedOptions {
   let flags = 0;
   const propagation: number[] = [];
   const data: string[] = [];
-  let recursiveReadonly = false;
   for (const o of options ?? []) {
     if (o in FLAGS) {
       const [f, set] = FLAGS[o];
       flags = set ? flags | f : flags & ~f;
     } else if (o in PROPAGATION) {
       propagation.push(PROPAGATION[o]);
-    } else if (o === 'rro') {
-      recursiveReadonly = true;
     } else if (!IGNORED.has(o)) {
       data.push(o);
     }
   }
-  return { flags, propagation, data, recursiveReadonly };
+  return { flags, propagation, data };
 }

@@ -48,8 +48,6 @@ export const OP = {
   LOOPBACK_UP: 43,
   CLOSE_FROM: 44,
   OOM_SCORE_ADJ: 45,
-  SETNS_FD: 46,
-  PDEATHSIG: 47,
   RUN_HOOK: 48,
 } as const;
 
@@ -66,8 +64,6 @@ export const MSG = {
   PID: 4,
   HOOKS: 5,
   SECCOMP_FD: 6,
-  ABORT: 7,
-  EXEC_FOUND: 8,
 } as const;
 
 /** An argument: a number (bigint for 64-bit masks), a string, or raw bytes. */

@@ -85,7 +85,7 @@ describe('launch plan', () => {
 
   it('resolves mount options into flags, propagation and data', () => {
     expect(parseMountOptions(['ro', 'nosuid', 'rslave', 'mode=755', 'noexec', 'exec'])).toEqual({
-      flags: MS.RDONLY | MS.NOSUID, propagation: [MS.SLAVE | MS.REC], data: ['mode=755'], recursiveReadonly: false,
+      flags: MS.RDONLY | MS.NOSUID, propagation: [MS.SLAVE | MS.REC], data: ['mode=755'],
     });
   });
 
