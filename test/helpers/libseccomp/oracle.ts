@@ -44,7 +44,10 @@ function script(p: OciSeccomp, o: OracleOptions): string {
 
 /** libseccomp's program, or null when libseccomp refuses the profile (with its reason). */
 export function libseccompProgram(bin: string, profile: OciSeccomp, o: OracleOptions): { program: Uint8Array | null; error: string } {
-  const r = spawnSync(bin, [], { input: script(profile, o), maxBuffer: 1 << 24 });
+  // libseccomp 2.5.4 can spin for minutes on some generated rule sets: such a profile
+  // counts as refused instead of hanging the run.
+  const r = spawnSync(bin, [], { input: script(profile, o), maxBuffer: 1 << 24, timeout: 5_000, killSignal: 'SIGKILL' });
+  if (r.error || r.signal) return { program: null, error: `libseccomp did not finish (${r.error?.message ?? r.signal})` };
   if (r.status !== 0) return { program: null, error: r.stderr.toString() };
   return { program: new Uint8Array(r.stdout), error: '' };
 }
