@@ -1,10 +1,12 @@
 // Real clients on private sockets: containerd and dockerd started by a test,
-// each with its own root/state dirs under test/.work, and torn down to nothing
+// each with its own root/state dirs under /tmp (short paths: Podman refuses a runroot over
+// 50 characters and unix sockets stop at 108, whatever the clone's path), and torn down to nothing
 // (daemons and their shims killed by pid, mounts under the dir unmounted, dir removed).
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { spawn, spawnSync, execFileSync, type ChildProcess, type SpawnSyncReturns } from 'node:child_process';
-import { CLI, WORK } from '../../helpers/env.js';
+import { CLI } from '../../helpers/env.js';
 
 export const IS_ROOT = process.geteuid!() === 0;
 
@@ -145,8 +147,7 @@ export interface Containerd extends Daemon {
 
 /** Scratch dir for a client suite (removed by the daemon's stop()). */
 export function clientDir(name: string): string {
-  fs.mkdirSync(WORK, { recursive: true });
-  const dir = fs.mkdtempSync(path.join(WORK, `${name}-`));
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), `hako-${name}-`));
   fs.chmodSync(dir, 0o755);
   return dir;
 }
