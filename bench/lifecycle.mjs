@@ -34,7 +34,7 @@ fs.writeFileSync(path.join(bundle, 'config.json'), JSON.stringify(cfg, null, 2))
 
 const hide = 'mount -t tmpfs none /sys/fs/cgroup && exec "$@"';
 const runners = {
-  hako: (id) => [process.execPath, path.join(repo, 'dist/cli/hako.mjs'), '--root', path.join(work, 'hako'), 'run', '-b', bundle, id],
+  hako: (id) => [process.execPath, path.join(repo, 'bin/hako'), '--root', path.join(work, 'hako'), 'run', '-b', bundle, id],
   runc: (id) => ['runc', '--root', path.join(work, 'runc'), 'run', '-b', bundle, id],
   crun: (id) => ['unshare', '-m', 'sh', '-c', hide, 'sh', 'crun', '--root', path.join(work, 'crun'), '--cgroup-manager=disabled', 'run', '-b', bundle, id],
   'crun wrapper alone': () => ['unshare', '-m', 'sh', '-c', hide, 'sh', 'true'],

@@ -1,7 +1,7 @@
 // Cgroup benchmark, run inside the test VM (real cgroup v2) by `bash test/vm/run.sh --bench`.
 // Interleaves (A B A B …) and reports medians:
 //   runc:   `runc run` of a busybox `true` bundle with linux.resources (create+start+delete);
-//   hako:   `hako run` of the same bundle (the bundled CLI, dist/cli/hako.mjs, as bin/hako runs
+//   hako:   `hako run` of the same bundle (bin/hako: the bundled CLI with its code cache, as users run
 //           it); the runtime creates the container's cgroup, writes the limits, joins it and
 //           removes it on delete (ratio hako/runc);
 //   node:   `node -e 0`, the floor any Node CLI pays (under TCG most of hako's time);
@@ -46,7 +46,7 @@ function timeCommand(cmd, args) {
 }
 
 const runc = (i) => timeCommand('runc', ['--root', join(work, 'runc'), 'run', '--no-pivot', '--bundle', bundle, `r${i}`]);
-const hako = (i) => timeCommand('node', [join(repo, 'dist/cli/hako.mjs'), '--root', join(work, 'hako'), 'run', '--no-pivot', '--bundle', bundle, `h${i}`]);
+const hako = (i) => timeCommand('node', [join(repo, 'bin/hako'), '--root', join(work, 'hako'), 'run', '--no-pivot', '--bundle', bundle, `h${i}`]);
 const node = () => timeCommand('node', ['-e', '0']);
 const cgroupsLeft = () => execFileSync('sh', ['-c', `ls ${host.mount}/hako 2>/dev/null | grep -c '^h' || true`], { encoding: 'utf8' }).trim();
 

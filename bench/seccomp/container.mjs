@@ -18,7 +18,7 @@ import { ociProfile, hakoProgram, libseccompProgram, steps, constAllow, cachedCo
 
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 const [profilePath = '/usr/share/containers/seccomp.json', rounds = '11', calls = '2000000'] = process.argv.slice(2);
-const CLI = here('../../dist/cli/hako.mjs');
+const CLI = here('../../bin/hako');
 const profile = ociProfile(profilePath);
 const dir = mkdtempSync(join(tmpdir(), 'hako-scbench-'));
 const rootfs = join(dir, 'rootfs');

@@ -1,4 +1,5 @@
 // hako's command line: runc's surface, so containerd, Docker and Podman can drive it.
+import { createRequire } from 'node:module';
 import { Command, CommanderError } from 'commander';
 import { HakoError } from '../errors.js';
 import { makeLogger, reportError } from './log.js';
@@ -56,10 +57,12 @@ function subcommand(argv: string[]): string | undefined {
 const args = process.argv.slice(2);
 const sub = subcommand(args);
 const wantsHelp = sub === 'help' || (sub === undefined && !args.some((a) => a === '-v' || a === '--version'));
-if (sub === 'up' || wantsHelp) program.addCommand(((await import(UP_MODULE)) as typeof import('./commands/up.js')).upCommand.exitOverride());
 
 async function main(): Promise<void> {
   try {
+    // require() of an ES module (Node >= 20.19): the bundle is CommonJS, and a
+    // dynamic import() would need the V8 code cache's loader to carry a callback.
+    if (sub === 'up' || wantsHelp) program.addCommand((createRequire(import.meta.url)(UP_MODULE) as typeof import('./commands/up.js')).upCommand.exitOverride());
     await program.parseAsync(process.argv);
   } catch (e) {
     // By name, not instanceof: `up` is loaded from outside the bundle with its
@@ -78,4 +81,4 @@ async function main(): Promise<void> {
   }
 }
 
-await main();
+void main();

@@ -1,7 +1,7 @@
 // The container's cgroup over its life: prepared and created before the init
 // runs, the init put in it before it goes on, recorded in state.json, found
 // again by later commands, removed by delete.
-import type { Logger } from 'pino';
+import type { Log } from './context.js';
 import type { Config } from '../spec/config.js';
 import { HakoError } from '../errors.js';
 import { CgroupError, CgroupManager, prepareCgroup, type CgroupState, type LinuxResources } from '../cgroups/index.js';
@@ -17,7 +17,7 @@ function sentence<T>(what: string, fn: () => T): T {
 
 /** Decides the cgroup and creates it (or returns null on a host with no usable
  *  cgroup v2, after warning once — an error when strict). */
-export function createCgroup(id: string, cfg: Config, log: Logger): CgroupManager | null {
+export function createCgroup(id: string, cfg: Config, log: Log): CgroupManager | null {
   const prepared = sentence("cannot apply the container's limits", () =>
     prepareCgroup({ id, cgroupsPath: cfg.linux?.cgroupsPath, resources: cfg.linux?.resources as LinuxResources | undefined }),
   );

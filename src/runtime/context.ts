@@ -1,11 +1,18 @@
 // What every verb needs: the store, whether we run rootless, a logger.
-import type { Logger } from 'pino';
 import { Store, defaultRoot } from './store.js';
+
+/** The part of a logger the runtime uses: a pino Logger is one. */
+export interface Log {
+  debug(msg: string): void;
+  info(msg: string): void;
+  warn(msg: string): void;
+  error(msg: string): void;
+}
 
 export interface RuntimeContext {
   store: Store;
   rootless: boolean;
-  log: Logger;
+  log: Log;
 }
 
 export function rootlessDefault(): boolean {

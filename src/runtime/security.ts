@@ -1,7 +1,7 @@
 // Compiles the config's seccomp profile and Landlock rules for the plan.
 import type { Config } from '../spec/config.js';
 import type { CompiledSeccomp, LandlockRules } from '../plan/security.js';
-import type { Logger } from 'pino';
+import type { Log } from './context.js';
 import { HakoError } from '../errors.js';
 import { compileSeccomp, SeccompError } from '../seccomp/index.js';
 import { compileLandlock, LandlockError } from '../landlock/index.js';
@@ -32,7 +32,7 @@ export function containerPathExists(rootfs: string, cfg: Config, p: string): boo
   return true;
 }
 
-export function compileSecurity(cfg: Config, log: Logger, rootfs?: string): { seccomp: CompiledSeccomp | null; landlock: LandlockRules | null } {
+export function compileSecurity(cfg: Config, log: Log, rootfs?: string): { seccomp: CompiledSeccomp | null; landlock: LandlockRules | null } {
   let seccomp: CompiledSeccomp | null = null;
   let landlock: LandlockRules | null = null;
   try {

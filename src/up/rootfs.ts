@@ -15,7 +15,7 @@ export interface RootfsBuilder {
 
 // Loaded on use, and by a name the CLI bundler does not follow: the builder
 // pulls in esbuild and the FHIR engine, which no other verb needs. It resolves
-// to dist/rootfs/fhir.js from dist/up/ and from the bundled dist/cli/hako.mjs.
+// to dist/rootfs/fhir.js from dist/up/ (`up` itself is never in the CLI bundle).
 const FHIR_BUILDER: string = '../rootfs/fhir.js';
 
 const BUILDERS: RootfsBuilder[] = [

@@ -6,7 +6,7 @@ import { fileURLToPath } from 'node:url';
 export const REPO = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '../..');
 export const WORK = path.join(REPO, 'test/.work');
 export const BUSYBOX_ROOTFS = path.join(WORK, 'busybox-rootfs');
-export const CLI = path.join(REPO, 'dist/cli/hako.mjs');
+export const CLI = path.join(REPO, 'bin/hako');
 /** The unprivileged user rootless tests run as (created by the global setup when root). */
 export const TEST_USER = 'hakotest';
 export const IS_ROOT = process.geteuid!() === 0;
