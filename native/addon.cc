@@ -20,6 +20,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <cstdint>
 #include <string>
 #include <vector>
 
@@ -29,6 +30,16 @@
 
 namespace {
 
+// clone3's argument, up to `cgroup` (CLONE_ARGS_SIZE_VER2), spelled out so the
+// build does not depend on <linux/sched.h> agreeing with glibc's <sched.h>.
+struct hako_clone_args {
+  uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup;
+};
+constexpr uint64_t HAKO_CLONE_INTO_CGROUP = 0x200000000ULL;
+#ifndef SYS_clone3
+#define SYS_clone3 435
+#endif
+
 Napi::Value ThrowErrno(Napi::Env env, const std::string &what, int err) {
   Napi::Error e = Napi::Error::New(env, what + ": " + strerror(err));
   e.Set("errno", Napi::Number::New(env, err));
@@ -36,7 +47,11 @@ Napi::Value ThrowErrno(Napi::Env env, const std::string &what, int err) {
   return env.Undefined();
 }
 
-// spawn(plan, cloneFlags, parentNsPaths, fdFrom, fdTo) -> { pid, fd }
+// spawn(plan, cloneFlags, parentNsPaths, fdFrom, fdTo, cgroupFd) -> { pid, fd, intoCgroup }
+// With a cgroup v2 directory fd (>= 0) the child is born in that cgroup
+// (clone3 CLONE_INTO_CGROUP): no later migration, which costs the kernel an
+// RCU grace period per write to cgroup.procs. When the kernel refuses, a plain
+// clone follows and intoCgroup is false: the caller then moves the child.
 Napi::Value Spawn(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   Napi::Buffer<unsigned char> plan = info[0].As<Napi::Buffer<unsigned char>>();
@@ -44,6 +59,7 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
   Napi::Array nsPaths = info[2].As<Napi::Array>();
   Napi::Array from = info[3].As<Napi::Array>();
   Napi::Array to = info[4].As<Napi::Array>();
+  int cgroupFd = info.Length() > 5 ? info[5].As<Napi::Number>().Int32Value() : -1;
   std::vector<int> fdFrom, fdTo;
   for (uint32_t i = 0; i < from.Length(); i++) {
     fdFrom.push_back(from.Get(i).As<Napi::Number>().Int32Value());
@@ -94,7 +110,17 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
   size_t len = plan.Length();
   // fork semantics (no CLONE_VM): the child has its own copy of buf and the fd
   // vectors, and only this thread.
-  long pid = syscall(SYS_clone, flags | SIGCHLD, 0, 0, 0, 0);
+  long pid = -1;
+  bool intoCgroup = false;
+  if (cgroupFd >= 0) {
+    struct hako_clone_args ca = {};
+    ca.flags = flags | HAKO_CLONE_INTO_CGROUP;
+    ca.exit_signal = SIGCHLD;
+    ca.cgroup = (uint64_t)cgroupFd;
+    pid = syscall(SYS_clone3, &ca, sizeof ca);
+    intoCgroup = pid >= 0;
+  }
+  if (pid < 0) pid = syscall(SYS_clone, flags | SIGCHLD, 0, 0, 0, 0);
   if (pid == 0) {
     hako_child_main(buf, len, sv[1], fdFrom.data(), fdTo.data(), (int)fdFrom.size());
     syscall(SYS_exit_group, 125);
@@ -109,6 +135,7 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
   Napi::Object out = Napi::Object::New(env);
   out.Set("pid", Napi::Number::New(env, (double)pid));
   out.Set("fd", Napi::Number::New(env, sv[0]));
+  out.Set("intoCgroup", Napi::Boolean::New(env, intoCgroup));
   return out;
 }
 

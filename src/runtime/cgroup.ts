@@ -29,8 +29,10 @@ export function createCgroup(id: string, cfg: Config, log: Log): CgroupManager |
   return m;
 }
 
-export function joinCgroup(m: CgroupManager | null, pid: number): void {
-  if (m) sentence('cannot put the container process in its cgroup', () => m.addProcess(pid));
+/** Where launch() puts a new process: born in the cgroup, or moved there before it goes on. */
+export function cgroupTarget(m: CgroupManager | null): { dir: string; join: (pid: number) => void } | undefined {
+  if (!m) return undefined;
+  return { dir: m.dir, join: (pid) => sentence('cannot put the container process in its cgroup', () => m.addProcess(pid)) };
 }
 
 /** Removes a cgroup whose processes are already dead: destroy() has nothing to

@@ -17,7 +17,7 @@ import { Container } from './container.js';
 import { compileSecurity } from './security.js';
 import { sendSeccompListener } from './seccomp-listener.js';
 import type { RuntimeContext } from './context.js';
-import { createCgroup, joinCgroup, removeEmptyCgroup } from './cgroup.js';
+import { createCgroup, cgroupTarget, removeEmptyCgroup } from './cgroup.js';
 import type { CgroupManager } from '../cgroups/index.js';
 
 export interface CreateOptions {
@@ -99,7 +99,7 @@ export function create(ctx: RuntimeContext, o: CreateOptions): Created {
       native.mkfifo(fifoPath, 0o600);
       const stateFor = (pid: number) => ({ ociVersion: cfg.ociVersion, id: o.id, status: 'creating' as const, pid, bundle, annotations: cfg.annotations });
       launched = launch(plan, {
-        beforeGo: (pid) => joinCgroup(cgroup, pid),
+        cgroup: cgroupTarget(cgroup),
         onHooks: (pid) => {
           runHooks('prestart', cfg.hooks?.prestart, stateFor(pid));
           runHooks('createRuntime', cfg.hooks?.createRuntime, stateFor(pid));

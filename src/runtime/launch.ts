@@ -12,8 +12,9 @@ import { errnoName } from './errno.js';
 import { writeIdMaps } from './idmap-writer.js';
 
 export interface LaunchHooks {
-  /** The child exists (pid) and waits: put it in its cgroup. */
-  beforeGo?: (pid: number) => void;
+  /** The cgroup the child belongs in: it is born there when the kernel allows
+   *  (cgroup v2, clone3), else join() moves it while it waits. */
+  cgroup?: { dir: string; join: (pid: number) => void };
   /** The child paused for createRuntime/createContainer hooks. */
   onHooks?: (pid: number) => void;
   /** A seccomp listener fd arrived from the child. */
@@ -82,13 +83,25 @@ export function describeFailure(plan: BuiltPlan, step: number, err: number): str
   return `${s.what} failed: ${errnoName(err)} (step ${step + 1} of ${plan.steps.length})`;
 }
 
+/** An fd on the cgroup directory for clone3, or -1 (then the child is moved after clone). */
+function openCgroupDir(dir: string): number {
+  try {
+    return fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  } catch {
+    return -1;
+  }
+}
+
 export function launch(plan: BuiltPlan, hooks: LaunchHooks = {}): Launched {
   const buf = encodeSteps(plan.steps);
-  let child: { pid: number; fd: number };
+  let child: { pid: number; fd: number; intoCgroup: boolean };
+  const cgroupFd = hooks.cgroup ? openCgroupDir(hooks.cgroup.dir) : -1;
   try {
-    child = native.spawn(buf, plan.cloneFlags, plan.parentNamespaces, plan.fds.map((f) => f.from), plan.fds.map((f) => f.to));
+    child = native.spawn(buf, plan.cloneFlags, plan.parentNamespaces, plan.fds.map((f) => f.from), plan.fds.map((f) => f.to), cgroupFd);
   } catch (e) {
     throw new HakoError(`creating the container process failed: ${(e as Error).message}`);
+  } finally {
+    if (cgroupFd >= 0) closeFd(cgroupFd);
   }
   let pid = child.pid;
   // After a FORK step the intermediate (PID) and the grandchild (READY) write to
@@ -101,7 +114,7 @@ export function launch(plan: BuiltPlan, hooks: LaunchHooks = {}): Launched {
   let pendingSeccompFd = -1;
   try {
     if (plan.idmap) writeIdMaps(child.pid, plan.idmap);
-    hooks.beforeGo?.(child.pid);
+    if (hooks.cgroup && !child.intoCgroup) hooks.cgroup.join(child.pid);
     native.sendMsg(child.fd, MSG.GO, 0);
     for (;;) {
       const m = native.recvMsg(child.fd, SETUP_TIMEOUT_MS);

@@ -17,7 +17,8 @@ export interface ExitStatus {
 }
 
 export interface Native {
-  spawn(plan: Buffer, cloneFlags: number, parentNamespaces: string[], fdFrom: number[], fdTo: number[]): { pid: number; fd: number };
+  /** cgroupFd: a cgroup v2 directory to start the child in (clone3 CLONE_INTO_CGROUP), or -1; intoCgroup says whether it did. */
+  spawn(plan: Buffer, cloneFlags: number, parentNamespaces: string[], fdFrom: number[], fdTo: number[], cgroupFd: number): { pid: number; fd: number; intoCgroup: boolean };
   sendMsg(fd: number, type: number, value: number): void;
   recvMsg(fd: number, timeoutMs: number): SyncMessage | null;
   waitPid(pid: number): Promise<ExitStatus>;

@@ -243,6 +243,22 @@ describe.runIf(inVm)(`containers through the hako CLI as ${rootless ? 'uid 1000 
     for (const p of pids) expect(existsSync(`/proc/${p}`)).toBe(false);
   });
 
+  it("exec: the process joins the container's cgroup, so its limits count it and delete --force kills it", () => {
+    const id = `${who}-exec`;
+    const dir = runDetached(id, bundle(withResources({ pids: { limit: 10 } }, 'exec sleep 600')));
+    const pidFile = path.join(scratch, `${id}.pid`);
+    ok(['exec', '-d', '--pid-file', pidFile, id, 'sleep', '600']);
+    const pid = Number(readFileSync(pidFile, 'utf8'));
+    expect(cat(dir, 'cgroup.procs').split('\n').map(Number)).toContain(pid);
+    expect(Number(cat(dir, 'pids.current'))).toBe(2);
+    // A process that waits for its output: also in the cgroup while it runs.
+    expect(ok(['exec', id, 'cat', '/proc/self/cgroup']).trim()).toBe('0::/');
+    ok(['delete', '--force', id]);
+    started.splice(started.indexOf(id), 1);
+    nothingLeft(id, dir);
+    expect(existsSync(`/proc/${pid}`)).toBe(false);
+  });
+
   it('inside the container, /sys/fs/cgroup is its own cgroup, seen as the root', () => {
     const limit = 40 << 20;
     const b = bundle((c) => {

@@ -113,6 +113,22 @@ for (const who of (IS_ROOT ? ['rootless', 'root'] : ['rootless']) as Who[]) {
       expect(out.stdout).toBe('bar /tmp\n');
     });
 
+    test("the exec'd process is in the init's cgroup (the container's, when it has one) and ps lists it", () => {
+      const dir = scratch(who, 'cg-');
+      const pidFile = path.join(dir, 'exec.pid');
+      if (who === 'rootless') spawnSync('chown', [TEST_USER, dir]);
+      const r = hako(who, root, ['exec', '-d', '--pid-file', pidFile, id, 'sleep', '30'], { detached: true });
+      expect(r.status, r.stderr).toBe(0);
+      const pid = Number(fs.readFileSync(pidFile, 'utf8'));
+      const init = Number(JSON.parse(hako(who, root, ['state', id]).stdout).pid);
+      const unified = (p: number) => fs.readFileSync(`/proc/${p}/cgroup`, 'utf8').split('\n').find((l) => l.startsWith('0::'));
+      const hasCgroup = JSON.parse(fs.readFileSync(path.join(root, id, 'state.json'), 'utf8')).cgroup;
+      if (hasCgroup) expect(unified(init)).toMatch(new RegExp(`/${id}$`));
+      expect(unified(pid)).toBe(unified(init));
+      if (hasCgroup) expect(JSON.parse(hako(who, root, ['ps', '--format', 'json', id]).stdout)).toContain(pid);
+      process.kill(pid, 'SIGKILL');
+    });
+
     test('ps, events --stats, pause/resume on the running container (through its cgroup when it has one)', () => {
       const init = Number(JSON.parse(hako(who, root, ['state', id]).stdout).pid);
       const ps = hako(who, root, ['ps', '--format', 'json', id]);
