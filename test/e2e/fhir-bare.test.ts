@@ -5,11 +5,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client, RESPONSE_KEY } from 'fhir-kit-client';
+import { Client } from 'fhir-kit-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundleFhirServer } from '../../src/rootfs/server-bundle.js';
+import { createAndFindChart, failure, invalidResourceRefused, statusOf, transactionRewritesReferences, type Resource } from './fhir-scenario.js';
 
-type Resource = { resourceType: string; id?: string; [key: string]: unknown };
 type Running = { child: ChildProcess; baseUrl: string; stderr: () => string };
 
 let work: string;
@@ -50,20 +50,6 @@ async function exitOf(child: ChildProcess): Promise<number | null> {
   return child.exitCode;
 }
 
-function statusOf(result: unknown): number {
-  return (result as Record<symbol, Response>)[RESPONSE_KEY].status;
-}
-
-async function failure(promise: Promise<unknown>): Promise<{ status: number; data: Resource }> {
-  try {
-    await promise;
-  } catch (err) {
-    const { status, data } = (err as { response: { status: number; data: Resource } }).response;
-    return { status, data };
-  }
-  throw new Error('the request succeeded but should have failed');
-}
-
 async function withServer<T>(dataDir: string, body: (client: Client, server: Running) => Promise<T>): Promise<T> {
   const server = await start(dataDir);
   try {
@@ -78,47 +64,8 @@ describe('FHIR server, bare on the host', () => {
   it('creates, reads, searches, updates, patches and deletes Patient, Observation and Encounter', async () => {
     const data = await mkdtemp(join(work, 'data-'));
     await withServer(data, async (client) => {
-      const meta = await client.capabilityStatement();
-      expect(meta.resourceType).toBe('CapabilityStatement');
-
-      const patient = await client.create({
-        resourceType: 'Patient',
-        body: { resourceType: 'Patient', name: [{ family: 'Okafor', given: ['Ada'] }], birthDate: '1980-02-03' },
-      });
-      expect(statusOf(patient)).toBe(201);
-      const encounter = await client.create({
-        resourceType: 'Encounter',
-        body: {
-          resourceType: 'Encounter',
-          status: 'finished',
-          class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB' },
-          subject: { reference: `Patient/${patient.id}` },
-        },
-      });
-      const observation = await client.create({
-        resourceType: 'Observation',
-        body: {
-          resourceType: 'Observation',
-          status: 'final',
-          code: { coding: [{ system: 'http://loinc.org', code: '8867-4', display: 'Heart rate' }] },
-          subject: { reference: `Patient/${patient.id}` },
-          encounter: { reference: `Encounter/${encounter.id}` },
-          valueQuantity: { value: 72, unit: 'beats/minute' },
-        },
-      });
-
+      const { patient, observation } = await createAndFindChart(client);
       const read = await client.read({ resourceType: 'Patient', id: patient.id! });
-      expect(read.name).toEqual([{ family: 'Okafor', given: ['Ada'] }]);
-
-      const byName = await client.search({ resourceType: 'Patient', searchParams: { family: 'Okafor' } });
-      expect(byName.entry.map((e: { resource: Resource }) => e.resource.id)).toEqual([patient.id]);
-      const bySubject = await client.search({
-        resourceType: 'Observation',
-        searchParams: { subject: `Patient/${patient.id}`, code: 'http://loinc.org|8867-4' },
-      });
-      expect(bySubject.entry.map((e: { resource: Resource }) => e.resource.id)).toEqual([observation.id]);
-      const encounters = await client.search({ resourceType: 'Encounter', searchParams: { patient: `Patient/${patient.id}` } });
-      expect(encounters.total).toBe(1);
 
       const updated = await client.update({
         resourceType: 'Patient',
@@ -151,33 +98,7 @@ describe('FHIR server, bare on the host', () => {
   it('applies a transaction Bundle and rewrites its urn:uuid references', async () => {
     const data = await mkdtemp(join(work, 'data-'));
     await withServer(data, async (client) => {
-      const result = await client.transaction({
-        body: {
-          resourceType: 'Bundle',
-          type: 'transaction',
-          entry: [
-            {
-              fullUrl: 'urn:uuid:5d3f7e36-0d4a-4d2b-9c59-5b0a4d0f1a11',
-              resource: { resourceType: 'Patient', name: [{ family: 'Lindqvist' }] },
-              request: { method: 'POST', url: 'Patient' },
-            },
-            {
-              resource: {
-                resourceType: 'Observation',
-                status: 'final',
-                code: { text: 'body weight' },
-                subject: { reference: 'urn:uuid:5d3f7e36-0d4a-4d2b-9c59-5b0a4d0f1a11' },
-              },
-              request: { method: 'POST', url: 'Observation' },
-            },
-          ],
-        },
-      });
-      expect(result.type).toBe('transaction-response');
-      expect(result.entry.map((e: { response: { status: string } }) => e.response.status)).toEqual(['201', '201']);
-      const [patient, observation] = result.entry.map((e: { resource: Resource }) => e.resource);
-      const stored = await client.read({ resourceType: 'Observation', id: observation.id });
-      expect(stored.subject.reference).toBe(`Patient/${patient.id}`);
+      await transactionRewritesReferences(client);
     });
   });
 
@@ -204,12 +125,7 @@ describe('FHIR server, bare on the host', () => {
   it('answers an invalid resource with 400 and an OperationOutcome naming the element', async () => {
     const data = await mkdtemp(join(work, 'data-'));
     await withServer(data, async (client) => {
-      const bad = await failure(
-        client.create({ resourceType: 'Patient', body: { resourceType: 'Patient', birthDate: 'yesterday' } }),
-      );
-      expect(bad.status).toBe(400);
-      expect(bad.data.resourceType).toBe('OperationOutcome');
-      expect(JSON.stringify(bad.data)).toContain('Patient.birthDate');
+      await invalidResourceRefused(client);
       const none = await client.search({ resourceType: 'Patient', searchParams: {} });
       expect(none.total).toBe(0);
     });

@@ -5,12 +5,12 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { Client, RESPONSE_KEY } from 'fhir-kit-client';
+import { Client } from 'fhir-kit-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, IS_ROOT, REPO, TEST_USER } from '../helpers/env.js';
 import { hako, scratch, testUserIds, WHO, type Who } from '../helpers/hako.js';
+import { createAndFindChart, failure, invalidResourceRefused, statusOf, transactionRewritesReferences, type Resource } from './fhir-scenario.js';
 
-type Resource = { resourceType: string; id?: string; [key: string]: unknown };
 
 interface Up {
   child: ChildProcess;
@@ -97,20 +97,6 @@ async function stop(up: Up, root: string, pid: number): Promise<void> {
   expect(fs.readdirSync(root)).toEqual([]);
 }
 
-function statusOf(result: unknown): number {
-  return (result as Record<symbol, Response>)[RESPONSE_KEY].status;
-}
-
-async function failure(promise: Promise<unknown>): Promise<{ status: number; data: Resource }> {
-  try {
-    await promise;
-  } catch (err) {
-    const { status, data } = (err as { response: { status: number; data: Resource } }).response;
-    return { status, data };
-  }
-  throw new Error('the request succeeded but should have failed');
-}
-
 const running: ChildProcess[] = [];
 const bundles: Partial<Record<Who, string>> = {};
 let root: string;
@@ -151,40 +137,7 @@ describe.skipIf(!IS_ROOT).each(WHO)('FHIR server under hako up (%s)', (who) => {
     expect(id).toMatch(new RegExp(`^${path.basename(bundle)}-\\d+$`));
     const client = new Client({ baseUrl: url.replace(/\/$/, '') });
 
-    expect((await client.capabilityStatement()).resourceType).toBe('CapabilityStatement');
-    const patient = await client.create({
-      resourceType: 'Patient',
-      body: { resourceType: 'Patient', name: [{ family: 'Okafor', given: ['Ada'] }], birthDate: '1980-02-03' },
-    });
-    expect(statusOf(patient)).toBe(201);
-    const encounter = await client.create({
-      resourceType: 'Encounter',
-      body: {
-        resourceType: 'Encounter',
-        status: 'finished',
-        class: { system: 'http://terminology.hl7.org/CodeSystem/v3-ActCode', code: 'AMB' },
-        subject: { reference: `Patient/${patient.id}` },
-      },
-    });
-    const observation = await client.create({
-      resourceType: 'Observation',
-      body: {
-        resourceType: 'Observation',
-        status: 'final',
-        code: { coding: [{ system: 'http://loinc.org', code: '8867-4' }] },
-        subject: { reference: `Patient/${patient.id}` },
-        encounter: { reference: `Encounter/${encounter.id}` },
-        valueQuantity: { value: 72, unit: 'beats/minute' },
-      },
-    });
-
-    expect((await client.read({ resourceType: 'Patient', id: patient.id })).birthDate).toBe('1980-02-03');
-    const byName = await client.search({ resourceType: 'Patient', searchParams: { family: 'Okafor' } });
-    expect(byName.entry.map((e: { resource: Resource }) => e.resource.id)).toEqual([patient.id]);
-    const obs = await client.search({ resourceType: 'Observation', searchParams: { subject: `Patient/${patient.id}` } });
-    expect(obs.entry.map((e: { resource: Resource }) => e.resource.id)).toEqual([observation.id]);
-    const enc = await client.search({ resourceType: 'Encounter', searchParams: { patient: `Patient/${patient.id}` } });
-    expect(enc.entry.map((e: { resource: Resource }) => e.resource.id)).toEqual([encounter.id]);
+    const { patient, encounter, observation } = await createAndFindChart(client);
 
     for (const [type, resource, change] of [
       ['Patient', patient, { birthDate: '1980-02-04' }],
@@ -204,31 +157,8 @@ describe.skipIf(!IS_ROOT).each(WHO)('FHIR server under hako up (%s)', (who) => {
       expect((await failure(client.read({ resourceType: type, id: resource.id }))).status).toBe(404);
     }
 
-    const tx = await client.transaction({
-      body: {
-        resourceType: 'Bundle',
-        type: 'transaction',
-        entry: [
-          {
-            fullUrl: 'urn:uuid:5d3f7e36-0d4a-4d2b-9c59-5b0a4d0f1a11',
-            resource: { resourceType: 'Patient', name: [{ family: 'Lindqvist' }] },
-            request: { method: 'POST', url: 'Patient' },
-          },
-          {
-            resource: { resourceType: 'Observation', status: 'final', code: { text: 'weight' }, subject: { reference: 'urn:uuid:5d3f7e36-0d4a-4d2b-9c59-5b0a4d0f1a11' } },
-            request: { method: 'POST', url: 'Observation' },
-          },
-        ],
-      },
-    });
-    expect(tx.entry.map((e: { response: { status: string } }) => e.response.status)).toEqual(['201', '201']);
-    const [txPatient, txObservation] = tx.entry.map((e: { resource: Resource }) => e.resource);
-    expect((await client.read({ resourceType: 'Observation', id: txObservation.id })).subject.reference).toBe(`Patient/${txPatient.id}`);
-
-    const bad = await failure(client.create({ resourceType: 'Patient', body: { resourceType: 'Patient', birthDate: 'yesterday' } }));
-    expect(bad.status).toBe(400);
-    expect(bad.data.resourceType).toBe('OperationOutcome');
-    expect(JSON.stringify(bad.data)).toContain('Patient.birthDate');
+    await transactionRewritesReferences(client);
+    await invalidResourceRefused(client);
 
     await stop(u, root, initPid(who, root, id));
   });

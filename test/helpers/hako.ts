@@ -4,6 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawnSync, execFileSync, type SpawnSyncReturns } from 'node:child_process';
+import { afterAll } from 'vitest';
 import { BUSYBOX_ROOTFS, CLI, TEST_USER, WORK } from './env.js';
 import { defaultSpec } from '../../src/spec/default.js';
 import type { Config } from '../../src/spec/config.js';
@@ -50,6 +51,26 @@ export function makeBundle(who: Who, edit: (c: Config) => void = () => {}): { bu
   fs.writeFileSync(path.join(bundle, 'config.json'), JSON.stringify(cfg, null, 2));
   if (who === 'rootless') fs.chownSync(path.join(bundle, 'config.json'), ids.uid, ids.gid);
   return { bundle, root };
+}
+
+/** scratch() and makeBundle() for one test file: every dir they make is removed after it. */
+export function scratchForThisFile(): { scratch: typeof scratch; makeBundle: typeof makeBundle } {
+  const made: string[] = [];
+  afterAll(() => {
+    for (const d of made) fs.rmSync(d, { recursive: true, force: true });
+  });
+  return {
+    scratch: (who, prefix) => {
+      const d = scratch(who, prefix);
+      made.push(d);
+      return d;
+    },
+    makeBundle: (who, edit) => {
+      const b = makeBundle(who, edit);
+      made.push(b.bundle, b.root);
+      return b;
+    },
+  };
 }
 
 /** Runs `hako --root ROOT ARGS…` as root or as the test user. With

@@ -6,24 +6,10 @@ import path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { CLI, IS_ROOT, TEST_USER, WORK } from '../../helpers/env.js';
-import { hako, makeBundle as makeBundleDirs, scratch as scratchDir, type Who } from '../../helpers/hako.js';
+import { hako, scratchForThisFile, type Who } from '../../helpers/hako.js';
 import { waitFor } from './daemons.js';
 
-// Every scratch dir this file makes is removed at the end.
-const made: string[] = [];
-const scratch = (who: Who, prefix?: string) => {
-  const d = scratchDir(who, prefix);
-  made.push(d);
-  return d;
-};
-const makeBundle = (who: Who, edit: Parameters<typeof makeBundleDirs>[1]) => {
-  const b = makeBundleDirs(who, edit);
-  made.push(b.bundle, b.root);
-  return b;
-};
-afterAll(() => {
-  for (const d of made) fs.rmSync(d, { recursive: true, force: true });
-});
+const { scratch, makeBundle } = scratchForThisFile();
 
 
 for (const who of (IS_ROOT ? ['rootless', 'root'] : ['rootless']) as Who[]) {

@@ -9,23 +9,9 @@ import os from 'node:os';
 import { spawn } from 'node:child_process';
 import { afterAll, describe, expect, test } from 'vitest';
 import { CLI, IS_ROOT, TEST_USER } from '../../helpers/env.js';
-import { makeBundle as makeBundleDirs, scratch as scratchDir, type Who } from '../../helpers/hako.js';
+import { scratchForThisFile, type Who } from '../../helpers/hako.js';
 
-// Every scratch dir this file makes is removed at the end.
-const made: string[] = [];
-const scratch = (who: Who, prefix?: string) => {
-  const d = scratchDir(who, prefix);
-  made.push(d);
-  return d;
-};
-const makeBundle = (who: Who, edit: Parameters<typeof makeBundleDirs>[1]) => {
-  const b = makeBundleDirs(who, edit);
-  made.push(b.bundle, b.root);
-  return b;
-};
-afterAll(() => {
-  for (const d of made) fs.rmSync(d, { recursive: true, force: true });
-});
+const { scratch, makeBundle } = scratchForThisFile();
 
 
 const PROBE = 'echo "fds=$LISTEN_FDS pid=$LISTEN_PID me=$$ sock=$(readlink /proc/self/fd/3) net=$(awk -F: "NR>2{print \\$1}" /proc/net/dev | tr -d " " | tr "\\n" " ")"';
