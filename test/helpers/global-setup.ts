@@ -28,9 +28,22 @@ function ensureTestUser(): void {
   }
 }
 
-export default function setup(): void {
+// Shared trees the next run reuses; everything else in test/.work is a test's scratch dir.
+const KEEP = new Set([path.basename(BUSYBOX_ROOTFS), 'seccomp-tools', 'seccomp-rootfs']);
+
+/** After the run: a mount still under test/.work means some container setup leaked into the
+ *  host's mount namespace: the run fails, and nothing is removed (rm would descend into it).
+ *  Otherwise the scratch dirs go. */
+function teardown(): void {
+  const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((m) => m?.startsWith(`${WORK}/`));
+  if (mounts.length) throw new Error(`the tests left mounts under ${WORK}: ${mounts.join(', ')}`);
+  for (const entry of fs.readdirSync(WORK)) if (!KEEP.has(entry)) fs.rmSync(path.join(WORK, entry), { recursive: true, force: true });
+}
+
+export default function setup(): () => void {
   fs.mkdirSync(WORK, { recursive: true });
   fs.chmodSync(WORK, 0o755);
   buildBusyboxRootfs();
   if (IS_ROOT) ensureTestUser();
+  return teardown;
 }
