@@ -47,11 +47,12 @@ Napi::Value ThrowErrno(Napi::Env env, const std::string &what, int err) {
   return env.Undefined();
 }
 
-// spawn(plan, cloneFlags, parentNsPaths, fdFrom, fdTo, cgroupFd) -> { pid, fd, intoCgroup }
+// spawn(plan, cloneFlags, parentNsPaths, fdFrom, fdTo, cgroupFd) -> { pid, fd, cgroupErrno }
 // With a cgroup v2 directory fd (>= 0) the child is born in that cgroup
 // (clone3 CLONE_INTO_CGROUP): no later migration, which costs the kernel an
-// RCU grace period per write to cgroup.procs. When the kernel refuses, a plain
-// clone follows and intoCgroup is false: the caller then moves the child.
+// RCU grace period per write to cgroup.procs. cgroupErrno is 0 then; when the
+// kernel refuses, a plain clone follows and cgroupErrno says why (-1: no fd
+// given): the caller then moves the child.
 Napi::Value Spawn(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   Napi::Buffer<unsigned char> plan = info[0].As<Napi::Buffer<unsigned char>>();
@@ -111,14 +112,14 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
   // fork semantics (no CLONE_VM): the child has its own copy of buf and the fd
   // vectors, and only this thread.
   long pid = -1;
-  bool intoCgroup = false;
+  int cgroupErrno = -1;
   if (cgroupFd >= 0) {
     struct hako_clone_args ca = {};
     ca.flags = flags | HAKO_CLONE_INTO_CGROUP;
     ca.exit_signal = SIGCHLD;
     ca.cgroup = (uint64_t)cgroupFd;
     pid = syscall(SYS_clone3, &ca, sizeof ca);
-    intoCgroup = pid >= 0;
+    cgroupErrno = pid >= 0 ? 0 : errno;
   }
   if (pid < 0) pid = syscall(SYS_clone, flags | SIGCHLD, 0, 0, 0, 0);
   if (pid == 0) {
@@ -135,7 +136,7 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
   Napi::Object out = Napi::Object::New(env);
   out.Set("pid", Napi::Number::New(env, (double)pid));
   out.Set("fd", Napi::Number::New(env, sv[0]));
-  out.Set("intoCgroup", Napi::Boolean::New(env, intoCgroup));
+  out.Set("cgroupErrno", Napi::Number::New(env, cgroupErrno));
   return out;
 }
 

@@ -2,6 +2,8 @@
 // runs, the init put in it before it goes on, recorded in state.json, found
 // again by later commands, removed by delete.
 import type { Log } from './context.js';
+import type { LaunchHooks } from './launch.js';
+import { errnoName } from './errno.js';
 import type { Config } from '../spec/config.js';
 import { HakoError } from '../errors.js';
 import { CgroupError, CgroupManager, prepareCgroup, type CgroupState, type LinuxResources } from '../cgroups/index.js';
@@ -30,9 +32,16 @@ export function createCgroup(id: string, cfg: Config, log: Log): CgroupManager |
 }
 
 /** Where launch() puts a new process: born in the cgroup, or moved there before it goes on. */
-export function cgroupTarget(m: CgroupManager | null): { dir: string; join: (pid: number) => void } | undefined {
+export function cgroupTarget(m: CgroupManager | null, log: Log): LaunchHooks['cgroup'] {
   if (!m) return undefined;
-  return { dir: m.dir, join: (pid) => sentence('cannot put the container process in its cgroup', () => m.addProcess(pid)) };
+  return {
+    dir: m.dir,
+    placed: (pid, cloneErrno) => {
+      if (cloneErrno === 0) return log.debug(`process ${pid} started in ${m.dir} (clone3 CLONE_INTO_CGROUP)`);
+      log.debug(`process ${pid} moved into ${m.dir} through cgroup.procs (clone3 CLONE_INTO_CGROUP: ${cloneErrno < 0 ? 'cannot open the directory' : errnoName(cloneErrno)})`);
+      sentence('cannot put the container process in its cgroup', () => m.addProcess(pid));
+    },
+  };
 }
 
 /** Removes a cgroup whose processes are already dead: destroy() has nothing to

@@ -99,7 +99,7 @@ export function create(ctx: RuntimeContext, o: CreateOptions): Created {
       native.mkfifo(fifoPath, 0o600);
       const stateFor = (pid: number) => ({ ociVersion: cfg.ociVersion, id: o.id, status: 'creating' as const, pid, bundle, annotations: cfg.annotations });
       launched = launch(plan, {
-        cgroup: cgroupTarget(cgroup),
+        cgroup: cgroupTarget(cgroup, ctx.log),
         onHooks: (pid) => {
           runHooks('prestart', cfg.hooks?.prestart, stateFor(pid));
           runHooks('createRuntime', cfg.hooks?.createRuntime, stateFor(pid));

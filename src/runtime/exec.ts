@@ -56,7 +56,7 @@ export async function exec(ctx: RuntimeContext, o: ExecOptions): Promise<number>
   // A NOTIFY filter's fd goes to the agent too: the exec'd process's pid, the container's state.
   // Like runc, the process joins the container's cgroup: its limits, pause and kill --all cover it.
   const launched = launch(plan, {
-    cgroup: cgroupTarget(cgroupOf(c.record.cgroup)),
+    cgroup: cgroupTarget(cgroupOf(c.record.cgroup), ctx.log),
     onSeccompFd: (fd, pid) => sendSeccompListener(cfg, fd, pid, c.ociState()),
   });
   if (o.pidFile) writeAtomic(path.resolve(o.pidFile), String(launched.pid), 0o644);

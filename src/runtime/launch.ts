@@ -13,8 +13,10 @@ import { writeIdMaps } from './idmap-writer.js';
 
 export interface LaunchHooks {
   /** The cgroup the child belongs in: it is born there when the kernel allows
-   *  (cgroup v2, clone3), else join() moves it while it waits. */
-  cgroup?: { dir: string; join: (pid: number) => void };
+   *  (cgroup v2, clone3). placed() is called once the child exists and waits:
+   *  with cloneErrno 0 it is in already; otherwise (clone3's errno, or -1 when
+   *  the directory could not be opened) placed() must move it. */
+  cgroup?: { dir: string; placed: (pid: number, cloneErrno: number) => void };
   /** The child paused for createRuntime/createContainer hooks. */
   onHooks?: (pid: number) => void;
   /** A seccomp listener fd arrived from the child. */
@@ -94,7 +96,7 @@ function openCgroupDir(dir: string): number {
 
 export function launch(plan: BuiltPlan, hooks: LaunchHooks = {}): Launched {
   const buf = encodeSteps(plan.steps);
-  let child: { pid: number; fd: number; intoCgroup: boolean };
+  let child: { pid: number; fd: number; cgroupErrno: number };
   const cgroupFd = hooks.cgroup ? openCgroupDir(hooks.cgroup.dir) : -1;
   try {
     child = native.spawn(buf, plan.cloneFlags, plan.parentNamespaces, plan.fds.map((f) => f.from), plan.fds.map((f) => f.to), cgroupFd);
@@ -114,7 +116,7 @@ export function launch(plan: BuiltPlan, hooks: LaunchHooks = {}): Launched {
   let pendingSeccompFd = -1;
   try {
     if (plan.idmap) writeIdMaps(child.pid, plan.idmap);
-    if (hooks.cgroup && !child.intoCgroup) hooks.cgroup.join(child.pid);
+    hooks.cgroup?.placed(child.pid, child.cgroupErrno);
     native.sendMsg(child.fd, MSG.GO, 0);
     for (;;) {
       const m = native.recvMsg(child.fd, SETUP_TIMEOUT_MS);

@@ -17,8 +17,9 @@ export interface ExitStatus {
 }
 
 export interface Native {
-  /** cgroupFd: a cgroup v2 directory to start the child in (clone3 CLONE_INTO_CGROUP), or -1; intoCgroup says whether it did. */
-  spawn(plan: Buffer, cloneFlags: number, parentNamespaces: string[], fdFrom: number[], fdTo: number[], cgroupFd: number): { pid: number; fd: number; intoCgroup: boolean };
+  /** cgroupFd: a cgroup v2 directory to start the child in (clone3 CLONE_INTO_CGROUP), or -1.
+   *  cgroupErrno: 0 when the child was born there, else why clone3 could not (-1: no fd). */
+  spawn(plan: Buffer, cloneFlags: number, parentNamespaces: string[], fdFrom: number[], fdTo: number[], cgroupFd: number): { pid: number; fd: number; cgroupErrno: number };
   sendMsg(fd: number, type: number, value: number): void;
   recvMsg(fd: number, timeoutMs: number): SyncMessage | null;
   waitPid(pid: number): Promise<ExitStatus>;

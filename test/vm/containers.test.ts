@@ -243,11 +243,18 @@ describe.runIf(inVm)(`containers through the hako CLI as ${rootless ? 'uid 1000 
     for (const p of pids) expect(existsSync(`/proc/${p}`)).toBe(false);
   });
 
-  it("exec: the process joins the container's cgroup, so its limits count it and delete --force kills it", () => {
+  it("init and exec'd processes are born in the container's cgroup; its limits count them and delete --force kills them", () => {
     const id = `${who}-exec`;
-    const dir = runDetached(id, bundle(withResources({ pids: { limit: 10 } }, 'exec sleep 600')));
+    // --debug says how each process got into the cgroup: born there (clone3 CLONE_INTO_CGROUP), not moved.
+    const created = hako(['--debug', 'run', '-d', '-b', bundle(withResources({ pids: { limit: 10 } }, 'exec sleep 600')), id]);
+    expect(created.status, created.stderr).toBe(0);
+    started.push(id);
+    const dir = cgroupDir(id);
+    expect(created.stderr).toMatch(new RegExp(`process \\d+ started in ${dir} \\(clone3 CLONE_INTO_CGROUP\\)`));
     const pidFile = path.join(scratch, `${id}.pid`);
-    ok(['exec', '-d', '--pid-file', pidFile, id, 'sleep', '600']);
+    const exec = hako(['--debug', 'exec', '-d', '--pid-file', pidFile, id, 'sleep', '600']);
+    expect(exec.status, exec.stderr).toBe(0);
+    expect(exec.stderr).toMatch(new RegExp(`process \\d+ started in ${dir} \\(clone3 CLONE_INTO_CGROUP\\)`));
     const pid = Number(readFileSync(pidFile, 'utf8'));
     expect(cat(dir, 'cgroup.procs').split('\n').map(Number)).toContain(pid);
     expect(Number(cat(dir, 'pids.current'))).toBe(2);

@@ -103,13 +103,15 @@ for (const who of (IS_ROOT ? ['rootless', 'root'] : ['rootless']) as Who[]) {
       const dir = scratch(who, 'cg-');
       const pidFile = path.join(dir, 'exec.pid');
       if (who === 'rootless') spawnSync('chown', [TEST_USER, dir]);
-      const r = hako(who, root, ['exec', '-d', '--pid-file', pidFile, id, 'sleep', '30'], { detached: true });
+      const r = hako(who, root, ['--debug', 'exec', '-d', '--pid-file', pidFile, id, 'sleep', '30'], { detached: true });
       expect(r.status, r.stderr).toBe(0);
       const pid = Number(fs.readFileSync(pidFile, 'utf8'));
       const init = Number(JSON.parse(hako(who, root, ['state', id]).stdout).pid);
       const unified = (p: number) => fs.readFileSync(`/proc/${p}/cgroup`, 'utf8').split('\n').find((l) => l.startsWith('0::'));
       const hasCgroup = JSON.parse(fs.readFileSync(path.join(root, id, 'state.json'), 'utf8')).cgroup;
       if (hasCgroup) expect(unified(init)).toMatch(new RegExp(`/${id}$`));
+      // Born there (clone3 CLONE_INTO_CGROUP), not moved by a write to cgroup.procs.
+      if (hasCgroup) expect(r.stderr).toMatch(/process \d+ started in \S+ \(clone3 CLONE_INTO_CGROUP\)/);
       expect(unified(pid)).toBe(unified(init));
       if (hasCgroup) expect(JSON.parse(hako(who, root, ['ps', '--format', 'json', id]).stdout)).toContain(pid);
       process.kill(pid, 'SIGKILL');
