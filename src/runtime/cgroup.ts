@@ -1,12 +1,13 @@
 // The container's cgroup over its life: prepared and created before the init
 // runs, the init put in it before it goes on, recorded in state.json, found
 // again by later commands, removed by delete.
+import fs from 'node:fs';
 import type { Log } from './context.js';
 import type { LaunchHooks } from './launch.js';
 import { errnoName } from './errno.js';
 import type { Config } from '../spec/config.js';
 import { HakoError } from '../errors.js';
-import { CgroupError, CgroupManager, prepareCgroup, type CgroupState, type LinuxResources } from '../cgroups/index.js';
+import { CgroupError, CgroupManager, parseProcCgroup, prepareCgroup, type CgroupState, type LinuxResources } from '../cgroups/index.js';
 
 function sentence<T>(what: string, fn: () => T): T {
   try {
@@ -51,6 +52,23 @@ export function removeEmptyCgroup(m: CgroupManager | null): void {
   void m.destroy().catch(() => {
     // reported by the delete that follows
   });
+}
+
+/** The cgroup an exec'd process joins: the init's own when it moved below the container's
+ *  cgroup (a container that manages cgroups itself, as systemd does, leaves its top one with
+ *  controllers enabled, where v2 allows no process), else the container's (runc's rule). */
+export function execCgroupOf(state: CgroupState | undefined, initPid: number): CgroupManager | null {
+  const m = cgroupOf(state);
+  if (!m) return null;
+  let initPath: string;
+  try {
+    initPath = parseProcCgroup(fs.readFileSync(`/proc/${initPid}/cgroup`, 'utf8'));
+  } catch {
+    return m; // the init is gone: exec fails on its namespaces anyway
+  }
+  if (!initPath.startsWith(`${m.state.path}/`)) return m;
+  const below = new CgroupManager({ ...m.state, path: initPath, created: [] });
+  return below.exists() ? below : m;
 }
 
 export function cgroupOf(state: CgroupState | undefined): CgroupManager | null {

@@ -14,7 +14,7 @@ import { Container } from './container.js';
 import { compileSecurity } from './security.js';
 import { sendSeccompListener } from './seccomp-listener.js';
 import { waitAndForward, checkExec } from './wait.js';
-import { cgroupOf, cgroupTarget } from './cgroup.js';
+import { execCgroupOf, cgroupTarget } from './cgroup.js';
 import type { RuntimeContext } from './context.js';
 
 export interface ExecOptions {
@@ -54,9 +54,9 @@ export async function exec(ctx: RuntimeContext, o: ExecOptions): Promise<number>
   // The exec'd process is our grandchild: become its subreaper to wait for it.
   if (!o.detach) native.setSubreaper();
   // A NOTIFY filter's fd goes to the agent too: the exec'd process's pid, the container's state.
-  // Like runc, the process joins the container's cgroup: its limits, pause and kill --all cover it.
+  // Like runc, the process joins the container's cgroup (or the init's, below it): its limits, pause and kill --all cover it.
   const launched = launch(plan, {
-    cgroup: cgroupTarget(cgroupOf(c.record.cgroup), ctx.log),
+    cgroup: cgroupTarget(execCgroupOf(c.record.cgroup, c.record.pid), ctx.log),
     onSeccompFd: (fd, pid) => sendSeccompListener(cfg, fd, pid, c.ociState()),
   });
   if (o.pidFile) writeAtomic(path.resolve(o.pidFile), String(launched.pid), 0o644);

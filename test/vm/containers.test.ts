@@ -3,7 +3,7 @@
 // the bundle has a user namespace, the cgroup goes under the delegated /user/1000).
 // Every CLI call costs seconds under TCG, so each test makes only the calls it proves with.
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
@@ -264,6 +264,21 @@ describe.runIf(inVm)(`containers through the hako CLI as ${rootless ? 'uid 1000 
     started.splice(started.indexOf(id), 1);
     nothingLeft(id, dir);
     expect(existsSync(`/proc/${pid}`)).toBe(false);
+  });
+
+  it("exec into a container whose init moved below its cgroup (controllers enabled there): the process joins the init's cgroup", () => {
+    const id = `${who}-nested`;
+    const dir = runDetached(id, bundle(sh('exec sleep 600')));
+    const init = Number(JSON.parse(ok(['state', id])).pid);
+    // What systemd in a container does: processes into a leaf, controllers for the children.
+    mkdirSync(`${dir}/leaf`);
+    writeFileSync(`${dir}/leaf/cgroup.procs`, String(init));
+    writeFileSync(`${dir}/cgroup.subtree_control`, '+pids');
+    // The container's own cgroup now takes no process (EBUSY): exec goes where the init is.
+    expect(ok(['exec', id, 'cat', '/proc/self/cgroup']).trim()).toBe('0::/leaf');
+    ok(['delete', '--force', id]);
+    started.splice(started.indexOf(id), 1);
+    nothingLeft(id, dir);
   });
 
   it('inside the container, /sys/fs/cgroup is its own cgroup, seen as the root', () => {
