@@ -7,6 +7,7 @@
  *                                                 resources: spec.linux?.resources });
  *   // log warnings once; manager is null when the host has no writable cgroup v2 subtree
  *   manager?.create();                 // before the container process runs; nothing left on error
+ *   // the runtime clones the process into manager.dir (clone3 CLONE_INTO_CGROUP), or:
  *   manager?.addProcess(pid);          // before the process is let go on
  *   state.cgroup = manager?.toJSON();  // CgroupState, for later commands
  *

@@ -1,6 +1,6 @@
 // The container's cgroup over its life: prepared and created before the init
-// runs, the init put in it before it goes on, recorded in state.json, found
-// again by later commands, removed by delete.
+// runs, the init (and each exec'd process) born in it or moved there before it
+// goes on, recorded in state.json, found again by later commands, removed by delete.
 import fs from 'node:fs';
 import type { Log } from './context.js';
 import type { LaunchHooks } from './launch.js';
