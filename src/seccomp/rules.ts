@@ -3,6 +3,7 @@
 import { actionValue } from './actions.js';
 import { ARCH_INFO, type ArchInfo } from './arch.js';
 import { SeccompError } from './errors.js';
+import { multiplexerRules, X86_MULTIPLEXED } from './multiplexed.js';
 import { OPERATORS, type OciSeccomp, type SeccompOperator } from './types.js';
 
 const MAX_ARGS = 6;
@@ -74,19 +75,21 @@ export function knownAnywhere(name: string): boolean {
  * are skipped, as runc does: profiles list calls for every arch at once.
  */
 export function rulesFor(arch: ArchInfo, specs: RuleSpec[], log: (msg: string) => void): Map<number, Rule[]> {
+  const x86 = arch.name === 'SCMP_ARCH_X86';
   const byNr = new Map<number, Rule[]>();
+  const add = (nr: number, rule: Rule) => byNr.set(nr, [...(byNr.get(nr) ?? []), rule]);
   for (const spec of specs) {
     for (const name of spec.names) {
       const nr = Object.hasOwn(arch.table, name) ? arch.table[name] : undefined;
       if (nr === undefined) {
-        if (knownAnywhere(name)) log(`seccomp: ${spec.path}: ${name} does not exist on ${arch.name}, skipped`);
+        const viaMultiplexer = x86 && Object.hasOwn(X86_MULTIPLEXED, name);
+        if (knownAnywhere(name) && !viaMultiplexer) log(`seccomp: ${spec.path}: ${name} does not exist on ${arch.name}, skipped`);
         continue;
       }
-      const rules = byNr.get(nr) ?? [];
-      rules.push({ action: spec.action, args: spec.args });
-      byNr.set(nr, rules);
+      add(nr, { action: spec.action, args: spec.args });
     }
   }
+  if (x86) for (const [via, rules] of multiplexerRules(specs, log)) for (const r of rules) add(arch.table[via]!, r);
   return byNr;
 }
 

@@ -76,8 +76,8 @@ function unspecified(profile: OciSeccomp, arch: SeccompArch, nr: number, args: r
 }
 
 /** Argument vectors built from the profile's own constants and their neighbours. */
-function argVectors(profile: OciSeccomp, bits: 32 | 64, count: number, seed: number): bigint[][] {
-  const values = new Set<bigint>([0n, 1n, 0xffffffffn, 1n << 32n, U64]);
+function argVectors(profile: OciSeccomp, bits: 32 | 64, count: number, seed: number, extra: readonly bigint[] = []): bigint[][] {
+  const values = new Set<bigint>([0n, 1n, 0xffffffffn, 1n << 32n, U64, ...extra]);
   for (const s of profile.syscalls ?? []) {
     for (const a of s.args ?? []) {
       for (const v of [BigInt(a.value), BigInt(a.valueTwo ?? 0)]) {
@@ -104,7 +104,7 @@ interface Comparison {
 }
 
 /** Runs both programs on every nr 0..520 (and edge numbers) for each arch; returns the first difference. */
-function compare(profile: OciSeccomp, arches: SeccompArch[], argCount: number, optimize: 1 | 2 = 1, only?: number[]): Comparison {
+function compare(profile: OciSeccomp, arches: SeccompArch[], argCount: number, optimize: 1 | 2 = 1, only?: number[], extraValues: readonly bigint[] = []): Comparison {
   const hako = compileSeccomp(profile, { arch: 'x64' });
   const lib = libseccompProgram(oracle, profile, { badArch: BAD_ARCH, optimize });
   if (!lib.program) throw new Error(`libseccomp refused the profile: ${lib.error}`);
@@ -118,7 +118,7 @@ function compare(profile: OciSeccomp, arches: SeccompArch[], argCount: number, o
       // x32 too: libseccomp compares only the low word there, hako all 64 bits (x32 calls
       // reach 64-bit kernel code), so the two agree only on zero-extended arguments.
       const bits = arch === 'SCMP_ARCH_X32' ? 32 : arch ? ARCH_INFO[arch].bits : 64;
-      for (const args of argVectors(profile, bits, nr <= 520 ? argCount : 2, nr)) {
+      for (const args of argVectors(profile, bits, nr <= 520 ? argCount : 2, nr, extraValues)) {
         if (arch && unspecified(profile, arch, nr, args)) {
           result.skipped++;
           continue;
@@ -230,6 +230,74 @@ describe('hako vs libseccomp', () => {
       });
     }
   }
+
+  describe('x86: the socket and System V IPC calls behind socketcall(2) and ipc(2)', () => {
+    const x86: SeccompArch[] = ['SCMP_ARCH_X86'];
+    const SOCKETCALL = ours('SCMP_ARCH_X86', 'socketcall')!;
+    const IPC = ours('SCMP_ARCH_X86', 'ipc')!;
+    // Every call number either multiplexer takes, and their neighbours, as argument 0.
+    const calls = Array.from({ length: 27 }, (_, i) => BigInt(i));
+    const nrs = [SOCKETCALL, IPC, ...['socket', 'connect', 'shutdown', 'msgget', 'recvmmsg'].map((n) => ours('SCMP_ARCH_X86', n)!)];
+
+    it('rules that refuse (errno, kill, trap) cover the multiplexed way in too, as libseccomp builds them', () => {
+      const profile: OciSeccomp = {
+        defaultAction: 'SCMP_ACT_ALLOW',
+        architectures: x86,
+        syscalls: [
+          { names: ['connect', 'accept'], action: 'SCMP_ACT_ERRNO', errnoRet: 1 },
+          // Conditional: through socketcall the condition cannot be read, so every socket() there is refused.
+          { names: ['socket'], action: 'SCMP_ACT_ERRNO', errnoRet: 13, args: [{ index: 0, value: 40, op: 'SCMP_CMP_EQ' }] },
+          { names: ['msgget', 'semop'], action: 'SCMP_ACT_KILL_PROCESS' },
+          { names: ['shutdown', 'recvmmsg'], action: 'SCMP_ACT_TRAP' },
+        ],
+      };
+      const r = compare(profile, x86, 40, 1, nrs, calls);
+      expect(r.skipped).toBe(0);
+      expect(r.points).toBeGreaterThan(200);
+      const hako = compileSeccomp(profile, { arch: 'x64' });
+      const at = (nr: number, a0: bigint) => runBpf(hako.program, { nr, arch: ARCH_INFO.SCMP_ARCH_X86.audit, args: [a0, 0n, 0n, 0n, 0n, 0n] }).action;
+      expect(at(SOCKETCALL, 3n)).toBe(0x00050001); // socketcall(SYS_CONNECT): EPERM
+      expect(at(SOCKETCALL, 5n)).toBe(0x00050001); // SYS_ACCEPT: only reachable this way on x86
+      expect(at(SOCKETCALL, 1n)).toBe(0x0005000d); // SYS_SOCKET, any family: EACCES
+      expect(at(SOCKETCALL, 2n)).toBe(0x7fff0000); // SYS_BIND: allowed
+      expect(at(IPC, 13n)).toBe(0x80000000); // ipc(MSGGET): kill
+    });
+
+    it("an unconditional rule on the multiplexer itself wins over what the calls' rules imply, in both", () => {
+      const profile: OciSeccomp = {
+        defaultAction: 'SCMP_ACT_ERRNO',
+        architectures: x86,
+        syscalls: [
+          { names: ['socketcall', 'ipc'], action: 'SCMP_ACT_ALLOW' },
+          { names: ['connect'], action: 'SCMP_ACT_KILL_PROCESS' },
+          { names: ['socket', 'bind', 'msgget'], action: 'SCMP_ACT_ALLOW' },
+        ],
+      };
+      const r = compare(profile, x86, 40, 1, nrs, calls);
+      expect(r.skipped).toBe(0);
+      expect(r.points).toBeGreaterThan(200);
+    });
+
+    it('a conditional rule that allows does not open the multiplexer wide (where libseccomp drops the condition)', () => {
+      const profile: OciSeccomp = {
+        defaultAction: 'SCMP_ACT_ERRNO',
+        architectures: x86,
+        syscalls: [
+          { names: ['socket'], action: 'SCMP_ACT_ALLOW', args: [{ index: 0, value: 1, op: 'SCMP_CMP_EQ' }] },
+          { names: ['bind'], action: 'SCMP_ACT_ALLOW' },
+        ],
+      };
+      const hako = compileSeccomp(profile, { arch: 'x64' });
+      const lib = libseccompProgram(oracle, profile, { badArch: BAD_ARCH }).program!;
+      const data = (a0: bigint) => ({ nr: SOCKETCALL, arch: ARCH_INFO.SCMP_ARCH_X86.audit, args: [a0, 0n, 0n, 0n, 0n, 0n] });
+      // socketcall(SYS_SOCKET, …) of any family: libseccomp allows it, hako keeps the default.
+      expect(runBpf(lib, data(1n)).action).toBe(0x7fff0000);
+      expect(runBpf(hako.program, data(1n)).action).toBe(0x00050001);
+      // An unconditional allow is carried over by both.
+      expect(runBpf(hako.program, data(2n)).action).toBe(0x7fff0000);
+      expect(runBpf(lib, data(2n)).action).toBe(0x7fff0000);
+    });
+  });
 
   it('generated profiles', () => {
     const pool = ['read', 'write', 'openat', 'close', 'mmap', 'ioctl', 'socket', 'personality', 'clone', 'kill', 'getppid', 'mount', 'ptrace', 'bpf', 'futex', 'prctl', 'setns', 'unshare', 'fcntl', 'exit_group', 'io_uring_setup', 'getrandom', 'execve', 'madvise', 'open', 'stat', '_llseek', 'arch_prctl', 'renameat2', 'statx'];
