@@ -354,6 +354,27 @@ Napi::Value SetWinsize(const Napi::CallbackInfo &info) {
   return info.Env().Undefined();
 }
 
+// pidfdOpen(pid) -> a pidfd (close-on-exec) on that process; throws ESRCH when it is gone.
+// A pidfd names one process for good: signalling through it cannot hit a
+// process that reused the pid.
+Napi::Value PidfdOpen(const Napi::CallbackInfo &info) {
+  long fd = syscall(SYS_pidfd_open, info[0].As<Napi::Number>().Int32Value(), 0);
+  if (fd < 0) return ThrowErrno(info.Env(), "pidfd_open", errno);
+  if (fcntl((int)fd, F_SETFD, FD_CLOEXEC) < 0) {
+    int e = errno;
+    close((int)fd);
+    return ThrowErrno(info.Env(), "pidfd_open", e);
+  }
+  return Napi::Number::New(info.Env(), (double)fd);
+}
+
+// pidfdSignal(pidfd, signal) -> 0, or the errno (ESRCH: the process has exited).
+Napi::Value PidfdSignal(const Napi::CallbackInfo &info) {
+  long r = syscall(SYS_pidfd_send_signal, info[0].As<Napi::Number>().Int32Value(),
+                   info[1].As<Napi::Number>().Int32Value(), nullptr, 0);
+  return Napi::Number::New(info.Env(), r < 0 ? errno : 0);
+}
+
 // landlockAbi() -> the kernel's Landlock ABI version, or 0 when unavailable.
 Napi::Value LandlockAbi(const Napi::CallbackInfo &info) {
   long v = syscall(SYS_landlock_create_ruleset, NULL, 0, 1 /* LANDLOCK_CREATE_RULESET_VERSION */);
@@ -373,6 +394,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("recvFd", Napi::Function::New(env, RecvFd));
   exports.Set("flock", Napi::Function::New(env, Flock));
   exports.Set("setWinsize", Napi::Function::New(env, SetWinsize));
+  exports.Set("pidfdOpen", Napi::Function::New(env, PidfdOpen));
+  exports.Set("pidfdSignal", Napi::Function::New(env, PidfdSignal));
   exports.Set("landlockAbi", Napi::Function::New(env, LandlockAbi));
   return exports;
 }

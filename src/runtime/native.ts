@@ -32,6 +32,10 @@ export interface Native {
   flock(fd: number, op: number): void;
   setWinsize(fd: number, rows: number, cols: number): void;
   landlockAbi(): number;
+  /** A close-on-exec pidfd on pid; throws (errno ESRCH) when there is no such process. */
+  pidfdOpen(pid: number): number;
+  /** pidfd_send_signal: 0, or the errno (ESRCH once the process has exited). */
+  pidfdSignal(pidfd: number, signal: number): number;
 }
 
 const require = createRequire(import.meta.url);

@@ -1,5 +1,8 @@
 // Reading /proc about a process: alive, zombie, start time (pid reuse guard).
 import fs from 'node:fs';
+import { native } from './native.js';
+import { HakoError } from '../errors.js';
+import { errnoName } from './errno.js';
 
 export interface ProcStat {
   state: string;
@@ -40,3 +43,33 @@ export function pidsInNamespace(nsLink: string): number[] {
 export function sleepMs(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
+
+/** Signals the process recorded as (pid, startTime) through a pidfd: the pidfd is
+ *  opened first and the start time checked after, so the signal cannot reach a
+ *  process that reused the pid. Returns false when that process is gone. */
+export function signalProcess(pid: number, startTime: string, signal: number): boolean {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
+  let fd: number;
+  try {
+    fd = native.pidfdOpen(pid);
+  } catch {
+    return false;
+  }
+  try {
+    if (procStat(pid)?.startTime !== startTime) return false;
+    const err = native.pidfdSignal(fd, signal);
+    if (err === 0) return true;
+    if (err === ESRCH) return false;
+    throw new HakoError(`signalling process ${pid} failed: ${errnoName(err)}`);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+/** Signals a pid we have no start time for (one we read from the cgroup or /proc just now) through a pidfd. */
+export function signalPid(pid: number, signal: number): boolean {
+  const st = procStat(pid);
+  return !!st && signalProcess(pid, st.startTime, signal);
+}
+
+const ESRCH = 3;
