@@ -1,13 +1,22 @@
 {
+  "target_defaults": {
+    "defines": ["_GNU_SOURCE"],
+    "cflags": ["-Wall", "-Wextra", "-Werror", "-O2", "-fno-strict-aliasing"],
+    "cflags_c": ["-std=gnu11"]
+  },
   "targets": [
     {
       "target_name": "hako_native",
-      "sources": ["native/addon.cc", "native/executor.c", "native/fdpass.c"],
+      "sources": ["native/addon.cc", "native/child.c", "native/fdpass.c"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
-      "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS", "_GNU_SOURCE"],
-      "cflags": ["-Wall", "-Wextra", "-Werror", "-O2", "-fno-strict-aliasing"],
-      "cflags_c": ["-std=gnu11"],
+      "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],
       "cflags_cc": ["-std=c++17"]
+    },
+    {
+      "target_name": "hako-init",
+      "type": "executable",
+      "sources": ["native/init.c", "native/executor.c", "native/fdpass.c"],
+      "ldflags": ["-static"]
     }
   ]
 }

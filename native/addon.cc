@@ -11,6 +11,8 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
+#include <sys/sendfile.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -24,7 +26,7 @@
 #include <string>
 #include <vector>
 
-#include "executor.h"
+#include "child.h"
 #include "fdpass.h"
 #include "plan_format.h"
 
@@ -36,6 +38,12 @@ struct hako_clone_args {
   uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup;
 };
 constexpr uint64_t HAKO_CLONE_INTO_CGROUP = 0x200000000ULL;
+constexpr uint64_t HAKO_CLONE_PIDFD = 0x1000ULL;
+
+// hako-init, copied once per runtime process into a sealed memfd: what every
+// container process executes first. Sealed, it cannot be rewritten through
+// /proc/PID/exe by anything in a container (runc CVE-2019-5736).
+int g_init_fd = -1;
 #ifndef SYS_clone3
 #define SYS_clone3 435
 #endif
@@ -47,7 +55,64 @@ Napi::Value ThrowErrno(Napi::Env env, const std::string &what, int err) {
   return env.Undefined();
 }
 
-// spawn(plan, cloneFlags, parentNsPaths, fdFrom, fdTo, cgroupFd) -> { pid, fd, cgroupErrno }
+// A sealed memfd holding data: written once, then neither writable, growable,
+// shrinkable nor unsealable. -errno on failure.
+int SealedMemfd(const char *name, const void *data, size_t len, int from_fd) {
+  int fd = memfd_create(name, MFD_CLOEXEC | MFD_ALLOW_SEALING);
+  if (fd < 0) return -errno;
+  if (from_fd >= 0) {
+    off_t off = 0;
+    while (len > 0) {
+      ssize_t n = sendfile(fd, from_fd, &off, len);
+      if (n <= 0) {
+        int e = n < 0 ? errno : EIO;
+        close(fd);
+        return -e;
+      }
+      len -= (size_t)n;
+    }
+  } else {
+    const char *p = (const char *)data;
+    while (len > 0) {
+      ssize_t n = write(fd, p, len);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        int e = n < 0 ? errno : EIO;
+        close(fd);
+        return -e;
+      }
+      p += n;
+      len -= (size_t)n;
+    }
+  }
+  if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
+    int e = errno;
+    close(fd);
+    return -e;
+  }
+  return fd;
+}
+
+// loadInit(path): copies hako-init into the sealed memfd spawn() executes.
+Napi::Value LoadInit(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (g_init_fd >= 0) return env.Undefined();
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  int src = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (src < 0) return ThrowErrno(env, "open " + path, errno);
+  struct stat sb;
+  if (fstat(src, &sb) < 0 || !S_ISREG(sb.st_mode)) {
+    close(src);
+    return ThrowErrno(env, "open " + path, EINVAL);
+  }
+  int fd = SealedMemfd("hako-init", nullptr, (size_t)sb.st_size, src);
+  close(src);
+  if (fd < 0) return ThrowErrno(env, "copy " + path + " into a sealed memfd", -fd);
+  g_init_fd = fd;
+  return env.Undefined();
+}
+
+// spawn(plan, cloneFlags, parentNsPaths, fdFrom, fdTo, cgroupFd, dumpableWhileWaiting) -> { pid, pidfd, fd, cgroupErrno }
 // With a cgroup v2 directory fd (>= 0) the child is born in that cgroup
 // (clone3 CLONE_INTO_CGROUP): no later migration, which costs the kernel an
 // RCU grace period per write to cgroup.procs. cgroupErrno is 0 then; when the
@@ -60,14 +125,30 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
   Napi::Array nsPaths = info[2].As<Napi::Array>();
   Napi::Array from = info[3].As<Napi::Array>();
   Napi::Array to = info[4].As<Napi::Array>();
-  int cgroupFd = info.Length() > 5 ? info[5].As<Napi::Number>().Int32Value() : -1;
+  int cgroupFd = info[5].As<Napi::Number>().Int32Value();
+  int dumpable = info[6].As<Napi::Boolean>().Value() ? 1 : 0;
   std::vector<int> fdFrom, fdTo;
   for (uint32_t i = 0; i < from.Length(); i++) {
     fdFrom.push_back(from.Get(i).As<Napi::Number>().Int32Value());
     fdTo.push_back(to.Get(i).As<Napi::Number>().Int32Value());
   }
+  if (g_init_fd < 0) return ThrowErrno(env, "hako-init is not loaded", EBADF);
+  int planFd = SealedMemfd("hako-plan", plan.Data(), plan.Length(), -1);
+  if (planFd < 0) return ThrowErrno(env, "write the plan into a memfd", -planFd);
   int sv[2];
-  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) return ThrowErrno(env, "socketpair", errno);
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+    int e = errno;
+    close(planFd);
+    return ThrowErrno(env, "socketpair", e);
+  }
+  // Every message then carries its sender's pid, as the kernel saw it.
+  int one = 1;
+  setsockopt(sv[0], SOL_SOCKET, SO_PASSCRED, &one, sizeof one);
+  auto closeAll = [&]() {
+    close(sv[0]);
+    close(sv[1]);
+    close(planFd);
+  };
 
   // Namespaces that only affect children (pid, time) are joined by this
   // thread around clone and left again right after; nsproxy is per thread.
@@ -89,8 +170,7 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
       if (saved >= 0) close(saved);
       if (fd >= 0) close(fd);
       undo();
-      close(sv[0]);
-      close(sv[1]);
+      closeAll();
       return ThrowErrno(env, "open namespace " + p, e);
     }
     int type = isTime ? CLONE_NEWTIME : CLONE_NEWPID;
@@ -99,42 +179,47 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
       close(fd);
       close(saved);
       undo();
-      close(sv[0]);
-      close(sv[1]);
+      closeAll();
       return ThrowErrno(env, "join namespace " + p, e);
     }
     close(fd);
     restore.push_back({saved, type});
   }
 
-  const unsigned char *buf = plan.Data();
-  size_t len = plan.Length();
-  // fork semantics (no CLONE_VM): the child has its own copy of buf and the fd
-  // vectors, and only this thread.
+  // fork semantics (no CLONE_VM): the child has its own copy of the fd
+  // vectors, and only this thread. CLONE_PIDFD: the runtime names the child by
+  // a pidfd from its birth on.
   long pid = -1;
+  int pidfd = -1;
   int cgroupErrno = -1;
+  struct hako_clone_args ca = {};
+  ca.flags = flags | HAKO_CLONE_PIDFD;
+  ca.pidfd = (uint64_t)(uintptr_t)&pidfd;
+  ca.exit_signal = SIGCHLD;
   if (cgroupFd >= 0) {
-    struct hako_clone_args ca = {};
-    ca.flags = flags | HAKO_CLONE_INTO_CGROUP;
-    ca.exit_signal = SIGCHLD;
+    ca.flags |= HAKO_CLONE_INTO_CGROUP;
     ca.cgroup = (uint64_t)cgroupFd;
     pid = syscall(SYS_clone3, &ca, sizeof ca);
     cgroupErrno = pid >= 0 ? 0 : errno;
+    ca.flags &= ~HAKO_CLONE_INTO_CGROUP;
+    ca.cgroup = 0;
   }
-  if (pid < 0) pid = syscall(SYS_clone, flags | SIGCHLD, 0, 0, 0, 0);
+  if (pid < 0) pid = syscall(SYS_clone3, &ca, sizeof ca);
   if (pid == 0) {
-    hako_child_main(buf, len, sv[1], fdFrom.data(), fdTo.data(), (int)fdFrom.size());
+    hako_child_exec(g_init_fd, planFd, sv[1], fdFrom.data(), fdTo.data(), (int)fdFrom.size(), dumpable);
     syscall(SYS_exit_group, 125);
   }
   int e = errno;
   undo();
   close(sv[1]);
+  close(planFd);
   if (pid < 0) {
     close(sv[0]);
     return ThrowErrno(env, "clone", e);
   }
   Napi::Object out = Napi::Object::New(env);
   out.Set("pid", Napi::Number::New(env, (double)pid));
+  out.Set("pidfd", Napi::Number::New(env, pidfd));
   out.Set("fd", Napi::Number::New(env, sv[0]));
   out.Set("cgroupErrno", Napi::Number::New(env, cgroupErrno));
   return out;
@@ -151,7 +236,46 @@ Napi::Value SendMsg(const Napi::CallbackInfo &info) {
   return info.Env().Undefined();
 }
 
-// recvMsg(fd, timeoutMs) -> { type, step, err, value, fd } | null on EOF; throws ETIMEDOUT
+// One message, its fd (SCM_RIGHTS, or -1) and its sender's pid (SCM_CREDENTIALS,
+// or 0). Extra fds are closed: a message carries one at most.
+long RecvWithCreds(int sock, void *data, size_t len, int *fd, int *pid) {
+  struct iovec iov = {data, len};
+  union {
+    char buf[CMSG_SPACE(sizeof(int) * 4) + CMSG_SPACE(sizeof(struct ucred))];
+    struct cmsghdr align;
+  } u;
+  struct msghdr mh;
+  memset(&mh, 0, sizeof mh);
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  mh.msg_control = u.buf;
+  mh.msg_controllen = sizeof u.buf;
+  *fd = -1;
+  *pid = 0;
+  long r;
+  do r = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
+  while (r < 0 && errno == EINTR);
+  if (r < 0) return -errno;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+    if (c->cmsg_level != SOL_SOCKET) continue;
+    if (c->cmsg_type == SCM_RIGHTS) {
+      size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
+      for (size_t i = 0; i < n; i++) {
+        int f;
+        memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof f);
+        if (*fd < 0) *fd = f;
+        else close(f);
+      }
+    } else if (c->cmsg_type == SCM_CREDENTIALS) {
+      struct ucred uc;
+      memcpy(&uc, CMSG_DATA(c), sizeof uc);
+      *pid = uc.pid;
+    }
+  }
+  return r;
+}
+
+// recvMsg(fd, timeoutMs) -> { type, step, err, value, fd, sender } | null on EOF; throws ETIMEDOUT
 Napi::Value RecvMsg(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   int fd = info[0].As<Napi::Number>().Int32Value();
@@ -164,10 +288,16 @@ Napi::Value RecvMsg(const Napi::CallbackInfo &info) {
   if (pr == 0) return ThrowErrno(env, "waiting for container init", ETIMEDOUT);
   struct hako_msg_wire m;
   int passed = -1;
-  long r = hako_recv_fd(fd, &m, sizeof m, &passed);
+  int sender = 0;
+  long r = RecvWithCreds(fd, &m, sizeof m, &passed, &sender);
   if (r < 0) return ThrowErrno(env, "receive from container init", (int)-r);
   if (r == 0) return env.Null();
+  if (r != (long)sizeof m) {
+    if (passed >= 0) close(passed);
+    return ThrowErrno(env, "receive from container init: a message of the wrong size", EPROTO);
+  }
   Napi::Object out = Napi::Object::New(env);
+  out.Set("sender", sender);
   out.Set("type", m.type);
   out.Set("step", m.step);
   out.Set("err", m.err);
@@ -382,6 +512,7 @@ Napi::Value LandlockAbi(const Napi::CallbackInfo &info) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  exports.Set("loadInit", Napi::Function::New(env, LoadInit));
   exports.Set("spawn", Napi::Function::New(env, Spawn));
   exports.Set("sendMsg", Napi::Function::New(env, SendMsg));
   exports.Set("recvMsg", Napi::Function::New(env, RecvMsg));

@@ -32,6 +32,7 @@
 #include <sys/stat.h>
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
+#include <sys/sysmacros.h>
 #include <sys/syscall.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -39,9 +40,6 @@
 #include <termios.h>
 #include <unistd.h>
 
-#ifndef CLOSE_RANGE_CLOEXEC
-#define CLOSE_RANGE_CLOEXEC (1U << 2)
-#endif
 #ifndef TIOCGPTPEER
 #define TIOCGPTPEER _IO('T', 0x41)
 #endif
@@ -122,7 +120,7 @@ static int read_step(const unsigned char *buf, size_t len, size_t *off, struct s
  * not match is refused before anything reads its args. NULL: any number of
  * byte strings (FIND_EXEC). */
 static const char *const SIGNATURE[OP_MAX] = {
-    [OP_WAIT_PARENT] = "", [OP_SETNS] = "si", [OP_UNSHARE] = "i", [OP_WRITE_FILE] = "ss", [OP_FORK] = "",
+    [OP_SETNS] = "si", [OP_UNSHARE] = "i", [OP_WRITE_FILE] = "ss", [OP_FORK] = "",
     [OP_SETSID] = "", [OP_MOUNT] = "sssisi", [OP_MKDIR_IN_ROOT] = "si", [OP_MKFILE_IN_ROOT] = "si",
     [OP_MKNOD_IN_ROOT] = "siiii", [OP_SYMLINK_IN_ROOT] = "ss", [OP_OPEN_ROOT] = "s", [OP_PIVOT_ROOT] = "s",
     [OP_MOVE_CHROOT] = "s", [OP_MASK_PATH] = "s", [OP_READONLY_PATH] = "s", [OP_SETHOSTNAME] = "s",
@@ -131,7 +129,7 @@ static const char *const SIGNATURE[OP_MAX] = {
     [OP_AMBIENT_RAISE] = "i", [OP_NO_NEW_PRIVS] = "", [OP_UMASK] = "i", [OP_LANDLOCK_CREATE] = "ii",
     [OP_LANDLOCK_PATH] = "is", [OP_LANDLOCK_PORT] = "ii", [OP_LANDLOCK_ENFORCE] = "", [OP_SECCOMP] = "isi",
     [OP_CONSOLE_CONNECT] = "s", [OP_CONSOLE_PTY] = "", [OP_OPEN_FIFO] = "s", [OP_REPORT_READY] = "",
-    [OP_WAIT_FIFO] = "", [OP_HOOK_PAUSE] = "i", [OP_FIND_EXEC] = 0, [OP_LOOPBACK_UP] = "", [OP_CLOSE_FROM] = "i",
+    [OP_WAIT_FIFO] = "", [OP_HOOK_PAUSE] = "i", [OP_FIND_EXEC] = 0, [OP_LOOPBACK_UP] = "",
     [OP_OOM_SCORE_ADJ] = "s", [OP_RUN_HOOK] = 0,
 };
 
@@ -239,18 +237,34 @@ static int wait_go(struct ctx *c) {
   return 0;
 }
 
-static int open_in_root(struct ctx *c, const char *path, uint64_t flags, uint64_t mode) {
+/* Opens path inside the plan's root: symlinks resolve as if it were "/", and
+ * magic links (/proc/self/fd/N) are refused. extra: more RESOLVE_* flags. */
+static int open_in_root_how(struct ctx *c, const char *path, uint64_t flags, uint64_t mode, uint64_t extra) {
   struct open_how how;
   memset(&how, 0, sizeof how);
   how.flags = flags | O_CLOEXEC;
   how.mode = mode;
-  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS | extra;
   int dirfd = c->root_fd >= 0 ? c->root_fd : AT_FDCWD;
-  if (c->root_fd < 0) how.resolve = RESOLVE_NO_MAGICLINKS;
+  if (c->root_fd < 0) how.resolve = RESOLVE_NO_MAGICLINKS | extra;
   long r;
   do r = syscall(SYS_openat2, dirfd, path, &how, sizeof how);
   while (r < 0 && (errno == EINTR || errno == EAGAIN));
   return r < 0 ? -errno : (int)r;
+}
+
+static int open_in_root(struct ctx *c, const char *path, uint64_t flags, uint64_t mode) {
+  return open_in_root_how(c, path, flags, mode, 0);
+}
+
+/* Whether fd is the plan's root directory while path names something else. */
+static int is_root_itself(struct ctx *c, int fd, const char *path) {
+  const char *p = path;
+  while (*p == '/' || *p == '.') p++;
+  if (!*p || c->root_fd < 0) return 0;
+  struct stat a, b;
+  if (syscall(SYS_fstat, fd, &a) < 0 || syscall(SYS_fstat, c->root_fd, &b) < 0) return 0;
+  return a.st_dev == b.st_dev && a.st_ino == b.st_ino;
 }
 
 /* Splits path into the parent (written into buf) and the last component. */
@@ -357,8 +371,15 @@ static int do_mount(struct ctx *c, const struct step *st) {
   int tfd = -1, sfd = -1;
   const char *tpath = target;
   if (opts & MNT_OPT_TARGET_IN_ROOT) {
-    tfd = open_in_root(c, target, O_PATH, 0);
+    tfd = open_in_root_how(c, target, O_PATH, 0, (opts & MNT_OPT_NO_SYMLINKS) ? RESOLVE_NO_SYMLINKS : 0);
     if (tfd < 0) return tfd;
+    /* A symlink resolved in the root can still name the root itself
+     * (rootfs/proc -> /): a filesystem mounted there would cover the whole
+     * container and hide what was set up. */
+    if (is_root_itself(c, tfd, target)) {
+      syscall(SYS_close, tfd);
+      return -ELOOP;
+    }
     tpath = fd_path(tbuf, tfd);
   }
   if ((opts & MNT_OPT_SOURCE_IN_ROOT) && src) {
@@ -382,20 +403,20 @@ static int do_mount(struct ctx *c, const struct step *st) {
   return r < 0 ? -e : 0;
 }
 
-static int do_pivot_root(struct ctx *c, const char *path) {
+static int do_pivot_root(struct ctx *c) {
   /* pivot_root(".", ".") stacks the old root on top of the new one; detaching
-   * it leaves only the new root, with no directory needed for the old one. */
-  int newroot = (int)syscall(SYS_open, path, O_DIRECTORY | O_RDONLY | O_CLOEXEC);
-  if (newroot < 0) return -errno;
+   * it leaves only the new root, with no directory needed for the old one.
+   * The root is entered through the fd OPEN_ROOT took: its host path is not
+   * resolved again (something could have replaced it meanwhile). */
+  if (c->root_fd < 0) return -EBADF;
   int r = 0;
-  if (syscall(SYS_fchdir, newroot) < 0) r = -errno;
+  if (syscall(SYS_fchdir, c->root_fd) < 0) r = -errno;
   if (!r && syscall(SYS_pivot_root, ".", ".") < 0) r = -errno;
   /* The old root may be shared with the host: make it slave before detaching,
    * so the detach does not propagate back. */
   if (!r && syscall(SYS_mount, 0, ".", 0, MS_SLAVE | MS_REC, 0) < 0) r = -errno;
   if (!r && syscall(SYS_umount2, ".", MNT_DETACH) < 0) r = -errno;
   if (!r && syscall(SYS_chdir, "/") < 0) r = -errno;
-  syscall(SYS_close, newroot);
   if (!r && c->root_fd >= 0) {
     syscall(SYS_close, c->root_fd);
     c->root_fd = -1;
@@ -403,9 +424,10 @@ static int do_pivot_root(struct ctx *c, const char *path) {
   return r;
 }
 
-static int do_move_chroot(struct ctx *c, const char *path) {
-  if (syscall(SYS_chdir, path) < 0) return -errno;
-  if (syscall(SYS_mount, path, "/", 0, MS_MOVE, 0) < 0) return -errno;
+static int do_move_chroot(struct ctx *c) {
+  if (c->root_fd < 0) return -EBADF;
+  if (syscall(SYS_fchdir, c->root_fd) < 0) return -errno;
+  if (syscall(SYS_mount, ".", "/", 0, MS_MOVE, 0) < 0) return -errno;
   if (syscall(SYS_chroot, ".") < 0) return -errno;
   if (syscall(SYS_chdir, "/") < 0) return -errno;
   if (c->root_fd >= 0) {
@@ -415,6 +437,20 @@ static int do_move_chroot(struct ctx *c, const char *path) {
   return 0;
 }
 
+/* /dev/null in the root, checked on the opened fd to be the null device (1:3)
+ * and not reached through a symlink; ENXIO otherwise. */
+static int open_null(struct ctx *c) {
+  int fd = open_in_root_how(c, "/dev/null", O_PATH, 0, RESOLVE_NO_SYMLINKS);
+  if (fd == -ELOOP) return -ENXIO;
+  if (fd < 0) return fd;
+  struct stat sb;
+  if (syscall(SYS_fstat, fd, &sb) < 0 || !S_ISCHR(sb.st_mode) || sb.st_rdev != makedev(1, 3)) {
+    syscall(SYS_close, fd);
+    return -ENXIO;
+  }
+  return fd;
+}
+
 /* maskedPaths: /dev/null over a file, an empty read-only tmpfs over a directory.
  * A path that does not exist needs no mask. */
 static int do_mask(struct ctx *c, const char *path) {
@@ -422,13 +458,24 @@ static int do_mask(struct ctx *c, const char *path) {
   if (fd == -ENOENT) return 0;
   if (fd < 0) return fd;
   struct stat sb;
-  char buf[32];
+  char buf[32], nbuf[32];
   long r = syscall(SYS_fstat, fd, &sb);
   if (r == 0) {
-    if (S_ISDIR(sb.st_mode))
+    if (S_ISDIR(sb.st_mode)) {
       r = syscall(SYS_mount, "tmpfs", fd_path(buf, fd), "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0");
-    else
-      r = syscall(SYS_mount, "/dev/null", fd_path(buf, fd), 0, MS_BIND, 0);
+    } else {
+      /* The container's /dev/null could be anything the rootfs made it (a
+       * symlink to a host sysctl): bind only what is the null device. */
+      int nfd = open_null(c);
+      if (nfd < 0) {
+        syscall(SYS_close, fd);
+        return nfd;
+      }
+      r = syscall(SYS_mount, fd_path(nbuf, nfd), fd_path(buf, fd), 0, MS_BIND, 0);
+      int e = errno;
+      syscall(SYS_close, nfd);
+      errno = e;
+    }
   }
   int e = errno;
   syscall(SYS_close, fd);
@@ -455,6 +502,22 @@ static int do_readonly_path(struct ctx *c, const char *path) {
   e = errno;
   syscall(SYS_close, fd);
   return r < 0 ? -e : 0;
+}
+
+/* The working directory: resolved inside the root without magic links (no
+ * /proc/self/fd/N), then checked to be reachable from the root (runc's fix
+ * for CVE-2024-21626: the kernel's getcwd says "(unreachable)" otherwise). */
+static int do_chdir(struct ctx *c, const char *path) {
+  int fd = open_in_root(c, path, O_PATH | O_DIRECTORY, 0);
+  if (fd < 0) return fd;
+  long r = syscall(SYS_fchdir, fd);
+  int e = errno;
+  syscall(SYS_close, fd);
+  if (r < 0) return -e;
+  char buf[4096];
+  r = syscall(SYS_getcwd, buf, sizeof buf);
+  if (r < 0) return -errno;
+  return buf[0] == '/' ? 0 : -ENOENT;
 }
 
 static int do_loopback_up(void) {
@@ -619,8 +682,6 @@ static int do_run_hook(struct ctx *c, const struct step *st) {
 static int run_step(struct ctx *c, const struct step *st, unsigned idx) {
   const struct arg *a = st->args;
   switch (st->op) {
-  case OP_WAIT_PARENT:
-    return wait_go(c);
   case OP_SETNS: {
     int fd = (int)syscall(SYS_openat, AT_FDCWD, a[0].bytes, O_RDONLY | O_CLOEXEC);
     if (fd < 0) return -errno;
@@ -651,9 +712,15 @@ static int run_step(struct ctx *c, const struct step *st, unsigned idx) {
     long pid = syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
     if (pid < 0) return -errno;
     if (pid > 0) {
-      /* The intermediate process only reports the pid and leaves; the
+      /* The intermediate process reports the grandchild as a pidfd (it has not
+       * reaped it, so the pid cannot have been reused) and leaves; the
        * grandchild is reparented to the nearest subreaper. */
-      send_msg(c, MSG_PID, idx, 0, (int)pid);
+      int pfd = (int)syscall(SYS_pidfd_open, (int)pid, 0);
+      if (pfd < 0) {
+        syscall(SYS_kill, (int)pid, SIGKILL);
+        return -errno;
+      }
+      send_msg_fd(c, MSG_PID, idx, (int)pid, pfd);
       die_exit(0);
     }
     return 0;
@@ -681,9 +748,22 @@ static int run_step(struct ctx *c, const struct step *st, unsigned idx) {
     if (pfd < 0) return pfd;
     long r = syscall(SYS_mknodat, pfd, last, (unsigned)a[1].num, (unsigned)a[2].num);
     int e = errno;
-    if (r == 0) r = syscall(SYS_fchownat, pfd, last, (unsigned)a[3].num, (unsigned)a[4].num, AT_SYMLINK_NOFOLLOW);
-    else if (e == EEXIST) r = 0;
-    e = errno;
+    if (r == 0) {
+      r = syscall(SYS_fchownat, pfd, last, (unsigned)a[3].num, (unsigned)a[4].num, AT_SYMLINK_NOFOLLOW);
+      /* mknod applied the umask: give the node the mode asked for. */
+      if (r == 0) r = syscall(SYS_fchmodat, pfd, last, (unsigned)a[1].num & 07777, 0);
+      e = errno;
+    } else if (e == EEXIST) {
+      /* What the rootfs already has there must be that very device: a symlink
+       * or another node in its place would be used as if it were. */
+      struct stat sb;
+      r = syscall(SYS_newfstatat, pfd, last, &sb, AT_SYMLINK_NOFOLLOW);
+      e = errno;
+      if (r == 0 && ((sb.st_mode & S_IFMT) != ((unsigned)a[1].num & S_IFMT) || sb.st_rdev != (dev_t)a[2].num)) {
+        r = -1;
+        e = EEXIST;
+      }
+    }
     syscall(SYS_close, pfd);
     return r < 0 ? -e : 0;
   }
@@ -704,9 +784,9 @@ static int run_step(struct ctx *c, const struct step *st, unsigned idx) {
     return 0;
   }
   case OP_PIVOT_ROOT:
-    return do_pivot_root(c, a[0].bytes);
+    return do_pivot_root(c);
   case OP_MOVE_CHROOT:
-    return do_move_chroot(c, a[0].bytes);
+    return do_move_chroot(c);
   case OP_MASK_PATH:
     return do_mask(c, a[0].bytes);
   case OP_READONLY_PATH:
@@ -720,7 +800,7 @@ static int run_step(struct ctx *c, const struct step *st, unsigned idx) {
     return syscall(SYS_prlimit64, 0, (int)a[0].num, &rl, 0) < 0 ? -errno : 0;
   }
   case OP_CHDIR:
-    return syscall(SYS_chdir, a[0].bytes) < 0 ? -errno : 0;
+    return do_chdir(c, a[0].bytes);
   case OP_SETGROUPS:
     return syscall(SYS_setgroups, a[0].len / 4, a[0].len ? (const void *)a[0].bytes : 0) < 0 ? -errno : 0;
   case OP_SETRESGID:
@@ -820,9 +900,6 @@ static int run_step(struct ctx *c, const struct step *st, unsigned idx) {
     return -ENOENT;
   case OP_LOOPBACK_UP:
     return do_loopback_up();
-  case OP_CLOSE_FROM:
-    if (syscall(SYS_close_range, (unsigned)a[0].num, ~0U, CLOSE_RANGE_CLOEXEC) < 0) return -errno;
-    return 0;
   case OP_RUN_HOOK:
     return do_run_hook(c, st);
   default:
@@ -872,59 +949,6 @@ static int do_exec_big(struct ctx *c, const unsigned char *buf, size_t len, size
   const char *path = c->exec_path ? c->exec_path : argv[0];
   syscall(SYS_execve, path, argv, envp);
   return -errno;
-}
-
-/* Puts the fds the container should see in place (fd_from[i] becomes
- * fd_to[i]) without clobbering a source or the sync socket on the way: every
- * source is first copied above every target. Returns the new sync fd. */
-static int place_fds(const int *fd_from, const int *fd_to, int n, int sync_fd) {
-  int high = 3, copies[256];
-  if (n > 256) return -E2BIG;
-  for (int i = 0; i < n; i++)
-    if (fd_to[i] >= high) high = fd_to[i] + 1;
-  int s = (int)syscall(SYS_fcntl, sync_fd, F_DUPFD_CLOEXEC, high);
-  if (s < 0) return -errno;
-  /* Node may have marked its stdio close-on-exec; the container inherits it. */
-  for (int fd = 0; fd < 3; fd++) syscall(SYS_fcntl, fd, F_SETFD, 0);
-  for (int i = 0; i < n; i++) {
-    copies[i] = (int)syscall(SYS_fcntl, fd_from[i], F_DUPFD_CLOEXEC, high);
-    if (copies[i] < 0) return -errno;
-  }
-  for (int i = 0; i < n; i++) {
-    /* dup3 without O_CLOEXEC: these are meant to survive execve. */
-    if (syscall(SYS_dup3, copies[i], fd_to[i], 0) < 0) return -errno;
-    syscall(SYS_close, copies[i]);
-  }
-  return s;
-}
-
-/* Node ignores SIGPIPE and libuv blocks some signals; an ignored disposition
- * and the mask survive execve, so give the container the defaults. */
-static void reset_signals(void) {
-  struct {
-    void *handler;
-    unsigned long flags;
-    void *restorer;
-    uint64_t mask;
-  } dfl = {0, 0, 0, 0};
-  uint64_t empty = 0;
-  for (int sig = 1; sig < 65; sig++) {
-    if (sig == SIGKILL || sig == SIGSTOP) continue;
-    syscall(SYS_rt_sigaction, sig, &dfl, 0, 8);
-  }
-  syscall(SYS_rt_sigprocmask, SIG_SETMASK, &empty, 0, 8);
-}
-
-void hako_child_main(const unsigned char *buf, size_t len, int sync_fd, const int *fd_from, const int *fd_to,
-                     int nfds) {
-  reset_signals();
-  int s = place_fds(fd_from, fd_to, nfds, sync_fd);
-  if (s < 0) {
-    struct ctx c = {sync_fd, -1, -1, -1, -1, 0, 0, 0};
-    send_msg(&c, MSG_ERROR, 0, -s, 0);
-    die_exit(125);
-  }
-  hako_run_plan(buf, len, s);
 }
 
 void hako_run_plan(const unsigned char *buf, size_t len, int sync_fd) {

@@ -18,7 +18,7 @@ enum hako_arg_kind { HAKO_ARG_INT = 0, HAKO_ARG_BYTES = 1 };
 
 /* Keep in sync with OP in src/plan/ops.ts. */
 enum hako_op {
-  OP_WAIT_PARENT = 1,      /* ()                                   wait for the parent's go-ahead */
+  /* 1 was WAIT_PARENT: the child waits for the go-ahead before hako-init runs (child.c). */
   OP_SETNS = 2,            /* (path, nstype)                       join a namespace */
   OP_UNSHARE = 3,          /* (flags)                              e.g. CLONE_NEWTIME */
   OP_WRITE_FILE = 4,       /* (path, data)                         e.g. timens_offsets */
@@ -61,7 +61,6 @@ enum hako_op {
   OP_FIND_EXEC = 41,       /* (candidate...) */
   OP_EXEC = 42,            /* (argc, argv..., env...) */
   OP_LOOPBACK_UP = 43,     /* () */
-  OP_CLOSE_FROM = 44,      /* (first fd)                           mark every fd >= first close-on-exec */
   OP_OOM_SCORE_ADJ = 45,   /* (value as string) */
   OP_RUN_HOOK = 48,        /* (timeout_s, argc, path, argv..., env...) run a hook, the state from start on stdin */
   OP_MAX
@@ -71,13 +70,14 @@ enum hako_op {
 #define MNT_OPT_TARGET_IN_ROOT 1u   /* resolve target inside the plan's root, symlinks stay inside */
 #define MNT_OPT_KEEP_LOCKED 2u      /* on EPERM of a remount, add the flags the kernel locked and retry */
 #define MNT_OPT_SOURCE_IN_ROOT 4u   /* resolve source inside the root as well */
+#define MNT_OPT_NO_SYMLINKS 8u      /* no symlink anywhere on the target's path (/proc, /sys, /dev, proc and sysfs) */
 
 /* Messages on the sync socket (SOCK_SEQPACKET), both directions. */
 enum hako_msg {
   MSG_GO = 1,        /* parent -> child: go on */
   MSG_ERROR = 2,     /* child -> parent: step failed (step, err) */
   MSG_READY = 3,     /* child -> parent: set up, waiting for start */
-  MSG_PID = 4,       /* child -> parent: the process that goes on is value */
+  MSG_PID = 4,       /* child -> parent: the process that goes on, as a pidfd (SCM_RIGHTS) from our direct child */
   MSG_HOOKS = 5,     /* child -> parent: run hooks of kind value, then send MSG_GO */
   MSG_SECCOMP_FD = 6 /* child -> parent: a seccomp listener fd rides along (SCM_RIGHTS) */
 };

@@ -21,6 +21,7 @@ import { exec } from '../runtime/exec.js';
 import { kill } from '../runtime/kill.js';
 import { deleteContainer } from '../runtime/delete.js';
 import { checkExec } from '../runtime/wait.js';
+import { closeFd } from '../runtime/launch.js';
 import { Container } from '../runtime/container.js';
 import { native } from '../runtime/native.js';
 import { parseSignal } from '../runtime/signals.js';
@@ -140,6 +141,7 @@ export class Hako {
       const { launched, plan } = create(this.ctx, { id, bundle: o.bundle, config: o.config, extraFds: [...cap.fds(), ...(o.fds ?? [])] });
       start(this.ctx, id);
       checkExec(plan, launched.syncFd);
+      closeFd(launched.pidfd);
       const c = new HarnessContainer(this.ctx, id, launched.pid, cap);
       this.made.set(id, c);
       return c;

@@ -35,18 +35,19 @@ export interface BuiltPlan extends LaunchPlan {
   idmap: IdMapPlan | null;
   /** The process's user namespace refuses setgroups (exec needs to know later). */
   setgroupsDenied: boolean;
+  /** The child stays dumpable until the runtime has written its id maps (rootless: /proc/PID/uid_map). */
+  dumpableWhileMapped: boolean;
 }
 
 function fdPlan(o: { preserveFds?: number; extraFds?: Array<{ from: number; to: number }> }) {
   const fds: Array<{ from: number; to: number }> = [];
   for (let i = 0; i < (o.preserveFds ?? 0); i++) fds.push({ from: 3 + i, to: 3 + i });
   fds.push(...(o.extraFds ?? []));
-  const top = fds.reduce((m, f) => Math.max(m, f.to + 1), 3);
-  return { fds, firstClosed: top };
+  return { fds };
 }
 
 /** Steps shared by create and exec once the process's world is in place. */
-function processSteps(proc: Process, o: PlanOptions, where: string, setgroupsDenied: boolean, firstClosed: number, isInit: boolean): Step[] {
+function processSteps(proc: Process, o: PlanOptions, where: string, setgroupsDenied: boolean, isInit: boolean): Step[] {
   const steps: Step[] = [];
   if (proc.terminal) {
     if (!o.consoleSocket) throw new HakoError(`${where}.terminal: a terminal needs --console-socket (or run it in the foreground)`);
@@ -62,7 +63,6 @@ function processSteps(proc: Process, o: PlanOptions, where: string, setgroupsDen
   steps.push(...identitySteps(proc, { setgroupsDenied, lastCap: o.host.lastCap, where }).steps);
   steps.push(...execSteps(proc));
   if (nnp) steps.push({ op: 'NO_NEW_PRIVS', args: [], what: 'set no_new_privs' });
-  steps.push({ op: 'CLOSE_FROM', args: [firstClosed], what: `close every fd from ${firstClosed} on at exec` });
   steps.push(...securitySteps(o.landlock ?? null, nnp ? o.seccomp ?? null : null));
   return steps;
 }
@@ -90,8 +90,8 @@ export function buildCreatePlan(o: PlanOptions): BuiltPlan {
     noPivot: o.noPivot ?? false,
     cgroup2Unified: o.host.cgroup2Unified,
   };
-  const { fds, firstClosed } = fdPlan(o);
-  const steps: Step[] = [{ op: 'WAIT_PARENT', args: [], what: "wait for the runtime's id maps and cgroup" }, ...ns.steps];
+  const { fds } = fdPlan(o);
+  const steps: Step[] = [...ns.steps];
   steps.push(...planRootfs(ctx));
   const hooks = cfg.hooks;
   if (hooks?.prestart?.length || hooks?.createRuntime?.length || hooks?.createContainer?.length)
@@ -116,7 +116,7 @@ export function buildCreatePlan(o: PlanOptions): BuiltPlan {
     throw new HakoError('config.json: hostname: setting a hostname needs a new uts namespace');
   }
   const setgroupsDenied = idmap ? idmap.denySetgroups : !!o.joinedSetgroupsDenied;
-  steps.push(...processSteps(proc, o, 'config.json: process', setgroupsDenied, firstClosed, true));
+  steps.push(...processSteps(proc, o, 'config.json: process', setgroupsDenied, true));
   steps.push({ op: 'REPORT_READY', args: [], what: 'report the container created' });
   if (o.fifoPath) steps.push({ op: 'WAIT_FIFO', args: [], what: 'wait for start' });
   // startContainer hooks run inside the container once started, right before
@@ -126,7 +126,9 @@ export function buildCreatePlan(o: PlanOptions): BuiltPlan {
     steps.push({ op: 'RUN_HOOK', args: [h.timeout ?? 0, argv.length, h.path, ...argv.slice(1), ...(h.env ?? [])], what: `run the startContainer hook ${h.path}` });
   }
   steps.push(finalExec(proc));
-  return { cloneFlags: ns.cloneFlags, parentNamespaces: ns.parentNamespaces, fds, steps, idmap, setgroupsDenied };
+  // Rootless, the runtime writes the id maps through /proc/PID: the child is dumpable only while it does.
+  const dumpableWhileMapped = !!idmap && o.rootless;
+  return { cloneFlags: ns.cloneFlags, parentNamespaces: ns.parentNamespaces, fds, steps, idmap, setgroupsDenied, dumpableWhileMapped };
 }
 
 export interface ExecPlanOptions extends Omit<PlanOptions, 'fifoPath' | 'noPivot'> {
@@ -145,7 +147,7 @@ const JOIN_ORDER: Array<[string, number]> = [
 /** exec: join every namespace the init is in (mount last), fork into its pid
  *  namespace, then the same process steps as the init. */
 export function buildExecPlan(o: ExecPlanOptions, differs: (ns: string) => boolean): BuiltPlan {
-  const steps: Step[] = [{ op: 'WAIT_PARENT', args: [], what: "wait for the runtime's cgroup" }];
+  const steps: Step[] = [];
   // The console socket is a host path: connect before the mount namespace changes.
   if (o.process.terminal && o.consoleSocket)
     steps.push({ op: 'CONSOLE_CONNECT', args: [o.consoleSocket], what: `connect to the console socket ${o.consoleSocket}` });
@@ -155,9 +157,9 @@ export function buildExecPlan(o: ExecPlanOptions, differs: (ns: string) => boole
     steps.push({ op: 'SETNS', args: [p, flag], what: `join the container's ${name} namespace` });
   }
   steps.push({ op: 'FORK', args: [], what: "fork into the container's pid namespace" });
-  const { fds, firstClosed } = fdPlan(o);
-  steps.push(...processSteps(o.process, o, 'process', o.setgroupsDenied, firstClosed, false));
+  const { fds } = fdPlan(o);
+  steps.push(...processSteps(o.process, o, 'process', o.setgroupsDenied, false));
   steps.push({ op: 'REPORT_READY', args: [], what: 'report the process ready' });
   steps.push(finalExec(o.process));
-  return { cloneFlags: 0, parentNamespaces: [], fds, steps, idmap: null, setgroupsDenied: o.setgroupsDenied };
+  return { cloneFlags: 0, parentNamespaces: [], fds, steps, idmap: null, setgroupsDenied: o.setgroupsDenied, dumpableWhileMapped: false };
 }

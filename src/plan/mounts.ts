@@ -27,6 +27,14 @@ export interface MountContext {
 
 const IN_ROOT = MNT_OPT.TARGET_IN_ROOT;
 
+/** Where the kernel's own filesystems go: a symlink on the way there (rootfs/proc -> /)
+ *  is refused, not followed, even inside the root (runc refuses proc on a symlink too). */
+const KERNEL_FS_DIRS = new Set(['/proc', '/sys', '/dev']);
+function targetOpts(type: string, dest: string): number {
+  const strict = type === 'proc' || type === 'sysfs' || KERNEL_FS_DIRS.has(path.posix.normalize(dest));
+  return IN_ROOT | (strict ? MNT_OPT.NO_SYMLINKS : 0);
+}
+
 const DEFAULT_DEVICES = [
   { path: '/dev/null', major: 1, minor: 3 },
   { path: '/dev/zero', major: 1, minor: 5 },
@@ -121,7 +129,7 @@ function mountSteps(orig: Mount, index: number, ctx: MountContext, earlier: Moun
   if (!isBind && !type) throw new HakoError(`config.json: mounts[${index}].type: needed for a mount that is not a bind mount`);
   const data = opts.data.join(',');
   if (isBind) {
-    steps.push({ op: 'MOUNT', args: [source, dest, '', flags & (MS.BIND | MS.REC), '', IN_ROOT], what });
+    steps.push({ op: 'MOUNT', args: [source, dest, '', flags & (MS.BIND | MS.REC), '', targetOpts(type, dest)], what });
     // A bind mount ignores the other flags: they take a remount.
     const extra = flags & ~(MS.BIND | MS.REC | MS.REMOUNT);
     if (extra)
@@ -133,7 +141,7 @@ function mountSteps(orig: Mount, index: number, ctx: MountContext, earlier: Moun
   } else {
     if (type === 'cgroup2' && hostCgroupAt(dest, earlier, ctx))
       steps.push({ op: 'MOUNT', args: ['tmpfs', dest, 'tmpfs', MS.NOSUID | MS.NODEV | MS.NOEXEC, 'size=4k,mode=755', IN_ROOT], what: `cover the host's cgroup tree on ${dest}` });
-    steps.push({ op: 'MOUNT', args: [m.source ?? type, dest, type, flags, data, IN_ROOT], what });
+    steps.push({ op: 'MOUNT', args: [m.source ?? type, dest, type, flags, data, targetOpts(type, dest)], what });
   }
   for (const p of opts.propagation)
     steps.push({ op: 'MOUNT', args: ['', dest, '', p, '', IN_ROOT], what: `set the propagation of ${dest}` });

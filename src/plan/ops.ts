@@ -3,7 +3,6 @@
 // message or `hako plan` shows.
 
 export const OP = {
-  WAIT_PARENT: 1,
   SETNS: 2,
   UNSHARE: 3,
   WRITE_FILE: 4,
@@ -46,7 +45,6 @@ export const OP = {
   FIND_EXEC: 41,
   EXEC: 42,
   LOOPBACK_UP: 43,
-  CLOSE_FROM: 44,
   OOM_SCORE_ADJ: 45,
   RUN_HOOK: 48,
 } as const;
@@ -54,7 +52,7 @@ export const OP = {
 export type OpName = keyof typeof OP;
 
 /** OP_MOUNT opts bits */
-export const MNT_OPT = { TARGET_IN_ROOT: 1, KEEP_LOCKED: 2, SOURCE_IN_ROOT: 4 } as const;
+export const MNT_OPT = { TARGET_IN_ROOT: 1, KEEP_LOCKED: 2, SOURCE_IN_ROOT: 4, NO_SYMLINKS: 8 } as const;
 
 /** Messages on the sync socket. */
 export const MSG = {

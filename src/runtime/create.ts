@@ -52,6 +52,12 @@ export function checkRootfs(bundle: string, cfg: Config): string {
     throw new HakoError(`config.json: root.path: "${rootfs}" does not exist`);
   }
   if (!st.isDirectory()) throw new HakoError(`config.json: root.path: "${rootfs}" is not a directory`);
+  // The kernel's filesystems are mounted there: a symlink would carry them elsewhere (rootfs/proc -> /).
+  for (const dir of ['proc', 'sys', 'dev']) {
+    const p = path.join(rootfs, dir);
+    if (fs.lstatSync(p, { throwIfNoEntry: false })?.isSymbolicLink())
+      throw new HakoError(`config.json: root.path: ${p} is a symlink (to ${fs.readlinkSync(p)}): hako mounts ${dir === 'dev' ? 'devices' : dir + 'fs'} there and refuses to follow it; make it a directory`);
+  }
   return rootfs;
 }
 
@@ -120,7 +126,8 @@ export function create(ctx: RuntimeContext, o: CreateOptions): Created {
       return { container: c, plan, launched };
     } catch (e) {
       if (launched) {
-        killAndReap(launched.pid);
+        killAndReap(launched.pid, launched.pidfd);
+        closeFd(launched.pidfd);
         closeFd(launched.syncFd);
       }
       removeEmptyCgroup(cgroup);

@@ -62,8 +62,9 @@ export async function exec(ctx: RuntimeContext, o: ExecOptions): Promise<number>
   if (o.pidFile) writeAtomic(path.resolve(o.pidFile), String(launched.pid), 0o644);
   if (o.detach) {
     closeFd(launched.syncFd);
+    closeFd(launched.pidfd);
     return 0;
   }
   checkExec(plan, launched.syncFd);
-  return waitAndForward(launched.pid);
+  return waitAndForward(launched.pid, launched.pidfd);
 }

@@ -7,7 +7,7 @@ import { encodeSteps } from '../plan/encode.js';
 import { MSG, HOOK_POINT } from '../plan/ops.js';
 import type { BuiltPlan } from '../plan/build.js';
 import { HakoError } from '../errors.js';
-import { native } from './native.js';
+import { native, INIT_PATH } from './native.js';
 import { errnoName } from './errno.js';
 import { writeIdMaps } from './idmap-writer.js';
 
@@ -26,6 +26,8 @@ export interface LaunchHooks {
 export interface Launched {
   /** The process that goes on to exec (after a fork, the grandchild). */
   pid: number;
+  /** A pidfd on it: from clone, or sent by our direct child with the fork's pid; signal through this. */
+  pidfd: number;
   /** The sync socket, still open: it reports an exec failure, and EOF when exec succeeded. */
   syncFd: number;
   /** The pid of our direct child (differs from pid after a fork, and is reaped then). */
@@ -34,19 +36,36 @@ export interface Launched {
 
 const SETUP_TIMEOUT_MS = 60_000;
 const ENOLINK = 67;
+const ELOOP = 40;
+const ENXIO = 6;
+const EEXIST = 17;
+const EXDEV = 18;
 
 function sleep(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
-/** Kills and reaps a child we gave up on. */
-export function killAndReap(pid: number): void {
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    // already gone
-  }
+/** Kills a process we gave up on through its pidfd, and reaps it when it is ours to reap. */
+export function killAndReap(pid: number, pidfd: number): void {
+  native.pidfdSignal(pidfd, 9);
   for (let i = 0; i < 500 && !native.reapNow(pid); i++) sleep(2);
+}
+
+let initLoaded = false;
+function loadInit(): void {
+  if (initLoaded) return;
+  try {
+    native.loadInit(INIT_PATH);
+  } catch (e) {
+    throw new HakoError(`cannot load hako-init (${INIT_PATH}), which every container process runs first: ${(e as Error).message}; run \`npm run build\``);
+  }
+  initLoaded = true;
+}
+
+/** The pid a pidfd names, in our pid namespace (/proc/self/fdinfo). */
+function pidOfPidfd(fd: number): number {
+  const m = /^Pid:\s*(-?\d+)$/m.exec(fs.readFileSync(`/proc/self/fdinfo/${fd}`, 'utf8'));
+  return m ? Number(m[1]) : -1;
 }
 
 /** The runtime's own hard limit for an RLIMIT_* resource number, from /proc/self/limits. */
@@ -70,6 +89,15 @@ export function describeFailure(plan: BuiltPlan, step: number, err: number): str
   }
   if ((s.op === 'MKDIR_IN_ROOT' || s.op === 'MKFILE_IN_ROOT') && err === ENOLINK)
     return `${s.what} failed: a path component is a symlink whose target is not inside the rootfs (step ${step + 1} of ${plan.steps.length})`;
+  const at = `(step ${step + 1} of ${plan.steps.length})`;
+  if (s.op === 'MOUNT' && err === ELOOP)
+    return `${s.what} failed: the mount point ${s.args[1]} is a symlink in the rootfs, or leads back to the rootfs itself: hako refuses to follow it there ${at}`;
+  if (s.op === 'MASK_PATH' && err === ENXIO)
+    return `${s.what} failed: /dev/null in the container is not the null device (1:3), or is a symlink: hako masks only with the real one ${at}`;
+  if (s.op === 'MKNOD_IN_ROOT' && err === EEXIST)
+    return `${s.what} failed: the rootfs already has something else there (a symlink, a file or another device) ${at}`;
+  if (s.op === 'CHDIR' && (err === 2 || err === ELOOP || err === EXDEV))
+    return `${s.what} failed: it does not exist inside the container, or leads outside it (${errnoName(err)}) ${at}`;
   if (s.op === 'RUN_HOOK')
     return `${s.what} failed: ${err === 62 ? `timed out after ${s.args[0]} s` : err === 2 ? 'not found in the container' : 'non-zero exit status'}`;
   if (s.op === 'RLIMIT' && err === 1) {
@@ -96,16 +124,18 @@ function openCgroupDir(dir: string): number {
 
 export function launch(plan: BuiltPlan, hooks: LaunchHooks = {}): Launched {
   const buf = encodeSteps(plan.steps);
-  let child: { pid: number; fd: number; cgroupErrno: number };
+  loadInit();
+  let child: { pid: number; pidfd: number; fd: number; cgroupErrno: number };
   const cgroupFd = hooks.cgroup ? openCgroupDir(hooks.cgroup.dir) : -1;
   try {
-    child = native.spawn(buf, plan.cloneFlags, plan.parentNamespaces, plan.fds.map((f) => f.from), plan.fds.map((f) => f.to), cgroupFd);
+    child = native.spawn(buf, plan.cloneFlags, plan.parentNamespaces, plan.fds.map((f) => f.from), plan.fds.map((f) => f.to), cgroupFd, plan.dumpableWhileMapped);
   } catch (e) {
     throw new HakoError(`creating the container process failed: ${(e as Error).message}`);
   } finally {
     if (cgroupFd >= 0) closeFd(cgroupFd);
   }
   let pid = child.pid;
+  let pidfd = child.pidfd;
   // After a FORK step the intermediate (PID) and the grandchild (READY) write to
   // the same socket: READY can arrive first. Return only once both are in, or
   // the pid file would name the intermediate (which exits 0 at once).
@@ -114,6 +144,10 @@ export function launch(plan: BuiltPlan, hooks: LaunchHooks = {}): Launched {
   // The listener fd can come from the grandchild before the intermediate names it:
   // hold it until the pid is known (the grandchild waits for GO meanwhile).
   let pendingSeccompFd = -1;
+  const done = (): Launched => {
+    if (pidfd !== child.pidfd) closeFd(child.pidfd);
+    return { pid, pidfd, syncFd: child.fd, childPid: child.pid };
+  };
   try {
     if (plan.idmap) writeIdMaps(child.pid, plan.idmap);
     hooks.cgroup?.placed(child.pid, child.cgroupErrno);
@@ -121,9 +155,21 @@ export function launch(plan: BuiltPlan, hooks: LaunchHooks = {}): Launched {
     for (;;) {
       const m = native.recvMsg(child.fd, SETUP_TIMEOUT_MS);
       if (!m) throw new HakoError('the container process exited during setup without saying why');
-      if (m.type === MSG.ERROR) throw new HakoError(describeFailure(plan, m.step, m.err));
+      if (m.type === MSG.ERROR) {
+        if (m.fd >= 0) closeFd(m.fd);
+        throw new HakoError(describeFailure(plan, m.step, m.err));
+      }
       if (m.type === MSG.PID) {
-        pid = m.value;
+        // Only our direct child may name the process that goes on, and only as a
+        // pidfd: a pid number from the socket is never trusted (the kernel's
+        // SCM_CREDENTIALS says who sent it; the pidfd says whom it names).
+        if (!awaitingPid || m.sender !== child.pid || m.fd < 0) {
+          if (m.fd >= 0) closeFd(m.fd);
+          throw new HakoError('the container process sent a message it may not send (a pid not from the runtime\'s own child)');
+        }
+        pidfd = m.fd;
+        pid = pidOfPidfd(pidfd);
+        if (pid <= 0) throw new HakoError('the forked container process exited during setup');
         // The intermediate leaves at once; reaping it hands the grandchild to
         // the nearest subreaper.
         for (let i = 0; i < 500 && !native.reapNow(child.pid); i++) sleep(1);
@@ -134,7 +180,10 @@ export function launch(plan: BuiltPlan, hooks: LaunchHooks = {}): Launched {
           hooks.onSeccompFd?.(fd, pid);
           native.sendMsg(child.fd, MSG.GO, 0);
         }
-        if (ready) return { pid, syncFd: child.fd, childPid: child.pid };
+        if (ready) return done();
+      } else if (m.fd >= 0 && m.type !== MSG.SECCOMP_FD) {
+        closeFd(m.fd);
+        throw new HakoError('the container process sent an fd with a message that carries none');
       } else if (m.type === MSG.HOOKS) {
         if (m.value === HOOK_POINT.CREATE_RUNTIME) hooks.onHooks?.(pid);
         native.sendMsg(child.fd, MSG.GO, 0);
@@ -148,13 +197,17 @@ export function launch(plan: BuiltPlan, hooks: LaunchHooks = {}): Launched {
         native.sendMsg(child.fd, MSG.GO, 0);
       } else if (m.type === MSG.READY) {
         ready = true;
-        if (!awaitingPid) return { pid, syncFd: child.fd, childPid: child.pid };
+        if (!awaitingPid) return done();
       }
     }
   } catch (e) {
     if (pendingSeccompFd >= 0) closeFd(pendingSeccompFd);
-    killAndReap(pid);
-    if (pid !== child.pid) killAndReap(child.pid);
+    killAndReap(pid, pidfd);
+    if (pidfd !== child.pidfd) {
+      killAndReap(child.pid, child.pidfd);
+      closeFd(pidfd);
+    }
+    closeFd(child.pidfd);
     closeFd(child.fd);
     throw e;
   }

@@ -1,5 +1,6 @@
 // The C core's N-API addon, typed.
 import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
 
 export interface SyncMessage {
   type: number;
@@ -8,6 +9,8 @@ export interface SyncMessage {
   value: number;
   /** An fd that rode along (SCM_RIGHTS), or -1. */
   fd: number;
+  /** The sender's pid as the kernel saw it (SCM_CREDENTIALS), in our pid namespace. */
+  sender: number;
 }
 
 export interface ExitStatus {
@@ -19,7 +22,10 @@ export interface ExitStatus {
 export interface Native {
   /** cgroupFd: a cgroup v2 directory to start the child in (clone3 CLONE_INTO_CGROUP), or -1.
    *  cgroupErrno: 0 when the child was born there, else why clone3 could not (-1: no fd). */
-  spawn(plan: Buffer, cloneFlags: number, parentNamespaces: string[], fdFrom: number[], fdTo: number[], cgroupFd: number): { pid: number; fd: number; cgroupErrno: number };
+  /** Copies hako-init into the sealed memfd every spawned child executes (once per process). */
+  loadInit(path: string): void;
+  /** A child that runs the plan in hako-init. pidfd: the child's, from clone (CLONE_PIDFD). */
+  spawn(plan: Buffer, cloneFlags: number, parentNamespaces: string[], fdFrom: number[], fdTo: number[], cgroupFd: number, dumpableWhileWaiting: boolean): { pid: number; pidfd: number; fd: number; cgroupErrno: number };
   sendMsg(fd: number, type: number, value: number): void;
   recvMsg(fd: number, timeoutMs: number): SyncMessage | null;
   waitPid(pid: number): Promise<ExitStatus>;
@@ -40,6 +46,9 @@ export interface Native {
 
 const require = createRequire(import.meta.url);
 export const native: Native = require('../../build/Release/hako_native.node');
+
+/** The static program every container process runs before its own (native/init.c). */
+export const INIT_PATH = fileURLToPath(new URL('../../build/Release/hako-init', import.meta.url));
 
 export const LOCK_EX = 2;
 export const LOCK_UN = 8;

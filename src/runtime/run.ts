@@ -42,12 +42,13 @@ export async function run(ctx: RuntimeContext, o: CreateOptions & { detach?: boo
   }
   if (o.detach) {
     closeFd(launched.syncFd);
+    closeFd(launched.pidfd);
     return 0;
   }
   let code: number;
   try {
     checkExec(plan, launched.syncFd);
-    code = await waitAndForward(launched.pid);
+    code = await waitAndForward(launched.pid, launched.pidfd);
     await relayed?.done;
   } finally {
     relayed?.stop();

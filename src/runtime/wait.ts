@@ -1,6 +1,7 @@
 // Waiting for a process we are the parent (or subreaper) of, forwarding the
 // signals a user sends to the runtime, and reporting an exec failure that
 // happens after start.
+import os from 'node:os';
 import { MSG } from '../plan/ops.js';
 import type { BuiltPlan } from '../plan/build.js';
 import { HakoError } from '../errors.js';
@@ -9,15 +10,10 @@ import { closeFd, describeFailure } from './launch.js';
 
 const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
 
-/** Resolves with the exit code a shell would give (128+n for a signal). */
-export async function waitAndForward(pid: number): Promise<number> {
-  const forward = (sig: NodeJS.Signals) => {
-    try {
-      process.kill(pid, sig);
-    } catch {
-      // already gone
-    }
-  };
+/** Resolves with the exit code a shell would give (128+n for a signal).
+ *  Signals go through the pidfd (closed at the end): never to a reused pid. */
+export async function waitAndForward(pid: number, pidfd: number): Promise<number> {
+  const forward = (sig: NodeJS.Signals) => native.pidfdSignal(pidfd, os.constants.signals[sig]);
   for (const s of FORWARDED) process.on(s, forward);
   try {
     const st = await native.waitPid(pid);
@@ -25,6 +21,7 @@ export async function waitAndForward(pid: number): Promise<number> {
     return st.signal ? 128 + st.signal : st.code ?? 0;
   } finally {
     for (const s of FORWARDED) process.off(s, forward);
+    closeFd(pidfd);
   }
 }
 

@@ -59,8 +59,7 @@ static int run(const unsigned char *p, size_t n) {
   if (pid == 0) {
     close(sv[0]);
     if (unshare(CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWNET | CLONE_NEWUTS | CLONE_NEWIPC) < 0) _exit(98);
-    int none = 0;
-    hako_child_main(p, n, sv[1], &none, &none, 0);
+    hako_run_plan(p, n, sv[1]);
     _exit(99);
   }
   close(sv[1]);

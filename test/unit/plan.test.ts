@@ -30,11 +30,12 @@ const plan = (c: Config, rootless = true, extra = {}) =>
 const ops = (p: ReturnType<typeof plan>) => p.steps.map((s) => s.op);
 
 describe('launch plan', () => {
-  it('creates the namespaces with clone, the cgroup one after the parent placed the child', () => {
+  it('creates the namespaces with clone, the cgroup one first in the plan (the child runs it once the parent placed it)', () => {
     const p = plan(cfg());
     expect(p.cloneFlags).toBe(CLONE.NEWUSER | CLONE.NEWNS | CLONE.NEWUTS | CLONE.NEWIPC | CLONE.NEWPID | CLONE.NEWNET);
-    expect(p.steps[0].op).toBe('WAIT_PARENT');
-    expect(p.steps[1]).toMatchObject({ op: 'UNSHARE', args: [CLONE.NEWCGROUP] });
+    expect(p.steps[0]).toMatchObject({ op: 'UNSHARE', args: [CLONE.NEWCGROUP] });
+    expect(p.dumpableWhileMapped).toBe(true);
+    expect(plan(cfg(), false).dumpableWhileMapped).toBe(false);
   });
 
   it('orders the steps: mounts, pivot, masks, identity, security, ready, wait, exec', () => {
@@ -127,7 +128,7 @@ describe('launch plan', () => {
     expect(joins[0]).toBe('/proc/42/ns/user');
     expect(joins.at(-1)).toBe('/proc/42/ns/mnt');
     expect(joins).not.toContain('/proc/42/ns/time');
-    expect(p.steps[joins.length + 1].op).toBe('FORK');
+    expect(p.steps[joins.length].op).toBe('FORK');
   });
 
   it('refuses additionalGids when setgroups is denied', () => {
