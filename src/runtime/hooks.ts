@@ -1,5 +1,7 @@
 // OCI hooks: each runs with the container's state on stdin; a non-zero exit
 // or a timeout fails the operation (poststart/poststop only warn, per spec).
+// A hook need not read its stdin: when it exits first, writing the state meets
+// EPIPE, which says nothing about the hook (runc ignores it too).
 import { spawnSync } from 'node:child_process';
 import type { Hook } from '../spec/config.js';
 import type { OciState } from '../spec/state.js';
@@ -19,7 +21,9 @@ export function runHooks(kind: string, hooks: Hook[] | undefined, state: OciStat
     });
     if (r.error && (r.error as NodeJS.ErrnoException).code === 'ETIMEDOUT')
       throw new HakoError(`${kind} hook ${h.path} timed out after ${h.timeout} s`);
-    if (r.error) throw new HakoError(`${kind} hook ${h.path} could not run: ${r.error.message}`);
+    // EPIPE: the hook exited (or closed stdin) before reading the state; its exit status still counts.
+    const epipe = (r.error as NodeJS.ErrnoException | undefined)?.code === 'EPIPE';
+    if (r.error && !epipe) throw new HakoError(`${kind} hook ${h.path} could not run: ${r.error.message}`);
     if (r.status !== 0) {
       const why = r.signal ? `killed by ${r.signal}` : `exit status ${r.status}`;
       const err = r.stderr?.trim() ? `: ${r.stderr.trim().split('\n').pop()}` : '';
