@@ -16,5 +16,10 @@ if [ ${#missing[@]} -gt 0 ]; then
     exit 1
   fi
 fi
-[ -d node_modules ] || npm install --no-audit --no-fund
+# What is tested is what package-lock.json pins: `npm ci` installs exactly that and fails when
+# package.json and the lockfile disagree (`npm install` would rewrite the lockfile instead).
+# Again whenever the lockfile is newer than the install (npm writes node_modules/.package-lock.json).
+if [ ! -f node_modules/.package-lock.json ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  npm ci --no-audit --no-fund
+fi
 npm run build --silent
