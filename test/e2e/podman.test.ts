@@ -62,7 +62,7 @@ for (const who of ['root', 'rootless'] as const) {
       ].join('\n'));
       wrapper = hakoWrapper(dir);
       env = {
-        PATH: process.env.PATH, HOME: who === 'root' ? dir : `/home/${TEST_USER}`, CONTAINERS_CONF: conf,
+        PATH: process.env.PATH, HOME: who === 'root' ? dir : execFileSync('getent', ['passwd', TEST_USER], { encoding: 'utf8' }).split(':')[5], CONTAINERS_CONF: conf,
         XDG_RUNTIME_DIR: xdg, XDG_CONFIG_HOME: path.join(dir, 'config'), XDG_DATA_HOME: path.join(dir, 'data'),
       };
       fs.mkdirSync(path.join(dir, 'config'));

@@ -20,11 +20,32 @@ function buildBusyboxRootfs(): void {
   fs.renameSync(tmp, BUSYBOX_ROOTFS);
 }
 
+/** Ranges in /etc/subuid or /etc/subgid: [owner, start, count] per valid line. */
+function subRanges(file: string): [string, number, number][] {
+  let text = '';
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch {
+    // no file yet: no ranges
+  }
+  return text.split('\n').map((l) => l.trim().split(':')).filter((f) => f.length === 3 && /^\d+$/.test(f[1]) && /^\d+$/.test(f[2]))
+    .map(([o, s, c]) => [o, Number(s), Number(c)]);
+}
+
 function ensureTestUser(): void {
   try {
     execFileSync('id', [TEST_USER], { stdio: 'ignore' });
   } catch {
     execFileSync('useradd', ['-m', '-s', '/bin/sh', TEST_USER]);
+  }
+  // The rootless tests map ranges through newuidmap. useradd gives a new user one, but a user
+  // made otherwise (or before /etc/subuid existed) may have none: add one past every range in use.
+  const uid = execFileSync('id', ['-u', TEST_USER], { encoding: 'utf8' }).trim();
+  for (const [file, flag] of [['/etc/subuid', '--add-subuids'], ['/etc/subgid', '--add-subgids']]) {
+    const ranges = subRanges(file);
+    if (ranges.some(([o]) => o === TEST_USER || o === uid)) continue;
+    const start = Math.max(100000, ...ranges.map(([, s, c]) => s + c));
+    execFileSync('usermod', [flag, `${start}-${start + 65535}`, TEST_USER]);
   }
 }
 

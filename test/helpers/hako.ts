@@ -23,6 +23,17 @@ export function testUserIds(): UserIds {
   };
 }
 
+/** The test user's first subordinate range in /etc/subuid or /etc/subgid (by name or uid, as
+ *  newuidmap reads it). Never assume 100000: a machine where other users came first gives another. */
+export function testUserSubIds(file: '/etc/subuid' | '/etc/subgid'): { start: number; count: number } {
+  const { uid } = testUserIds();
+  for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
+    const [who, start, count] = line.trim().split(':');
+    if ((who === TEST_USER || who === String(uid)) && /^\d+$/.test(start ?? '') && /^\d+$/.test(count ?? '')) return { start: Number(start), count: Number(count) };
+  }
+  throw new Error(`${file} has no range for ${TEST_USER} (usermod --add-subuids/--add-subgids)`);
+}
+
 /** A fresh dir under test/.work owned by whoever will use it. */
 export function scratch(who: Who, prefix = 'b-'): string {
   const dir = fs.mkdtempSync(path.join(WORK, prefix));

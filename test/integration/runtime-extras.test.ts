@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawn, spawnSync } from 'node:child_process';
 import { describe, it, expect } from 'vitest';
-import { makeBundle, hako, WHO, testUserIds } from '../helpers/hako.js';
+import { makeBundle, hako, WHO, testUserIds, testUserSubIds } from '../helpers/hako.js';
 import { IS_ROOT, CLI, TEST_USER } from '../helpers/env.js';
 
 describe.each(WHO)('runtime extras (%s)', (who) => {
@@ -57,8 +57,9 @@ describe.each(WHO)('runtime extras (%s)', (who) => {
 describe('bad input: a missing newuidmap (rootless)', () => {
   it.skipIf(!IS_ROOT)('says which helper is missing and leaves nothing', () => {
     const { uid, gid } = testUserIds();
+    const sub = testUserSubIds('/etc/subuid');
     const { bundle, root } = makeBundle('rootless', (c) => {
-      c.linux!.uidMappings = [{ containerID: 0, hostID: uid, size: 1 }, { containerID: 1, hostID: 100000, size: 10 }];
+      c.linux!.uidMappings = [{ containerID: 0, hostID: uid, size: 1 }, { containerID: 1, hostID: sub.start, size: 10 }];
       c.linux!.gidMappings = [{ containerID: 0, hostID: gid, size: 1 }];
     });
     const r = spawnSync('/usr/bin/setpriv', ['--reuid', TEST_USER, '--regid', TEST_USER, '--init-groups', process.execPath, CLI, '--root', root, 'create', '-b', bundle, 'nomap'], {
