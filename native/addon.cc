@@ -112,7 +112,8 @@ Napi::Value LoadInit(const Napi::CallbackInfo &info) {
   return env.Undefined();
 }
 
-// spawn(plan, cloneFlags, parentNsPaths, fdFrom, fdTo, cgroupFd, dumpableWhileWaiting) -> { pid, pidfd, fd, cgroupErrno }
+// spawn(plan, cloneFlags, parentNsPaths, fdFrom, fdTo, cgroupFd, childFlags) -> { pid, pidfd, fd, cgroupErrno }
+// childFlags: HAKO_CHILD_* (child.h).
 // With a cgroup v2 directory fd (>= 0) the child is born in that cgroup
 // (clone3 CLONE_INTO_CGROUP): no later migration, which costs the kernel an
 // RCU grace period per write to cgroup.procs. cgroupErrno is 0 then; when the
@@ -126,7 +127,7 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
   Napi::Array from = info[3].As<Napi::Array>();
   Napi::Array to = info[4].As<Napi::Array>();
   int cgroupFd = info[5].As<Napi::Number>().Int32Value();
-  int dumpable = info[6].As<Napi::Boolean>().Value() ? 1 : 0;
+  int childFlags = info[6].As<Napi::Number>().Int32Value();
   std::vector<int> fdFrom, fdTo;
   for (uint32_t i = 0; i < from.Length(); i++) {
     fdFrom.push_back(from.Get(i).As<Napi::Number>().Int32Value());
@@ -206,7 +207,7 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
   }
   if (pid < 0) pid = syscall(SYS_clone3, &ca, sizeof ca);
   if (pid == 0) {
-    hako_child_exec(g_init_fd, planFd, sv[1], fdFrom.data(), fdTo.data(), (int)fdFrom.size(), dumpable);
+    hako_child_exec(g_init_fd, planFd, sv[1], fdFrom.data(), fdTo.data(), (int)fdFrom.size(), childFlags);
     syscall(SYS_exit_group, 125);
   }
   int e = errno;

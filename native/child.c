@@ -76,7 +76,8 @@ static void wait_go(int sync_fd) {
 }
 
 void hako_child_exec(int init_fd, int plan_fd, int sync_fd, const int *fd_from, const int *fd_to, int nfds,
-                     int dumpable_while_waiting) {
+                     int flags) {
+  int dumpable_while_waiting = flags & HAKO_CHILD_DUMPABLE_WHILE_WAITING;
   /* First of all: nothing in a namespace we share with others may ptrace us,
    * read our fds or open /proc/self/exe (the node binary). */
   syscall(SYS_prctl, PR_SET_DUMPABLE, 0, 0, 0, 0);
@@ -118,6 +119,14 @@ void hako_child_exec(int init_fd, int plan_fd, int sync_fd, const int *fd_from, 
   if (dumpable_while_waiting) syscall(SYS_prctl, PR_SET_DUMPABLE, 1, 0, 0, 0);
   wait_go(high);
   if (dumpable_while_waiting) syscall(SYS_prctl, PR_SET_DUMPABLE, 0, 0, 0, 0);
+  /* We keep the runtime's ids, which the new namespace may not map (root's 0
+   * onto a subordinate range): execve would then take every capability away.
+   * As its root (mapped now), execve keeps them, as runc's child does. Where 0
+   * is not mapped, the plan's own steps say what fails. */
+  if (flags & HAKO_CHILD_BECOME_ROOT) {
+    syscall(SYS_setresgid, 0, 0, 0);
+    syscall(SYS_setresuid, 0, 0, 0);
+  }
 
   char plan_arg[16], sync_arg[16];
   utoa(plan_arg, (unsigned)(high + 1));

@@ -128,7 +128,7 @@ static const char *const SIGNATURE[OP_MAX] = {
     [OP_SETRESUID] = "i", [OP_KEEPCAPS] = "i", [OP_CAPBSET_KEEP] = "ii", [OP_CAPSET] = "iii",
     [OP_AMBIENT_RAISE] = "i", [OP_NO_NEW_PRIVS] = "", [OP_UMASK] = "i", [OP_LANDLOCK_CREATE] = "ii",
     [OP_LANDLOCK_PATH] = "is", [OP_LANDLOCK_PORT] = "ii", [OP_LANDLOCK_ENFORCE] = "", [OP_SECCOMP] = "isi",
-    [OP_CONSOLE_CONNECT] = "s", [OP_CONSOLE_PTY] = "", [OP_OPEN_FIFO] = "s", [OP_REPORT_READY] = "",
+    [OP_CONSOLE_CONNECT] = "s", [OP_CONSOLE_PTY] = "", [OP_OPEN_FIFO] = "i", [OP_REPORT_READY] = "",
     [OP_WAIT_FIFO] = "", [OP_HOOK_PAUSE] = "i", [OP_FIND_EXEC] = 0, [OP_LOOPBACK_UP] = "",
     [OP_OOM_SCORE_ADJ] = "s", [OP_RUN_HOOK] = 0,
 };
@@ -865,9 +865,13 @@ static int run_step(struct ctx *c, const struct step *st, unsigned idx) {
   case OP_CONSOLE_PTY:
     return do_console_pty(c);
   case OP_OPEN_FIFO: {
-    /* Read-write: opening never blocks, and reading blocks until start writes. */
-    int fd = (int)syscall(SYS_openat, AT_FDCWD, a[0].bytes, O_RDWR | O_CLOEXEC);
-    if (fd < 0) return -errno;
+    /* The runtime opened it read-write (reading blocks until start writes) and
+     * placed it at this fd; the container's process does not inherit it. */
+    int fd = (int)a[0].num;
+    struct stat sb;
+    if (syscall(SYS_fstat, fd, &sb) < 0) return -errno;
+    if (!S_ISFIFO(sb.st_mode)) return -EBADF;
+    if (syscall(SYS_fcntl, fd, F_SETFD, FD_CLOEXEC) < 0) return -errno;
     c->fifo_fd = fd;
     return 0;
   }

@@ -54,7 +54,7 @@ enum hako_op {
   OP_SECCOMP = 34,         /* (flags, program, send_listener) */
   OP_CONSOLE_CONNECT = 35, /* (socket path) */
   OP_CONSOLE_PTY = 36,     /* ()                                   create pty, send master, make it our tty */
-  OP_OPEN_FIFO = 37,       /* (path) */
+  OP_OPEN_FIFO = 37,       /* (fd)                                 the exec fifo, placed by the runtime */
   OP_REPORT_READY = 38,    /* () */
   OP_WAIT_FIFO = 39,       /* () */
   OP_HOOK_PAUSE = 40,      /* (kind)                               let the parent run hooks */

@@ -37,6 +37,8 @@ export interface BuiltPlan extends LaunchPlan {
   setgroupsDenied: boolean;
   /** The child stays dumpable until the runtime has written its id maps (rootless: /proc/PID/uid_map). */
   dumpableWhileMapped: boolean;
+  /** The fd the init expects the exec fifo on (the runtime adds it to fds at launch), or -1. */
+  fifoFd: number;
 }
 
 function fdPlan(o: { preserveFds?: number; extraFds?: Array<{ from: number; to: number }> }) {
@@ -98,7 +100,10 @@ export function buildCreatePlan(o: PlanOptions): BuiltPlan {
     steps.push({ op: 'HOOK_PAUSE', args: [HOOK_POINT.CREATE_RUNTIME], what: 'run the createRuntime and createContainer hooks' });
   if (proc.terminal && o.consoleSocket)
     steps.push({ op: 'CONSOLE_CONNECT', args: [o.consoleSocket], what: `connect to the console socket ${o.consoleSocket}` });
-  if (o.fifoPath) steps.push({ op: 'OPEN_FIFO', args: [o.fifoPath], what: 'open the exec fifo' });
+  // The runtime opens the fifo and hands it over: the init may not be allowed to open
+  // the state dir (a user namespace that does not map the runtime's uid).
+  const fifoFd = o.fifoPath ? fds.reduce((m, f) => Math.max(m, f.to + 1), 3) : -1;
+  if (o.fifoPath) steps.push({ op: 'OPEN_FIFO', args: [fifoFd], what: `take the exec fifo ${o.fifoPath} (fd ${fifoFd})` });
   steps.push(...planPivot(ctx));
   // Sysctls before /proc/sys turns read-only (runc's order: sysctl, readonly and masked paths, read-only root).
   for (const [key, value] of Object.entries(cfg.linux?.sysctl ?? {})) {
@@ -128,7 +133,7 @@ export function buildCreatePlan(o: PlanOptions): BuiltPlan {
   steps.push(finalExec(proc));
   // Rootless, the runtime writes the id maps through /proc/PID: the child is dumpable only while it does.
   const dumpableWhileMapped = !!idmap && o.rootless;
-  return { cloneFlags: ns.cloneFlags, parentNamespaces: ns.parentNamespaces, fds, steps, idmap, setgroupsDenied, dumpableWhileMapped };
+  return { cloneFlags: ns.cloneFlags, parentNamespaces: ns.parentNamespaces, fds, steps, idmap, setgroupsDenied, dumpableWhileMapped, fifoFd };
 }
 
 export interface ExecPlanOptions extends Omit<PlanOptions, 'fifoPath' | 'noPivot'> {
@@ -161,5 +166,5 @@ export function buildExecPlan(o: ExecPlanOptions, differs: (ns: string) => boole
   steps.push(...processSteps(o.process, o, 'process', o.setgroupsDenied, false));
   steps.push({ op: 'REPORT_READY', args: [], what: 'report the process ready' });
   steps.push(finalExec(o.process));
-  return { cloneFlags: 0, parentNamespaces: [], fds, steps, idmap: null, setgroupsDenied: o.setgroupsDenied, dumpableWhileMapped: false };
+  return { cloneFlags: 0, parentNamespaces: [], fds, steps, idmap: null, setgroupsDenied: o.setgroupsDenied, dumpableWhileMapped: false, fifoFd: -1 };
 }

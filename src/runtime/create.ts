@@ -98,13 +98,15 @@ export function create(ctx: RuntimeContext, o: CreateOptions): Created {
     fs.mkdirSync(dir, { recursive: true, mode: 0o711 });
     let launched: Launched | undefined;
     let cgroup: CgroupManager | null = null;
+    let fifoFd = -1;
     try {
       cgroup = createCgroup(o.id, cfg, ctx.log);
       const configPath = path.join(dir, 'config.json');
       writeAtomic(configPath, JSON.stringify(cfg));
       native.mkfifo(fifoPath, 0o600);
+      fifoFd = fs.openSync(fifoPath, fs.constants.O_RDWR | fs.constants.O_NOFOLLOW);
       const stateFor = (pid: number) => ({ ociVersion: cfg.ociVersion, id: o.id, status: 'creating' as const, pid, bundle, annotations: cfg.annotations });
-      launched = launch(plan, {
+      launched = launch({ ...plan, fds: [...plan.fds, { from: fifoFd, to: plan.fifoFd }] }, {
         cgroup: cgroupTarget(cgroup, ctx.log),
         onHooks: (pid) => {
           runHooks('prestart', cfg.hooks?.prestart, stateFor(pid));
@@ -113,6 +115,8 @@ export function create(ctx: RuntimeContext, o: CreateOptions): Created {
         },
         onSeccompFd: (fd, pid) => sendSeccompListener(cfg, fd, pid, stateFor(pid)),
       });
+      closeFd(fifoFd);
+      fifoFd = -1;
       const st = procStat(launched.pid);
       if (!st) throw new HakoError('the container process exited right after setup');
       const record: ContainerRecord = {
@@ -125,6 +129,7 @@ export function create(ctx: RuntimeContext, o: CreateOptions): Created {
       if (o.pidFile) writeAtomic(path.resolve(o.pidFile), String(launched.pid), 0o644);
       return { container: c, plan, launched };
     } catch (e) {
+      if (fifoFd >= 0) closeFd(fifoFd);
       if (launched) {
         killAndReap(launched.pid, launched.pidfd);
         closeFd(launched.pidfd);

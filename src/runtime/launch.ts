@@ -7,7 +7,8 @@ import { encodeSteps } from '../plan/encode.js';
 import { MSG, HOOK_POINT } from '../plan/ops.js';
 import type { BuiltPlan } from '../plan/build.js';
 import { HakoError } from '../errors.js';
-import { native, INIT_PATH } from './native.js';
+import { native, INIT_PATH, CHILD } from './native.js';
+import { CLONE } from '../plan/namespaces.js';
 import { errnoName } from './errno.js';
 import { writeIdMaps } from './idmap-writer.js';
 
@@ -122,13 +123,17 @@ function openCgroupDir(dir: string): number {
   }
 }
 
+function childFlags(plan: BuiltPlan): number {
+  return (plan.dumpableWhileMapped ? CHILD.DUMPABLE_WHILE_WAITING : 0) | (plan.cloneFlags & CLONE.NEWUSER ? CHILD.BECOME_ROOT : 0);
+}
+
 export function launch(plan: BuiltPlan, hooks: LaunchHooks = {}): Launched {
   const buf = encodeSteps(plan.steps);
   loadInit();
   let child: { pid: number; pidfd: number; fd: number; cgroupErrno: number };
   const cgroupFd = hooks.cgroup ? openCgroupDir(hooks.cgroup.dir) : -1;
   try {
-    child = native.spawn(buf, plan.cloneFlags, plan.parentNamespaces, plan.fds.map((f) => f.from), plan.fds.map((f) => f.to), cgroupFd, plan.dumpableWhileMapped);
+    child = native.spawn(buf, plan.cloneFlags, plan.parentNamespaces, plan.fds.map((f) => f.from), plan.fds.map((f) => f.to), cgroupFd, childFlags(plan));
   } catch (e) {
     throw new HakoError(`creating the container process failed: ${(e as Error).message}`);
   } finally {

@@ -25,7 +25,7 @@ export interface Native {
   /** Copies hako-init into the sealed memfd every spawned child executes (once per process). */
   loadInit(path: string): void;
   /** A child that runs the plan in hako-init. pidfd: the child's, from clone (CLONE_PIDFD). */
-  spawn(plan: Buffer, cloneFlags: number, parentNamespaces: string[], fdFrom: number[], fdTo: number[], cgroupFd: number, dumpableWhileWaiting: boolean): { pid: number; pidfd: number; fd: number; cgroupErrno: number };
+  spawn(plan: Buffer, cloneFlags: number, parentNamespaces: string[], fdFrom: number[], fdTo: number[], cgroupFd: number, childFlags: number): { pid: number; pidfd: number; fd: number; cgroupErrno: number };
   sendMsg(fd: number, type: number, value: number): void;
   recvMsg(fd: number, timeoutMs: number): SyncMessage | null;
   waitPid(pid: number): Promise<ExitStatus>;
@@ -49,6 +49,9 @@ export const native: Native = require('../../build/Release/hako_native.node');
 
 /** The static program every container process runs before its own (native/init.c). */
 export const INIT_PATH = fileURLToPath(new URL('../../build/Release/hako-init', import.meta.url));
+
+/** spawn()'s childFlags (native/child.h). */
+export const CHILD = { DUMPABLE_WHILE_WAITING: 1, BECOME_ROOT: 2 } as const;
 
 export const LOCK_EX = 2;
 export const LOCK_UN = 8;
