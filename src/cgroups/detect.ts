@@ -3,6 +3,7 @@
 // delegated to it, as systemd's user@.service does).
 import { accessSync, constants, readFileSync } from 'node:fs';
 import { posix } from 'node:path';
+import { v1Hierarchies, type V1Hierarchy } from './v1.js';
 
 export type CgroupMode = 'unified' | 'hybrid' | 'legacy' | 'none';
 
@@ -22,8 +23,11 @@ export interface HostCgroups {
   base: string | null;
   /** Controllers available in base (its cgroup.controllers). */
   baseControllers: string[];
-  /** Why no limit can be applied here, in one sentence; null when base is usable. */
+  /** Why no limit can be applied here, in one sentence; null when base (or v1) is usable. */
   problem: string | null;
+  /** Root on a hybrid or legacy host: the v1 hierarchies that take the limits v2 cannot
+   *  (runc's fs driver); absent or empty where v2 is whole, or rootless (no v1 delegation). */
+  v1?: V1Hierarchy[];
 }
 
 export interface MountEntry { mountPoint: string; fsType: string; superOptions: string }
@@ -106,25 +110,47 @@ export function detect(opts: { proc?: string; uid?: number } = {}): HostCgroups 
   }
   const rootless = uid !== 0;
   const host: HostCgroups = { mode, mount, controllers, v1Controllers, uid, rootless, ownCgroup, base: null, baseControllers: [], problem: null };
+  let procCgroup = '';
+  try {
+    procCgroup = readFileSync(`${proc}/self/cgroup`, 'utf8');
+  } catch {
+    // as above
+  }
+  const hierarchies = v1Hierarchies(mounts, procCgroup).filter((h) => writable(h.mount));
+  const v1Covers = (missing: string[]) => !rootless && missing.length > 0 && missing.every((c) => hierarchies.some((h) => h.controllers.includes(c)));
   if (!mount) {
+    if (mode === 'legacy' && v1Covers(ESSENTIAL)) {
+      host.v1 = hierarchies;
+      return host;
+    }
     host.problem = mode === 'legacy'
-      ? 'this host has only cgroup v1 (legacy mode), and hako drives cgroup v2 only'
+      ? rootless
+        ? `this host has only cgroup v1 (legacy mode), which cannot be delegated to uid ${uid}: limits need root here`
+        : 'this host has only cgroup v1 (legacy mode), and its hierarchies are not writable'
       : 'this host has no cgroup filesystem mounted';
     return host;
   }
   host.base = rootless ? delegatedRoot(mount, ownCgroup) : writable(mount) ? '/' : null;
+  const v1Held = ESSENTIAL.filter((c) => v1Controllers.includes(c));
   if (host.base === null) {
     host.problem = rootless
-      ? `no cgroup v2 subtree is delegated to uid ${uid} (its cgroup ${ownCgroup} is not writable); run hako under systemd-run --user --scope -p Delegate=yes, or as root`
+      ? v1Held.length > 0
+        ? `cgroup v1 holds ${v1Held.join(', ')} here (hybrid mode), and cgroup v1 cannot be delegated to uid ${uid}: limits need root on this host, or a cgroup v2 host with a delegated subtree`
+        : `no cgroup v2 subtree is delegated to uid ${uid} (its cgroup ${ownCgroup} is not writable); run hako under systemd-run --user --scope -p Delegate=yes, or as root`
       : `the cgroup v2 hierarchy at ${mount} is not writable`;
     return host;
   }
   host.baseControllers = readControllers(posix.join(mount, host.base));
   const missing = ESSENTIAL.filter((c) => !host.baseControllers.includes(c));
-  if (missing.length > 0) {
+  if (v1Covers(missing)) {
+    // runc's way on a hybrid host as root: limits in the v1 hierarchies, the process in v2 too.
+    host.v1 = hierarchies;
+  } else if (missing.length > 0) {
     const where = host.base === '/' ? mount : posix.join(mount, host.base);
     host.problem = mode === 'hybrid'
-      ? `cgroup v2 runs in hybrid mode here: ${missing.join(', ')} belong to cgroup v1, and ${where} offers only ${host.baseControllers.join(' ') || 'no controllers'}`
+      ? rootless
+        ? `cgroup v2 runs in hybrid mode here: ${missing.join(', ')} belong to cgroup v1, which cannot be delegated to uid ${uid}, and ${where} offers only ${host.baseControllers.join(' ') || 'no controllers'}`
+        : `cgroup v2 runs in hybrid mode here: ${missing.join(', ')} belong to cgroup v1, and ${where} offers only ${host.baseControllers.join(' ') || 'no controllers'}`
       : `${where} offers no ${missing.join(', ')} controller${missing.length > 1 ? 's' : ''}${rootless ? ' (not delegated to this user)' : ''}`;
   }
   return host;

@@ -31,3 +31,22 @@ export function watchOom(dir: string, onOom: (events: MemoryEvents) => void): ()
   watcher.on('error', () => watcher.close());
   return () => watcher.close();
 }
+
+/** The v1 counterparts: memory.oom_control's oom_kill (and under_oom), memory.failcnt for "max". */
+export function readMemoryEventsV1(read: (file: string) => string | null): MemoryEvents {
+  const c = parseFlatKeyed(read('memory.oom_control') ?? '');
+  const failcnt = Number(read('memory.failcnt')?.trim() ?? 0) || 0;
+  const kills = c.oom_kill ?? 0;
+  return { low: 0, high: 0, max: failcnt, oom: kills + (c.under_oom ?? 0), oomKill: kills, oomGroupKill: 0 };
+}
+
+/** v1 files send no inotify events (the eventfd API needs cgroup.event_control): poll. */
+export function watchOomV1(read: (file: string) => string | null, onOom: (events: MemoryEvents) => void, intervalMs = 200): () => void {
+  let last = readMemoryEventsV1(read);
+  const timer = setInterval(() => {
+    const now = readMemoryEventsV1(read);
+    if (now.oom > last.oom || now.oomKill > last.oomKill) onOom(now);
+    last = now;
+  }, intervalMs);
+  return () => clearInterval(timer);
+}

@@ -19,6 +19,8 @@ export interface PrepareInput {
   resources?: LinuxResources;
   host?: HostCgroups;
   strict?: boolean;
+  /** linux.devices (for a v1 devices controller's rules). */
+  devices?: import('./v1.js').DeviceNodeInput[];
 }
 
 export interface PreparedCgroup {
@@ -37,7 +39,7 @@ export interface PreparedCgroup {
 export function prepareCgroup(input: PrepareInput): PreparedCgroup {
   const host = input.host ?? detect();
   const strict = input.strict ?? isStrict();
-  if (host.base === null) {
+  if (host.base === null && !host.v1?.length) {
     const { writes } = toCgroupWrites(input.resources); // still refuse bad values
     if (writes.length === 0) return { manager: null, plan: null, warnings: [] };
     const message = `linux.resources: limits are not applied because ${host.problem}`;
@@ -64,8 +66,11 @@ export function describeHost(host: HostCgroups = detect()): string[] {
   if (host.base !== null) {
     lines.push(`cgroups: writable subtree ${host.base}${host.rootless ? ' (delegated)' : ''}, controllers: ${host.baseControllers.join(' ') || 'none'}`);
   }
+  if (host.v1?.length) {
+    lines.push(`cgroups: cgroup v1 takes the limits of ${host.v1.flatMap((h) => h.controllers).join(' ')} (as runc does on a ${host.mode} host, as root)`);
+  }
   lines.push(host.problem === null
-    ? 'cgroups: ok: memory, pids and cpu limits are enforced'
+    ? `cgroups: ok: memory, pids and cpu limits are enforced${host.v1?.length ? ' (through cgroup v1)' : ''}`
     : `cgroups: warning: ${host.problem}; containers run without those limits (${STRICT_ENV}=1 refuses instead)`);
   return lines;
 }
@@ -73,5 +78,6 @@ export function describeHost(host: HostCgroups = detect()): string[] {
 /** The `linux.cgroup` object of runc's `features` output. */
 export function cgroupFeatures(): { v1: boolean; v2: boolean; systemd: boolean; systemdUser: boolean; rdma: boolean } {
   // systemd-style cgroupsPath is accepted and mapped to a path, but no D-Bus is spoken.
-  return { v1: false, v2: true, systemd: false, systemdUser: false, rdma: true };
+  // v1: as root on a hybrid or legacy host, through the v1 hierarchies (src/cgroups/v1.ts).
+  return { v1: true, v2: true, systemd: false, systemdUser: false, rdma: true };
 }

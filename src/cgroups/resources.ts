@@ -51,7 +51,7 @@ export function swapToV2(swap: number | undefined, limit: number | undefined): s
   return String(swap - limit);
 }
 
-function integer(value: unknown, field: string, what = 'a valid limit'): number {
+export function integer(value: unknown, field: string, what = 'a valid limit'): number {
   if (typeof value !== 'number' || !Number.isInteger(value)) {
     throw new CgroupError(`${field}: ${describeValue(value)} is not ${what}`);
   }
@@ -59,7 +59,7 @@ function integer(value: unknown, field: string, what = 'a valid limit'): number 
 }
 
 /** A limit where -1 means unlimited ("max") and 0 means unset (runc's reading). */
-function limit(value: unknown, field: string): string | undefined {
+export function limit(value: unknown, field: string): string | undefined {
   if (value === undefined) return undefined;
   const n = integer(value, field);
   if (n === 0) return undefined;
@@ -68,7 +68,7 @@ function limit(value: unknown, field: string): string | undefined {
   return String(n);
 }
 
-function inRange(value: unknown, field: string, min: number, max: number): number {
+export function inRange(value: unknown, field: string, min: number, max: number): number {
   const n = integer(value, field, `an integer between ${min} and ${max}`);
   if (n < min || n > max) throw new CgroupError(`${field}: ${n} is not between ${min} and ${max}`);
   return n;
@@ -77,14 +77,14 @@ function inRange(value: unknown, field: string, min: number, max: number): numbe
 // cpuset lists: "0-3,5", as the kernel parses them.
 const CPU_LIST = /^\s*\d+(-\d+)?(\s*,\s*\d+(-\d+)?)*\s*$/;
 
-function cpuList(value: unknown, field: string): string {
+export function cpuList(value: unknown, field: string): string {
   if (typeof value !== 'string' || !CPU_LIST.test(value)) {
     throw new CgroupError(`${field}: ${describeValue(value)} is not a list like "0-3,5"`);
   }
   return value.replace(/\s+/g, '');
 }
 
-function device(d: { major: unknown; minor: unknown }, field: string): string {
+export function device(d: { major: unknown; minor: unknown }, field: string): string {
   return `${integer(d.major, `${field}.major`, 'a device major number')}:${integer(d.minor, `${field}.minor`, 'a device minor number')}`;
 }
 

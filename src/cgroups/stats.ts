@@ -105,3 +105,53 @@ export function readStats(dir: string): CgroupStats {
     hugetlb,
   };
 }
+
+/** A v1 counter; the kernel's "unlimited" (a page-rounded LONG_MAX) shows as runc shows it, a huge number. */
+function v1Number(text: string | null): number {
+  const t = text?.trim();
+  return t ? Number(t) : 0;
+}
+
+/** blkio.throttle.* recursive files: "8:0 Read 4096" lines (and a "Total" line, skipped). */
+export function parseBlkioV1(text: string): BlkioEntry[] {
+  const out: BlkioEntry[] = [];
+  for (const line of text.split('\n')) {
+    const [dev, op, value] = line.trim().split(/\s+/);
+    if (!dev || !op || value === undefined || !dev.includes(':')) continue;
+    const [major, minor] = dev.split(':').map(Number);
+    out.push({ major, minor, op, value: Number(value) });
+  }
+  return out;
+}
+
+/** The same stats from cgroup v1 files (runc's fs stats readers); read(controller, file) gives a file's text or null. */
+export function readStatsV1(read: (controller: string, file: string) => string | null, v2Hugetlb: CgroupStats['hugetlb'] = {}): CgroupStats {
+  const cpuStat = parseFlatKeyed(read('cpu', 'cpu.stat') ?? '');
+  const mem = parseFlatKeyed(read('memory', 'memory.stat') ?? '');
+  const pidsMax = read('pids', 'pids.max')?.trim();
+  return {
+    // cpuacct counts nanoseconds already.
+    cpu: {
+      usage: { total: v1Number(read('cpuacct', 'cpuacct.usage')), kernel: v1Number(read('cpuacct', 'cpuacct.usage_sys')), user: v1Number(read('cpuacct', 'cpuacct.usage_user')) },
+      throttling: { periods: cpuStat.nr_periods ?? 0, throttledPeriods: cpuStat.nr_throttled ?? 0, throttledTime: cpuStat.throttled_time ?? 0 },
+    },
+    memory: {
+      cache: mem.cache ?? mem.total_cache ?? 0,
+      usage: {
+        usage: v1Number(read('memory', 'memory.usage_in_bytes')), limit: v1Number(read('memory', 'memory.limit_in_bytes')),
+        max: v1Number(read('memory', 'memory.max_usage_in_bytes')), failcnt: v1Number(read('memory', 'memory.failcnt')),
+      },
+      swap: {
+        usage: v1Number(read('memory', 'memory.memsw.usage_in_bytes')), limit: v1Number(read('memory', 'memory.memsw.limit_in_bytes')),
+        failcnt: v1Number(read('memory', 'memory.memsw.failcnt')),
+      },
+      raw: mem,
+    },
+    pids: { current: v1Number(read('pids', 'pids.current')), limit: !pidsMax || pidsMax === 'max' ? 0 : Number(pidsMax) },
+    blkio: {
+      ioServiceBytesRecursive: parseBlkioV1(read('blkio', 'blkio.throttle.io_service_bytes_recursive') ?? ''),
+      ioServicedRecursive: parseBlkioV1(read('blkio', 'blkio.throttle.io_serviced_recursive') ?? ''),
+    },
+    hugetlb: v2Hugetlb,
+  };
+}

@@ -91,18 +91,18 @@ export function hako(
   who: Who,
   root: string,
   args: string[],
-  opts: { input?: string; timeout?: number; detached?: boolean } = {},
+  opts: { input?: string; timeout?: number; detached?: boolean; env?: Record<string, string> } = {},
 ): SpawnSyncReturns<string> {
   if (opts.detached) {
     const out = fs.mkdtempSync(path.join(os.tmpdir(), 'hako-out-'));
     const fdOut = fs.openSync(path.join(out, 'stdout'), 'w+');
     const fdErr = fs.openSync(path.join(out, 'stderr'), 'w+');
     try {
-      const r = spawnSync(who === 'root' ? process.execPath : 'setpriv', argvFor(who, root, args), {
+      const r = spawnSync(who === 'root' ? process.execPath : 'setpriv', argvFor(who, root, args, opts.env), {
         stdio: ['ignore', fdOut, fdErr],
         timeout: opts.timeout ?? 30_000,
         cwd: os.tmpdir(),
-        env: who === 'root' ? process.env : { PATH: process.env.PATH },
+        env: who === 'root' ? { ...process.env, ...opts.env } : { PATH: process.env.PATH },
       });
       return { ...r, stdout: fs.readFileSync(path.join(out, 'stdout'), 'utf8'), stderr: fs.readFileSync(path.join(out, 'stderr'), 'utf8') } as SpawnSyncReturns<string>;
     } finally {
@@ -111,18 +111,20 @@ export function hako(
       fs.rmSync(out, { recursive: true, force: true });
     }
   }
-  return spawnSync(who === 'root' ? process.execPath : 'setpriv', argvFor(who, root, args), {
+  return spawnSync(who === 'root' ? process.execPath : 'setpriv', argvFor(who, root, args, opts.env), {
     encoding: 'utf8',
     input: opts.input,
     timeout: opts.timeout ?? 30_000,
     cwd: os.tmpdir(),
-    env: who === 'root' ? process.env : { PATH: process.env.PATH },
+    env: who === 'root' ? { ...process.env, ...opts.env } : { PATH: process.env.PATH },
   });
 }
 
-function argvFor(who: Who, root: string, args: string[]): string[] {
+function argvFor(who: Who, root: string, args: string[], env: Record<string, string> = {}): string[] {
   const full = [CLI, '--root', root, ...args];
-  return who === 'root' ? full : ['--reuid', TEST_USER, '--regid', TEST_USER, '--init-groups', '--reset-env', process.execPath, ...full];
+  // setpriv --reset-env drops the environment: extra variables go through env(1).
+  const extra = Object.entries(env).map(([k, v]) => `${k}=${v}`);
+  return who === 'root' ? full : ['--reuid', TEST_USER, '--regid', TEST_USER, '--init-groups', '--reset-env', ...(extra.length ? ['/usr/bin/env', ...extra] : []), process.execPath, ...full];
 }
 
 export const WHO: Who[] = ['rootless', 'root'];

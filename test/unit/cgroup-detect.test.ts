@@ -16,7 +16,11 @@ function fakeHost(opts: { v1: string[]; controllers: string; own?: string }): st
   writeFileSync(join(cg, 'cgroup.controllers'), `${opts.controllers}\n`);
   writeFileSync(join(cg, 'cgroup.procs'), '');
   const lines = [`31 23 0:28 / ${cg} rw,relatime - cgroup2 cgroup2 rw,nsdelegate`];
-  opts.v1.forEach((c, i) => lines.push(`${40 + i} 23 0:${40 + i} / /sys/fs/cgroup/${c} rw,relatime - cgroup cgroup rw,${c}`));
+  opts.v1.forEach((c, i) => {
+    mkdirSync(join(dir, 'v1', c), { recursive: true });
+    writeFileSync(join(dir, 'v1', c, 'cgroup.procs'), '');
+    lines.push(`${40 + i} 23 0:${40 + i} / ${join(dir, 'v1', c)} rw,relatime - cgroup cgroup rw,${c}`);
+  });
   writeFileSync(join(dir, 'proc/self/mountinfo'), `${lines.join('\n')}\n`);
   writeFileSync(join(dir, 'proc/self/cgroup'), `4:memory:/x\n0::${opts.own ?? '/'}\n`);
   return cg;
@@ -42,18 +46,38 @@ describe('cgroup host detection', () => {
     expect(describeHost(host).at(-1)).toBe('cgroups: ok: memory, pids and cpu limits are enforced');
   });
 
-  it('explains a hybrid host whose v2 tree offers only hugetlb (this machine)', () => {
+  it('uses the v1 hierarchies as root on a hybrid host whose v2 tree offers only hugetlb (this machine)', () => {
     const cg = fakeHost({ v1: ['memory', 'pids', 'cpu'], controllers: 'hugetlb' });
     const host = detect({ proc: join(dir, 'proc'), uid: 0 });
     expect(host.mode).toBe('hybrid');
     expect(host.v1Controllers).toEqual(['cpu', 'memory', 'pids']);
-    expect(host.problem).toBe(`cgroup v2 runs in hybrid mode here: memory, pids, cpu belong to cgroup v1, and ${cg} offers only hugetlb`);
+    expect(host.problem).toBeNull();
+    expect(host.v1).toEqual([
+      { mount: join(dir, 'v1/memory'), controllers: ['memory'], own: '/x' },
+      { mount: join(dir, 'v1/pids'), controllers: ['pids'], own: '/' },
+      { mount: join(dir, 'v1/cpu'), controllers: ['cpu'], own: '/' },
+    ]);
     expect(describeHost(host)).toContain('cgroups: hybrid mode: cgroup v2 at ' + cg + ', cgroup v1 holds cpu memory pids');
+    expect(describeHost(host).at(-1)).toBe('cgroups: ok: memory, pids and cpu limits are enforced (through cgroup v1)');
+  });
+
+  it('explains a hybrid host rootless: cgroup v1 has no delegation', () => {
+    const cg = fakeHost({ v1: ['memory', 'pids', 'cpu'], controllers: 'hugetlb' });
+    const host = detect({ proc: join(dir, 'proc'), uid: 1000 });
+    expect(host.v1).toBeUndefined();
+    expect(host.problem).toBe(`cgroup v2 runs in hybrid mode here: memory, pids, cpu belong to cgroup v1, which cannot be delegated to uid 1000, and ${cg} offers only hugetlb`);
+  });
+
+  it('keeps to v2 where it is whole, even with a v1 hierarchy mounted', () => {
+    fakeHost({ v1: ['net_cls'], controllers: 'cpuset cpu io memory hugetlb pids' });
+    const host = detect({ proc: join(dir, 'proc'), uid: 0 });
+    expect(host.v1).toBeUndefined();
+    expect(host.problem).toBeNull();
   });
 
   it('reads the environment switch for strict mode', () => {
     expect(isStrict({ HAKO_CGROUP_STRICT: '1' })).toBe(true);
     expect(isStrict({})).toBe(false);
-    expect(cgroupFeatures()).toEqual({ v1: false, v2: true, systemd: false, systemdUser: false, rdma: true });
+    expect(cgroupFeatures()).toEqual({ v1: true, v2: true, systemd: false, systemdUser: false, rdma: true });
   });
 });
