@@ -25,7 +25,7 @@ import { VERSION, COMMIT } from './version.js';
 const program = new Command('hako')
   .description('a rootless OCI container runtime')
   .version(`hako version ${VERSION}\ncommit: ${COMMIT}\nspec: 1.2.0`, '-v, --version')
-  .option('--root <dir>', 'state directory (default /run/hako, or $XDG_RUNTIME_DIR/hako rootless)')
+  .option('--root <dir>', 'state directory, owned by you and not writable by others (default /run/hako as root; rootless $XDG_RUNTIME_DIR/hako, else /run/user/UID/hako, else ~/.local/state/hako)')
   .option('--log <file>', 'log file (default stderr)')
   .option('--log-format <fmt>', 'text or json', 'text')
   .option('--debug', 'debug logging')

@@ -1,14 +1,44 @@
 // A container in the store: its record, its live status, its OCI state.
+//
+// state.json and config.json are read back from the container's own directory only,
+// never through a symlink, and state.json is checked against its schema, so a damaged or
+// planted record gives one sentence instead of a pid to signal or a hook to run.
 import fs from 'node:fs';
 import path from 'node:path';
 import { HakoError } from '../errors.js';
 import { OCI_VERSION, type ContainerRecord, type OciState, type Status } from '../spec/state.js';
+import { checkRecord } from '../spec/state-schema.js';
+import { validateConfig } from '../spec/validate.js';
 import type { Config } from '../spec/config.js';
-import { Store, writeAtomic } from './store.js';
+import { Store, writeAtomic, readOwnFile, checkId } from './store.js';
 import { isAlive } from './proc.js';
 import { cgroupOf } from './cgroup.js';
+import { cgroupProblem } from './cgroup-trust.js';
+
+/** A state.json (or the config.json beside it) hako will not act on. */
+export class InvalidStateError extends HakoError {}
+
+let bootIdCache: string | null | undefined;
+
+/** This boot's id: a record from another boot names no live process, whatever its pid. */
+export function bootId(): string | null {
+  if (bootIdCache === undefined) {
+    try {
+      bootIdCache = fs.readFileSync('/proc/sys/kernel/random/boot_id', 'utf8').trim();
+    } catch {
+      bootIdCache = null;
+    }
+  }
+  return bootIdCache;
+}
+
+function errCode(e: unknown): string {
+  return (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+}
 
 export class Container {
+  private cfg: Config | undefined;
+
   constructor(
     readonly store: Store,
     readonly record: ContainerRecord,
@@ -25,25 +55,76 @@ export class Container {
   }
 
   static load(store: Store, id: string): Container {
-    const file = path.join(store.dir(id), 'state.json');
+    checkId(id);
+    const missing = () => new HakoError(`container "${id}" does not exist`);
+    if (!store.checkRoot()) throw missing();
+    const dir = store.dir(id);
+    const dst = fs.lstatSync(dir, { throwIfNoEntry: false });
+    if (!dst) throw missing();
+    const bad = (why: string) =>
+      new InvalidStateError(`container "${id}" has an invalid state file (${why}); hako did not write it and will not act on it: remove ${dir} (hako delete --force ${id})`);
+    if (!dst.isDirectory()) throw bad(`${dir} is not a directory`);
+    const file = path.join(dir, 'state.json');
     let text: string;
     try {
-      text = fs.readFileSync(file, 'utf8');
-    } catch {
-      throw new HakoError(`container "${id}" does not exist`);
+      text = readOwnFile(file, 1 << 20);
+    } catch (e) {
+      if (errCode(e) === 'ENOENT') throw missing();
+      if (errCode(e) === 'ELOOP') throw bad(`${file} is a symlink`);
+      throw bad(`${file}: ${errCode(e) === 'EINVAL' || errCode(e) === 'EFBIG' ? (e as Error).message : errCode(e)}`);
     }
-    return new Container(store, JSON.parse(text) as ContainerRecord);
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      throw bad('not valid JSON');
+    }
+    const checked = checkRecord(value);
+    if ('problem' in checked) throw bad(checked.problem);
+    const record = checked.record;
+    if (record.id !== id) throw bad(`id: "${record.id}" is not "${id}"`);
+    // The config is always the state dir's own copy; a record naming another file is not ours.
+    const ownConfig = path.join(dir, 'config.json');
+    if (record.configPath !== ownConfig) throw bad(`configPath: ${record.configPath} is not ${ownConfig}`);
+    const c = new Container(store, record);
+    if (record.cgroup) {
+      const why = cgroupProblem(record.cgroup, id, c.config().linux?.cgroupsPath);
+      if (why) throw bad(why);
+    }
+    return c;
   }
 
   save(): void {
+    this.record.bootId ??= bootId() ?? undefined;
     writeAtomic(path.join(this.dir, 'state.json'), JSON.stringify(this.record, null, 2));
   }
 
+  /** The config as it was at create, from the state dir (never from where a record points). */
   config(): Config {
-    return JSON.parse(fs.readFileSync(this.record.configPath, 'utf8')) as Config;
+    if (this.cfg) return this.cfg;
+    const file = path.join(this.dir, 'config.json');
+    let text: string;
+    try {
+      text = readOwnFile(file);
+    } catch (e) {
+      throw new InvalidStateError(`container "${this.id}": cannot read its config ${file}: ${errCode(e) === 'ELOOP' ? 'it is a symlink' : errCode(e)}`);
+    }
+    let value: unknown;
+    try {
+      value = JSON.parse(text);
+    } catch {
+      throw new InvalidStateError(`container "${this.id}": its config ${file} is not valid JSON`);
+    }
+    try {
+      this.cfg = validateConfig(value);
+    } catch (e) {
+      throw new InvalidStateError(`container "${this.id}": its ${(e as Error).message.replace(/^config\.json/, `config ${file}`)}`);
+    }
+    return this.cfg;
   }
 
   alive(): boolean {
+    if (this.record.bootId && bootId() && this.record.bootId !== bootId()) return false;
     return isAlive(this.record.pid, this.record.startTime);
   }
 

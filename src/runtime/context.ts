@@ -1,5 +1,5 @@
 // What every verb needs: the store, whether we run rootless, a logger.
-import { Store, defaultRoot } from './store.js';
+import { Store } from './store.js';
 
 /** The part of a logger the runtime uses: a pino Logger is one. */
 export interface Log {
@@ -19,6 +19,7 @@ export function rootlessDefault(): boolean {
   return process.geteuid!() !== 0;
 }
 
+/** root: --root, or undefined for the default root, decided (and checked) when first used. */
 export function makeStore(root?: string): Store {
-  return new Store(root ?? defaultRoot());
+  return new Store(root);
 }

@@ -2,12 +2,13 @@
 // poststop hooks, leave nothing behind.
 import fs from 'node:fs';
 import { HakoError } from '../errors.js';
-import { Container } from './container.js';
+import { Container, InvalidStateError } from './container.js';
 import { signalContainer, containerPids } from './kill.js';
 import { runHooks } from './hooks.js';
 import { sleepMs } from './proc.js';
 import type { RuntimeContext } from './context.js';
 import { cgroupOf, removeEmptyCgroup } from './cgroup.js';
+import { checkId } from './store.js';
 
 function waitGone(c: Container, ms: number): boolean {
   for (let t = 0; t < ms; t += 5) {
@@ -29,7 +30,9 @@ export function removeContainer(ctx: RuntimeContext, c: Container, force: boolea
   let cfgHooks;
   try {
     cfgHooks = c.config().hooks?.poststop;
-  } catch {
+  } catch (e) {
+    // Hooks come only from the state dir's own config.json: none when it is unreadable.
+    ctx.log.warn(`${(e as Error).message}: no poststop hook runs`);
     cfgHooks = undefined;
   }
   try {
@@ -42,14 +45,24 @@ export function removeContainer(ctx: RuntimeContext, c: Container, force: boolea
   ctx.store.removeLock(c.id);
 }
 
+/** runc: `delete --force` of a container that does not exist succeeds (Podman calls it after
+ *  a failed create). No lock is taken for an id with no directory, so none is left behind. */
 export function deleteContainer(ctx: RuntimeContext, id: string, force: boolean): void {
+  checkId(id);
+  if (!ctx.store.has(id)) {
+    if (force) return;
+    throw new HakoError(`container "${id}" does not exist`);
+  }
   ctx.store.withLock(id, () => {
     let c: Container;
     try {
       c = Container.load(ctx.store, id);
     } catch (e) {
-      // A dir without state.json is a create that died half-way: clean it.
-      if (force && fs.existsSync(ctx.store.dir(id))) {
+      // A dir without state.json is a create that died half-way; one with a state.json hako
+      // will not trust names nothing to signal or run: with --force, only the dir goes.
+      const halfway = !(e instanceof InvalidStateError) && ctx.store.has(id);
+      if (force && (halfway || e instanceof InvalidStateError)) {
+        if (e instanceof InvalidStateError) ctx.log.warn(`${e.message.replace(/: remove .*$/, '')}: removed its directory without signalling anything or running hooks`);
         fs.rmSync(ctx.store.dir(id), { recursive: true, force: true });
         return;
       }

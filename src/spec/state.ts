@@ -28,6 +28,11 @@ export interface ContainerRecord {
   cgroup?: import('../cgroups/index.js').CgroupState;
   annotations?: Record<string, string>;
   owner: number;
+  /** The mount the rootfs was on before create: what delete detaches down to when the
+   *  container has no mount namespace of its own. */
+  rootfsMountId?: number;
+  /** /proc/sys/kernel/random/boot_id at create: after a reboot the pid names another process. */
+  bootId?: string;
 }
 
 export const OCI_VERSION = '1.2.0';

@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { Command } from 'commander';
 import { globals } from '../app.js';
 import { describeHost, detect, STRICT_ENV } from '../../cgroups/index.js';
-import { defaultRoot } from '../../runtime/store.js';
+import { defaultRoot, rootProblem } from '../../runtime/store.js';
 import { native } from '../../runtime/native.js';
 
 export type Verdict = 'ok' | 'warn' | 'missing';
@@ -125,7 +125,7 @@ export function checks(f: DoctorFacts): Check[] {
     : { verdict: 'warn', text: 'overlayfs: not in /proc/filesystems (modprobe overlay); overlay mounts in a bundle will fail' });
   out.push(f.stateRootProblem === null
     ? { verdict: 'ok', text: `state root: ${f.stateRoot} is writable` }
-    : { verdict: 'missing', text: `state root: ${f.stateRootProblem} (choose another with --root)` });
+    : { verdict: 'missing', text: `state root: ${f.stateRootProblem}${f.stateRootProblem.includes('--root') ? '' : ' (choose another with --root)'}` });
   return out;
 }
 
@@ -251,7 +251,16 @@ export function gatherFacts(root?: string): DoctorFacts {
   } catch (e) {
     cgroupLines = [`cgroups: warning: cannot inspect cgroups (${(e as Error).message})`];
   }
-  const stateRoot = root ?? defaultRoot();
+  // The root's owner and mode first (what every verb refuses), then a real write.
+  let stateRoot: string;
+  let stateRootIssue: string | null;
+  try {
+    stateRoot = root ?? defaultRoot();
+    stateRootIssue = rootProblem(stateRoot) ?? stateRootProblem(stateRoot);
+  } catch (e) {
+    stateRoot = '(none)';
+    stateRootIssue = (e as Error).message;
+  }
   return {
     uid, user, cgroupLines,
     maxUserNamespaces: readNumber('/proc/sys/user/max_user_namespaces'),
@@ -263,7 +272,7 @@ export function gatherFacts(root?: string): DoctorFacts {
     subgid: subIds('/etc/subgid', user, uid),
     seccompActions, seccompKernel,
     landlockAbi: native.landlockAbi(),
-    overlay, stateRoot, stateRootProblem: stateRootProblem(stateRoot),
+    overlay, stateRoot, stateRootProblem: stateRootIssue,
   };
 }
 
