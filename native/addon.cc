@@ -12,6 +12,7 @@
 #include <string.h>
 #include <sys/file.h>
 #include <sys/mman.h>
+#include <sys/mount.h>
 #include <sys/sendfile.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
@@ -506,6 +507,21 @@ Napi::Value PidfdSignal(const Napi::CallbackInfo &info) {
   return Napi::Number::New(info.Env(), r < 0 ? errno : 0);
 }
 
+// detachMount(path) -> 0 or the errno: umount2(MNT_DETACH | UMOUNT_NOFOLLOW).
+Napi::Value DetachMount(const Napi::CallbackInfo &info) {
+  std::string p = info[0].As<Napi::String>().Utf8Value();
+  return Napi::Number::New(info.Env(), umount2(p.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW) < 0 ? errno : 0);
+}
+
+// mountId(path) -> the id of the mount path is on (statx STATX_MNT_ID), or -1.
+Napi::Value MountId(const Napi::CallbackInfo &info) {
+  std::string p = info[0].As<Napi::String>().Utf8Value();
+  struct statx sx;
+  if (statx(AT_FDCWD, p.c_str(), AT_SYMLINK_NOFOLLOW, STATX_MNT_ID, &sx) < 0 || !(sx.stx_mask & STATX_MNT_ID))
+    return Napi::Number::New(info.Env(), -1);
+  return Napi::Number::New(info.Env(), (double)sx.stx_mnt_id);
+}
+
 // landlockAbi() -> the kernel's Landlock ABI version, or 0 when unavailable.
 Napi::Value LandlockAbi(const Napi::CallbackInfo &info) {
   long v = syscall(SYS_landlock_create_ruleset, NULL, 0, 1 /* LANDLOCK_CREATE_RULESET_VERSION */);
@@ -528,6 +544,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setWinsize", Napi::Function::New(env, SetWinsize));
   exports.Set("pidfdOpen", Napi::Function::New(env, PidfdOpen));
   exports.Set("pidfdSignal", Napi::Function::New(env, PidfdSignal));
+  exports.Set("detachMount", Napi::Function::New(env, DetachMount));
+  exports.Set("mountId", Napi::Function::New(env, MountId));
   exports.Set("landlockAbi", Napi::Function::New(env, LandlockAbi));
   return exports;
 }

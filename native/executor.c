@@ -130,7 +130,7 @@ static const char *const SIGNATURE[OP_MAX] = {
     [OP_LANDLOCK_PATH] = "is", [OP_LANDLOCK_PORT] = "ii", [OP_LANDLOCK_ENFORCE] = "", [OP_SECCOMP] = "isi",
     [OP_CONSOLE_CONNECT] = "s", [OP_CONSOLE_PTY] = "", [OP_OPEN_FIFO] = "i", [OP_REPORT_READY] = "",
     [OP_WAIT_FIFO] = "", [OP_HOOK_PAUSE] = "i", [OP_FIND_EXEC] = 0, [OP_LOOPBACK_UP] = "",
-    [OP_OOM_SCORE_ADJ] = "s", [OP_RUN_HOOK] = 0,
+    [OP_OOM_SCORE_ADJ] = "s", [OP_PARENT_MOUNT_PRIVATE] = "s", [OP_CHROOT] = "", [OP_RUN_HOOK] = 0,
 };
 
 static int args_match(const struct step *st) {
@@ -437,6 +437,18 @@ static int do_move_chroot(struct ctx *c) {
   return 0;
 }
 
+/* Into the root through its fd, without moving any mount: the runtime's mount
+ * namespace is shared with others. */
+static int do_chroot(struct ctx *c) {
+  if (c->root_fd < 0) return -EBADF;
+  if (syscall(SYS_fchdir, c->root_fd) < 0) return -errno;
+  if (syscall(SYS_chroot, ".") < 0) return -errno;
+  if (syscall(SYS_chdir, "/") < 0) return -errno;
+  syscall(SYS_close, c->root_fd);
+  c->root_fd = -1;
+  return 0;
+}
+
 /* /dev/null in the root, checked on the opened fd to be the null device (1:3)
  * and not reached through a symlink; ENXIO otherwise. */
 static int open_null(struct ctx *c) {
@@ -502,6 +514,53 @@ static int do_readonly_path(struct ctx *c, const char *path) {
   e = errno;
   syscall(SYS_close, fd);
   return r < 0 ? -e : 0;
+}
+
+static int mnt_id_of(int fd, uint64_t *id) {
+  struct statx sx;
+  if (syscall(SYS_statx, fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &sx) < 0) return -errno;
+  if (!(sx.stx_mask & STATX_MNT_ID)) return -ENOSYS;
+  *id = sx.stx_mnt_id;
+  return 0;
+}
+
+/* pivot_root refuses a new root whose parent mount is shared (EINVAL): with
+ * rootfsPropagation shared, make the mount that holds the rootfs private, as
+ * runc does. Its mount point is found by walking up until ".." is on another
+ * mount (or is the directory itself, at "/"). */
+static int do_parent_mount_private(const char *path) {
+  int fd = (int)syscall(SYS_openat, AT_FDCWD, path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return -errno;
+  for (int depth = 0; depth < 4096; depth++) {
+    int up = (int)syscall(SYS_openat, fd, "..", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (up < 0) {
+      int e = errno;
+      syscall(SYS_close, fd);
+      return -e;
+    }
+    uint64_t here = 0, there = 0;
+    struct stat a, b;
+    int r = mnt_id_of(fd, &here);
+    if (!r) r = mnt_id_of(up, &there);
+    if (!r && (syscall(SYS_fstat, fd, &a) < 0 || syscall(SYS_fstat, up, &b) < 0)) r = -errno;
+    if (r < 0) {
+      syscall(SYS_close, fd);
+      syscall(SYS_close, up);
+      return r;
+    }
+    if (here != there || (a.st_dev == b.st_dev && a.st_ino == b.st_ino)) {
+      char buf[32];
+      long m = syscall(SYS_mount, 0, fd_path(buf, fd), 0, MS_PRIVATE, 0);
+      int e = errno;
+      syscall(SYS_close, fd);
+      syscall(SYS_close, up);
+      return m < 0 ? -e : 0;
+    }
+    syscall(SYS_close, fd);
+    fd = up;
+  }
+  syscall(SYS_close, fd);
+  return -ELOOP;
 }
 
 /* The working directory: resolved inside the root without magic links (no
@@ -700,6 +759,8 @@ static int run_step(struct ctx *c, const struct step *st, unsigned idx) {
     syscall(SYS_close, fd);
     return r < 0 ? -e : 0;
   }
+  case OP_PARENT_MOUNT_PRIVATE:
+    return do_parent_mount_private(a[0].bytes);
   case OP_OOM_SCORE_ADJ: {
     int fd = (int)syscall(SYS_openat, AT_FDCWD, "/proc/self/oom_score_adj", O_WRONLY | O_CLOEXEC);
     if (fd < 0) return -errno;
@@ -787,6 +848,8 @@ static int run_step(struct ctx *c, const struct step *st, unsigned idx) {
     return do_pivot_root(c);
   case OP_MOVE_CHROOT:
     return do_move_chroot(c);
+  case OP_CHROOT:
+    return do_chroot(c);
   case OP_MASK_PATH:
     return do_mask(c, a[0].bytes);
   case OP_READONLY_PATH:

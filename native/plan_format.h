@@ -62,6 +62,8 @@ enum hako_op {
   OP_EXEC = 42,            /* (argc, argv..., env...) */
   OP_LOOPBACK_UP = 43,     /* () */
   OP_OOM_SCORE_ADJ = 45,   /* (value as string) */
+  OP_PARENT_MOUNT_PRIVATE = 46, /* (path)                          make the mount holding path private */
+  OP_CHROOT = 47,          /* ()                                   chroot into the plan's root (no mount namespace) */
   OP_RUN_HOOK = 48,        /* (timeout_s, argc, path, argv..., env...) run a hook, the state from start on stdin */
   OP_MAX
 };

@@ -75,7 +75,6 @@ export function buildCreatePlan(o: PlanOptions): BuiltPlan {
   const ns = planNamespaces(cfg);
   if (o.rootless && !ns.has('user'))
     throw new HakoError('config.json: linux.namespaces: a rootless container needs a user namespace (`hako spec --rootless` writes one)');
-  if (!ns.isNew('mount')) throw new HakoError('config.json: linux.namespaces: hako needs a new mount namespace to set up the rootfs');
   const idmap = planIdMaps(cfg, o.host, o.rootless);
   const rootfs = path.resolve(o.bundle, cfg.root!.path);
   const ctx = {
@@ -90,6 +89,9 @@ export function buildCreatePlan(o: PlanOptions): BuiltPlan {
     newCgroupNs: ns.isNew('cgroup'),
     idmap,
     noPivot: o.noPivot ?? false,
+    // Without a mount namespace of its own (not listed: inherited), the rootfs is set up where the
+    // runtime is and entered with chroot, as runc does: pivot_root would move everyone's root.
+    sharedMountNs: !ns.has('mount'),
     cgroup2Unified: o.host.cgroup2Unified,
   };
   const { fds } = fdPlan(o);
@@ -113,12 +115,13 @@ export function buildCreatePlan(o: PlanOptions): BuiltPlan {
   }
   steps.push(...planFinalizeRootfs(ctx));
   if (ns.isNew('network')) steps.push({ op: 'LOOPBACK_UP', args: [], what: 'bring up the loopback interface' });
-  if (ns.isNew('uts')) {
+  // A uts namespace joined by path is the container's too: the name is set there (runc does).
+  if (ns.has('uts')) {
     if (cfg.hostname !== undefined) steps.push({ op: 'SETHOSTNAME', args: [cfg.hostname], what: `set the hostname to "${cfg.hostname}"` });
     if (cfg.domainname !== undefined)
       steps.push({ op: 'SETDOMAINNAME', args: [cfg.domainname], what: `set the domain name to "${cfg.domainname}"` });
   } else if (cfg.hostname) {
-    throw new HakoError('config.json: hostname: setting a hostname needs a new uts namespace');
+    throw new HakoError('config.json: hostname: setting a hostname needs a uts namespace in linux.namespaces (new, or joined by path)');
   }
   const setgroupsDenied = idmap ? idmap.denySetgroups : !!o.joinedSetgroupsDenied;
   steps.push(...processSteps(proc, o, 'config.json: process', setgroupsDenied, true));

@@ -21,6 +21,8 @@ export interface MountContext {
   newCgroupNs: boolean;
   idmap: IdMapPlan | null;
   noPivot: boolean;
+  /** No mount namespace listed: the runtime's own is used (chroot, and '/' keeps its propagation). */
+  sharedMountNs: boolean;
   /** The host's /sys/fs/cgroup is cgroup2 (unified). */
   cgroup2Unified: boolean;
 }
@@ -187,12 +189,16 @@ const PROPAGATION_FLAGS: Record<string, number> = {
 export function planRootfs(ctx: MountContext): Step[] {
   const { cfg, rootfs } = ctx;
   const prop = PROPAGATION_FLAGS[cfg.linux?.rootfsPropagation ?? 'rslave'];
-  const steps: Step[] = [
+  const steps: Step[] = ctx.sharedMountNs ? [] : [
     // runc's default: rslave, so nothing the container mounts reaches the host.
     { op: 'MOUNT', args: ['', '/', '', prop | MS.REC, '', 0], what: 'set the propagation of /' },
+    // pivot_root refuses a shared parent mount; runc makes it private too.
+    ...(prop & MS.SHARED ? [{ op: 'PARENT_MOUNT_PRIVATE' as const, args: [rootfs], what: `make the mount holding ${rootfs} private` }] : []),
+  ];
+  steps.push(
     { op: 'MOUNT', args: [rootfs, rootfs, '', MS.BIND | MS.REC, '', 0], what: `bind the rootfs ${rootfs} onto itself` },
     { op: 'OPEN_ROOT', args: [rootfs], what: `open the rootfs ${rootfs}` },
-  ];
+  );
   (cfg.mounts ?? []).forEach((m, i, all) => steps.push(...mountSteps(m, i, ctx, all.slice(0, i))));
   steps.push(...deviceSteps(ctx));
   for (const [target, link] of DEV_LINKS) steps.push({ op: 'SYMLINK_IN_ROOT', args: [target, link], what: `link ${link}` });
@@ -202,10 +208,15 @@ export function planRootfs(ctx: MountContext): Step[] {
 }
 
 export function planPivot(ctx: MountContext): Step[] {
-  const steps: Step[] = ctx.noPivot
-    ? [{ op: 'MOVE_CHROOT', args: [ctx.rootfs], what: 'move the rootfs to / and chroot (--no-pivot)' }]
-    : [{ op: 'PIVOT_ROOT', args: [ctx.rootfs], what: 'pivot_root into the rootfs' }];
+  const steps: Step[] = ctx.sharedMountNs
+    ? [{ op: 'CHROOT', args: [], what: 'chroot into the rootfs (no mount namespace of its own)' }]
+    : ctx.noPivot
+      ? [{ op: 'MOVE_CHROOT', args: [ctx.rootfs], what: 'move the rootfs to / and chroot (--no-pivot)' }]
+      : [{ op: 'PIVOT_ROOT', args: [ctx.rootfs], what: 'pivot_root into the rootfs' }];
   steps.push({ op: 'OPEN_ROOT', args: ['/'], what: 'open the new root' });
+  // The propagation asked for applies to the new "/", which only now is the root (runc does the same).
+  const asked = ctx.cfg.linux?.rootfsPropagation;
+  if (asked && !ctx.sharedMountNs) steps.push({ op: 'MOUNT', args: ['', '/', '', PROPAGATION_FLAGS[asked], '', 0], what: `set the propagation of the new / to ${asked}` });
   return steps;
 }
 

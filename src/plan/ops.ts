@@ -46,6 +46,8 @@ export const OP = {
   EXEC: 42,
   LOOPBACK_UP: 43,
   OOM_SCORE_ADJ: 45,
+  PARENT_MOUNT_PRIVATE: 46,
+  CHROOT: 47,
   RUN_HOOK: 48,
 } as const;
 

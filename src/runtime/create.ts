@@ -73,6 +73,15 @@ function joinedSetgroupsDenied(cfg: Config): boolean {
   }
 }
 
+/** A container without a mount namespace of its own sets its rootfs up in the runtime's (as
+ *  runc's does): its mounts stay there until detached, which delete and a failed create do —
+ *  down to the mount the rootfs was on before (baseMountId), which is not hako's. */
+export function detachRootfsMounts(cfg: Config, rootfs: string, baseMountId: number | undefined): void {
+  if (cfg.linux?.namespaces?.some((n) => n.type === 'mount') || baseMountId === undefined || baseMountId < 0) return;
+  // The first is the rootfs bound onto itself: detaching it takes everything below along.
+  for (let i = 0; i < 64 && native.mountId(rootfs) !== baseMountId; i++) if (native.detachMount(rootfs) !== 0) break;
+}
+
 export interface Created {
   container: Container;
   plan: BuiltPlan;
@@ -99,6 +108,7 @@ export function create(ctx: RuntimeContext, o: CreateOptions): Created {
     let launched: Launched | undefined;
     let cgroup: CgroupManager | null = null;
     let fifoFd = -1;
+    const baseMountId = native.mountId(rootfs);
     try {
       cgroup = createCgroup(o.id, cfg, ctx.log);
       const configPath = path.join(dir, 'config.json');
@@ -121,7 +131,7 @@ export function create(ctx: RuntimeContext, o: CreateOptions): Created {
       if (!st) throw new HakoError('the container process exited right after setup');
       const record: ContainerRecord = {
         id: o.id, bundle, rootfs, pid: launched.pid, startTime: st.startTime, created: new Date().toISOString(),
-        rootless: ctx.rootless, setgroupsDenied: plan.setgroupsDenied, configPath,
+        rootless: ctx.rootless, setgroupsDenied: plan.setgroupsDenied, configPath, rootfsMountId: baseMountId,
         annotations: cfg.annotations, owner: process.geteuid!(), cgroup: cgroup?.toJSON(),
       };
       const c = new Container(store, record);
@@ -136,6 +146,7 @@ export function create(ctx: RuntimeContext, o: CreateOptions): Created {
         closeFd(launched.syncFd);
       }
       removeEmptyCgroup(cgroup);
+      detachRootfsMounts(cfg, rootfs, baseMountId);
       fs.rmSync(dir, { recursive: true, force: true });
       store.removeLock(o.id);
       throw e;

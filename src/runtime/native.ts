@@ -38,6 +38,10 @@ export interface Native {
   flock(fd: number, op: number): void;
   setWinsize(fd: number, rows: number, cols: number): void;
   landlockAbi(): number;
+  /** umount2(path, MNT_DETACH | UMOUNT_NOFOLLOW): 0 or the errno. */
+  detachMount(path: string): number;
+  /** The id of the mount path is on (statx STATX_MNT_ID), or -1. */
+  mountId(path: string): number;
   /** A close-on-exec pidfd on pid; throws (errno ESRCH) when there is no such process. */
   pidfdOpen(pid: number): number;
   /** pidfd_send_signal: 0, or the errno (ESRCH once the process has exited). */
