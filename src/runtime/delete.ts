@@ -9,6 +9,7 @@ import { sleepMs } from './proc.js';
 import type { RuntimeContext } from './context.js';
 import { cgroupOf, removeEmptyCgroup } from './cgroup.js';
 import { checkId } from './store.js';
+import { detachRootfsMounts } from './create.js';
 
 function waitGone(c: Container, ms: number): boolean {
   for (let t = 0; t < ms; t += 5) {
@@ -29,7 +30,9 @@ export function removeContainer(ctx: RuntimeContext, c: Container, force: boolea
   }
   let cfgHooks;
   try {
-    cfgHooks = c.config().hooks?.poststop;
+    const cfg = c.config();
+    cfgHooks = cfg.hooks?.poststop;
+    detachRootfsMounts(cfg, c.record.rootfs, c.record.rootfsMountId);
   } catch (e) {
     // Hooks come only from the state dir's own config.json: none when it is unreadable.
     ctx.log.warn(`${(e as Error).message}: no poststop hook runs`);

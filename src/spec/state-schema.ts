@@ -41,6 +41,7 @@ export const ContainerRecordSchema = Type.Object({
   cgroup: Type.Optional(CgroupStateSchema),
   annotations: Type.Optional(Type.Record(Type.String(), Type.String())),
   owner: Type.Integer({ minimum: 0, maximum: 0xffffffff }),
+  rootfsMountId: Type.Optional(Type.Integer({ minimum: 0 })),
   bootId: Type.Optional(Type.String({ pattern: '^[0-9a-f-]{36}$' })),
 });
 
