@@ -64,7 +64,8 @@ function untrusted(dir: string, st: fs.Stats, uid: number, what: string): string
   if (st.isSymbolicLink()) return `${what} ${dir} is a symlink; name the real directory (${safeRealpath(dir)}) instead`;
   if (!st.isDirectory()) return `${what} ${dir} is not a directory`;
   if (st.uid !== uid) return `${what} ${dir} is owned by uid ${st.uid}, not by you (uid ${uid}): another user may have planted it; remove it or choose another with --root`;
-  if (st.mode & 0o022) return `${what} ${dir} is writable by ${st.mode & 0o020 ? 'its group' : 'others'} (mode ${(st.mode & 0o7777).toString(8)}): chmod go-w ${dir}, or choose another with --root`;
+  const by = [st.mode & 0o020 ? 'its group' : '', st.mode & 0o002 ? 'others' : ''].filter(Boolean).join(' and ');
+  if (by) return `${what} ${dir} is writable by ${by} (mode ${(st.mode & 0o7777).toString(8)}): chmod go-w ${dir}, or choose another with --root`;
   return null;
 }
 

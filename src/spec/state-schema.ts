@@ -8,7 +8,7 @@ import { jsonPath } from './validate.js';
 import type { ContainerRecord } from './state.js';
 
 /** A normalized absolute path: no "." or ".." component, no empty one. */
-const AbsPath = Type.String({ pattern: '^/$|^(/(?!\\.\\.?(/|$))[^/\\x00]+)+$', maxLength: 4096 });
+const AbsPath = Type.String({ pattern: '^/$|^(/(?!\\.\\.?(/|$))[^/\\x00]+)+$', maxLength: 4096, description: 'a normalized absolute path, without "." or ".." components' });
 
 export const CgroupStateSchema = Type.Object({
   mount: AbsPath,
@@ -33,7 +33,7 @@ export const ContainerRecordSchema = Type.Object({
   rootfs: Type.String({ minLength: 1, maxLength: 4096 }),
   // A host pid: 0 and negative numbers would name process groups or everything.
   pid: Type.Integer({ minimum: 1, maximum: 4194304 }),
-  startTime: Type.String({ pattern: '^[0-9]{1,20}$' }),
+  startTime: Type.String({ pattern: '^[0-9]{1,20}$', description: 'the decimal start time from /proc/PID/stat' }),
   created: Type.String({ maxLength: 64 }),
   rootless: Type.Boolean(),
   setgroupsDenied: Type.Boolean(),
@@ -49,5 +49,7 @@ export const ContainerRecordSchema = Type.Object({
 export function checkRecord(value: unknown): { record: ContainerRecord } | { problem: string } {
   if (Check(ContainerRecordSchema, value)) return { record: value as ContainerRecord };
   const first = Errors(ContainerRecordSchema, value).First()!;
-  return { problem: `${jsonPath(first.path)}: ${first.message.toLowerCase()}` };
+  // A pattern's own text says little: schemas with a description name what is expected.
+  const why = first.schema.description && first.message.startsWith('Expected string to match') ? `must be ${first.schema.description}` : first.message.toLowerCase();
+  return { problem: `${jsonPath(first.path)}: ${why}` };
 }
