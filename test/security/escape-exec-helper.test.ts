@@ -1,0 +1,214 @@
+// Issue 9, class 1 (runc CVE-2019-5736, CVE-2016-9962): the process hako puts into a container
+// before the container's own execve — the init of a created container, the helper of `hako exec` —
+// must be non-dumpable, hold no host fd, and its executable must not be reachable. Performed for
+// real from inside containers by a static attacker (helpers/attacker.c): it stops every new
+// process of its pid namespace the moment it exists and tries /proc/PID/{exe,fd,cwd,root} and
+// pidfd_getfd, walking `..` from anything it gets to a host marker file. A bait (helpers/bait.c),
+// a dumpable process in the same namespaces holding a host directory, is the control: the same
+// probes reach the marker through it.
+import fs from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { describe, it, expect, beforeAll, afterAll } from 'vitest';
+import { hako, scratchForThisFile, WHO, type Who } from '../helpers/hako.js';
+import { IS_ROOT, BUSYBOX_ROOTFS } from '../helpers/env.js';
+import {
+  ATTACK_ROOTFS, buildAttackTools, makeMarker, reportDir, reportMount, jsonLines, isProbe, isRuntimeProcess, breaches,
+  until, readText, nsPidOf, pidsInNamespaceOf, startBait, hakoAsync, type Marker, type Probe, type Bait,
+} from './helpers/attack.js';
+
+const { scratch, makeBundle } = scratchForThisFile();
+let tools: { attacker: string; bait: string };
+let marker: Marker;
+const cleanups: Array<() => void> = [];
+
+beforeAll(() => {
+  tools = buildAttackTools();
+  marker = makeMarker();
+});
+afterAll(() => {
+  for (const c of cleanups.splice(0).reverse()) {
+    try {
+      c();
+    } catch {
+      // best effort: the next cleanup still runs
+    }
+  }
+});
+
+const EXECS = 15;
+
+interface Watch {
+  id: string;
+  root: string;
+  report: string;
+  initPid: number;
+  out: string;
+}
+
+/** A container whose init is the attacker watching its pid namespace (for 60 s at most). */
+async function startWatcher(who: Who, id: string, extra: string[] = []): Promise<Watch> {
+  const report = reportDir(who, scratch);
+  const { bundle, root } = makeBundle(who, (c) => {
+    c.root = { path: ATTACK_ROOTFS, readonly: true };
+    c.process!.args = ['/bin/attacker', 'watch', marker.file, '/report/watch.jsonl', '60000', ...extra];
+    c.mounts!.push(reportMount(report));
+  });
+  const r = hako(who, root, ['run', '-d', '-b', bundle, id], { detached: true });
+  expect(r.stderr).toBe('');
+  expect(r.status).toBe(0);
+  cleanups.push(() => hako(who, root, ['delete', '--force', id]));
+  const initPid = JSON.parse(hako(who, root, ['state', id]).stdout).pid as number;
+  const out = path.join(report, 'watch.jsonl');
+  expect(await until(() => readText(out).includes('"watching":true'), 10_000)).toBe(true);
+  return { id, root, report, initPid, out };
+}
+
+/** Stops the watcher and returns every probe it made. */
+async function finish(w: Watch): Promise<Probe[]> {
+  fs.writeFileSync(`${w.out}.stop`, '');
+  await until(() => readText(w.out).includes('"done":true'), 10_000);
+  return jsonLines(readText(w.out)).filter(isProbe) as Probe[];
+}
+
+async function bait(who: Who, targetPid: number): Promise<Bait> {
+  const b = await startBait(who, tools.bait, targetPid, marker.dir);
+  cleanups.push(b.kill);
+  return b;
+}
+
+/** The control: the same probes, from the same container, reach the host through the bait. */
+function expectControlReached(who: Who, w: Watch, b: Bait): void {
+  const r = hako(who, w.root, ['exec', w.id, '/bin/attacker', 'probe', marker.file, String(b.nsPid)]);
+  const p = (jsonLines(r.stdout).filter(isProbe) as Probe[])[0];
+  expect(p, `the attacker could not probe the bait (control): ${r.stdout}${r.stderr}`).toBeDefined();
+  expect(p!.reached).toBe(true);
+  expect(p!.marker).toBe(marker.secret);
+  expect(p!.fdList.fds.some((f) => f.dir && f.open)).toBe(true);
+  expect(p!.getfd.got.some((g) => g.type === 'dir')).toBe(true);
+}
+
+describe.each(WHO)('the exec helper and a created init are out of reach (%s)', (who) => {
+  const run = it.skipIf(who === 'root' && !IS_ROOT);
+
+  run(`hako exec ×${EXECS} under an attacker that stops and probes every new process`, async () => {
+    const w = await startWatcher(who, `xh-${who}`);
+    const b = await bait(who, w.initPid);
+    expectControlReached(who, w, b);
+    let ok = 0;
+    const failures: string[] = [];
+    for (let i = 0; i < EXECS; i++) {
+      const r = await hakoAsync(who, w.root, ['exec', w.id, '/bin/true']);
+      if (r.status === 0) ok++;
+      else failures.push(`${r.status}: ${r.stderr.trim()}`);
+    }
+    const probes = await finish(w);
+    const helpers = probes.filter((p) => p.pid !== b.nsPid && isRuntimeProcess(p));
+    // The attack did happen: helpers were caught (stopped) before their execve.
+    expect(helpers.filter((p) => p.stopped).length, `no helper was caught; probes: ${JSON.stringify(probes.map((p) => [p.pid, p.comm, p.exe.link]))}`).toBeGreaterThan(0);
+    expect(breaches(probes, [b.nsPid])).toEqual([]);
+    expect(probes.filter((p) => p.pid !== b.nsPid && p.marker !== null)).toEqual([]);
+    expect(ok, failures.join('\n')).toBeGreaterThan(0);
+  });
+
+  run('a created (not started) container seen from a neighbour in its pid namespace', async () => {
+    const w = await startWatcher(who, `nb-a-${who}`);
+    const b = await bait(who, w.initPid);
+    const { bundle, root } = makeBundle(who, (c) => {
+      c.root = { path: BUSYBOX_ROOTFS, readonly: true };
+      c.process!.args = ['true'];
+      c.linux!.namespaces = c.linux!.namespaces!.map((n) =>
+        n.type === 'pid' ? { type: 'pid', path: `/proc/${w.initPid}/ns/pid` } : n.type === 'user' ? { type: 'user', path: `/proc/${w.initPid}/ns/user` } : n,
+      );
+      if (who === 'rootless') {
+        delete c.linux!.uidMappings;
+        delete c.linux!.gidMappings;
+      }
+    });
+    const created = hako(who, root, ['create', '-b', bundle, `nb-b-${who}`], { detached: true });
+    expect(created.stderr).toBe('');
+    expect(created.status).toBe(0);
+    cleanups.push(() => hako(who, root, ['delete', '--force', `nb-b-${who}`]));
+    const bPid = JSON.parse(hako(who, root, ['state', `nb-b-${who}`]).stdout).pid as number;
+    const bInA = nsPidOf(bPid);
+    expect(pidsInNamespaceOf(w.initPid).get(bInA)).toBe(bPid);
+    // From A, deliberately, at leisure: B's init waits for `start`.
+    const scan = hako(who, w.root, ['exec', w.id, '/bin/attacker', 'scan', marker.file]);
+    expect(scan.stderr).toBe('');
+    const scanned = jsonLines(scan.stdout).filter(isProbe) as Probe[];
+    expectControlReached(who, w, b);
+    const probes = [...(await finish(w)), ...scanned];
+    const onB = scanned.find((p) => p.pid === bInA);
+    expect(onB, `the scan did not find B's init (${bInA}): ${scan.stdout}`).toBeDefined();
+    expect(onB!.stopped).toBe(true);
+    expect(isRuntimeProcess(onB!)).toBe(true);
+    expect(breaches(probes, [b.nsPid])).toEqual([]);
+    expect(probes.filter((p) => p.pid !== b.nsPid && p.marker !== null)).toEqual([]);
+  });
+
+  // As root the host can look at the helper the attacker holds stopped: its exe must not be the
+  // node that runs hako, and none of its fds a directory (the cgroup's, the host's).
+  it.runIf(who === 'root' && IS_ROOT)('as root, the held exec helper: exe not node, no directory or cgroup fd', async () => {
+    const w = await startWatcher(who, 'xh-host', ['--hold=3000']);
+    const node = fs.realpathSync(process.execPath);
+    const id = (p: string): string => {
+      try {
+        const st = fs.statSync(p);
+        return `${st.dev}:${st.ino}`;
+      } catch (e) {
+        return `(${(e as NodeJS.ErrnoException).code})`;
+      }
+    };
+    const containerRoot = id(`/proc/${w.initPid}/root`);
+    const hostDirs = new Set([id('/'), id(os.tmpdir()), id(process.cwd())]);
+    const seen: Array<{ nsPid: number; hostPid: number; exe: string; root: string; cwd: string; fds: Array<{ fd: string; link: string; dir: string | null }> }> = [];
+    let execsDone = false;
+    const released = new Set<number>();
+    const inspect = async () => {
+      while (!execsDone) {
+        for (const l of jsonLines<{ holding?: number }>(readText(w.out))) {
+          const nsPid = l.holding;
+          if (nsPid === undefined || released.has(nsPid)) continue;
+          released.add(nsPid);
+          const hostPid = pidsInNamespaceOf(w.initPid).get(nsPid);
+          if (hostPid !== undefined) {
+            let exe = '';
+            try {
+              exe = fs.readlinkSync(`/proc/${hostPid}/exe`);
+            } catch (e) {
+              exe = `(${(e as NodeJS.ErrnoException).code})`;
+            }
+            const fds: Array<{ fd: string; link: string; dir: string | null }> = [];
+            for (const fd of fs.readdirSync(`/proc/${hostPid}/fd`)) {
+              let link = '';
+              let dir: string | null = null;
+              try {
+                link = fs.readlinkSync(`/proc/${hostPid}/fd/${fd}`);
+                if (fs.statSync(`/proc/${hostPid}/fd/${fd}`).isDirectory()) dir = id(`/proc/${hostPid}/fd/${fd}`);
+              } catch {
+                // closed meanwhile
+              }
+              fds.push({ fd, link, dir });
+            }
+            seen.push({ nsPid, hostPid, exe, root: id(`/proc/${hostPid}/root`), cwd: id(`/proc/${hostPid}/cwd`), fds });
+          }
+          fs.writeFileSync(`${w.out}.release.${nsPid}`, '');
+        }
+        await new Promise((r) => setTimeout(r, 5));
+      }
+    };
+    const watcher = inspect();
+    for (let i = 0; i < 6; i++) await hakoAsync(who, w.root, ['exec', w.id, '/bin/true']);
+    execsDone = true;
+    await watcher;
+    await finish(w);
+    expect(seen.length, 'no helper was held for the host to look at').toBeGreaterThan(0);
+    for (const s of seen) {
+      expect(s.exe, JSON.stringify(s)).not.toBe(node);
+      expect(s.exe, JSON.stringify(s)).not.toMatch(/\/node$/);
+      // A directory fd may only be the container's own root (hako-init resolves paths in it).
+      expect(s.fds.filter((f) => (f.dir !== null && f.dir !== containerRoot) || f.link.startsWith('/sys/fs/cgroup')), JSON.stringify(s)).toEqual([]);
+      expect(hostDirs.has(s.root) || hostDirs.has(s.cwd), `root or cwd on the host: ${JSON.stringify(s)}`).toBe(false);
+    }
+  });
+});
