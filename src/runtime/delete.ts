@@ -61,15 +61,16 @@ export function deleteContainer(ctx: RuntimeContext, id: string, force: boolean)
     try {
       c = Container.load(ctx.store, id);
     } catch (e) {
-      // A dir without state.json is a create that died half-way; one with a state.json hako
-      // will not trust names nothing to signal or run: with --force, only the dir goes.
-      const halfway = !(e instanceof InvalidStateError) && ctx.store.has(id);
-      if (force && (halfway || e instanceof InvalidStateError)) {
-        if (e instanceof InvalidStateError) ctx.log.warn(`${e.message.replace(/: remove .*$/, '')}: removed its directory without signalling anything or running hooks`);
+      if (!force) throw e;
+      // A state.json hako will not trust names nothing to signal or run: only the dir goes.
+      if (e instanceof InvalidStateError) {
+        ctx.log.warn(`${e.message.replace(/: remove .*$/, '')}: removed its directory without signalling anything or running hooks`);
         fs.rmSync(ctx.store.dir(id), { recursive: true, force: true });
         return;
       }
-      throw e;
+      // A dir without state.json is a create that died half-way; none at all, a delete that won the race.
+      if (ctx.store.has(id)) fs.rmSync(ctx.store.dir(id), { recursive: true, force: true });
+      return;
     }
     removeContainer(ctx, c, force);
   });
