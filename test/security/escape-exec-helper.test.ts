@@ -8,82 +8,22 @@
 // probes reach the marker through it.
 import fs from 'node:fs';
 import os from 'node:os';
-import path from 'node:path';
-import { describe, it, expect, beforeAll, afterAll } from 'vitest';
-import { hako, scratchForThisFile, WHO, type Who } from '../helpers/hako.js';
+import { describe, it, expect } from 'vitest';
+import { hako, WHO, type Who } from '../helpers/hako.js';
 import { IS_ROOT, BUSYBOX_ROOTFS } from '../helpers/env.js';
 import {
-  ATTACK_ROOTFS, buildAttackTools, makeMarker, reportDir, reportMount, jsonLines, isProbe, isRuntimeProcess, breaches,
-  until, readText, nsPidOf, pidsInNamespaceOf, startBait, hakoAsync, type Marker, type Probe, type Bait,
+  attackKit, jsonLines, isProbe, isRuntimeProcess, breaches, readText, nsPidOf, pidsInNamespaceOf, hakoAsync, type Probe, type Bait, type Watch,
 } from './helpers/attack.js';
 
-const { scratch, makeBundle } = scratchForThisFile();
-let tools: { attacker: string; bait: string };
-let marker: Marker;
-const cleanups: Array<() => void> = [];
-
-beforeAll(() => {
-  tools = buildAttackTools();
-  marker = makeMarker();
-});
-afterAll(() => {
-  for (const c of cleanups.splice(0).reverse()) {
-    try {
-      c();
-    } catch {
-      // best effort: the next cleanup still runs
-    }
-  }
-});
-
+const kit = attackKit();
 const EXECS = 15;
-
-interface Watch {
-  id: string;
-  root: string;
-  report: string;
-  initPid: number;
-  out: string;
-}
-
-/** A container whose init is the attacker watching its pid namespace (for 60 s at most). */
-async function startWatcher(who: Who, id: string, extra: string[] = []): Promise<Watch> {
-  const report = reportDir(who, scratch);
-  const { bundle, root } = makeBundle(who, (c) => {
-    c.root = { path: ATTACK_ROOTFS, readonly: true };
-    c.process!.args = ['/bin/attacker', 'watch', marker.file, '/report/watch.jsonl', '60000', ...extra];
-    c.mounts!.push(reportMount(report));
-  });
-  const r = hako(who, root, ['run', '-d', '-b', bundle, id], { detached: true });
-  expect(r.stderr).toBe('');
-  expect(r.status).toBe(0);
-  cleanups.push(() => hako(who, root, ['delete', '--force', id]));
-  const initPid = JSON.parse(hako(who, root, ['state', id]).stdout).pid as number;
-  const out = path.join(report, 'watch.jsonl');
-  expect(await until(() => readText(out).includes('"watching":true'), 10_000)).toBe(true);
-  return { id, root, report, initPid, out };
-}
-
-/** Stops the watcher and returns every probe it made. */
-async function finish(w: Watch): Promise<Probe[]> {
-  fs.writeFileSync(`${w.out}.stop`, '');
-  await until(() => readText(w.out).includes('"done":true'), 10_000);
-  return jsonLines(readText(w.out)).filter(isProbe) as Probe[];
-}
-
-async function bait(who: Who, targetPid: number): Promise<Bait> {
-  const b = await startBait(who, tools.bait, targetPid, marker.dir);
-  cleanups.push(b.kill);
-  return b;
-}
 
 /** The control: the same probes, from the same container, reach the host through the bait. */
 function expectControlReached(who: Who, w: Watch, b: Bait): void {
-  const r = hako(who, w.root, ['exec', w.id, '/bin/attacker', 'probe', marker.file, String(b.nsPid)]);
-  const p = (jsonLines(r.stdout).filter(isProbe) as Probe[])[0];
-  expect(p, `the attacker could not probe the bait (control): ${r.stdout}${r.stderr}`).toBeDefined();
+  const p = kit.probeFrom(who, w.root, w.id, [b.nsPid])[0];
+  expect(p, 'the attacker could not probe the bait (control)').toBeDefined();
   expect(p!.reached).toBe(true);
-  expect(p!.marker).toBe(marker.secret);
+  expect(p!.marker).toBe(kit.marker.secret);
   expect(p!.fdList.fds.some((f) => f.dir && f.open)).toBe(true);
   expect(p!.getfd.got.some((g) => g.type === 'dir')).toBe(true);
 }
@@ -91,30 +31,35 @@ function expectControlReached(who: Who, w: Watch, b: Bait): void {
 describe.each(WHO)('the exec helper and a created init are out of reach (%s)', (who) => {
   const run = it.skipIf(who === 'root' && !IS_ROOT);
 
-  run(`hako exec ×${EXECS} under an attacker that stops and probes every new process`, async () => {
-    const w = await startWatcher(who, `xh-${who}`);
-    const b = await bait(who, w.initPid);
-    expectControlReached(who, w, b);
-    let ok = 0;
-    const failures: string[] = [];
-    for (let i = 0; i < EXECS; i++) {
-      const r = await hakoAsync(who, w.root, ['exec', w.id, '/bin/true']);
-      if (r.status === 0) ok++;
-      else failures.push(`${r.status}: ${r.stderr.trim()}`);
-    }
-    const probes = await finish(w);
-    const helpers = probes.filter((p) => p.pid !== b.nsPid && isRuntimeProcess(p));
-    // The attack did happen: helpers were caught (stopped) before their execve.
-    expect(helpers.filter((p) => p.stopped).length, `no helper was caught; probes: ${JSON.stringify(probes.map((p) => [p.pid, p.comm, p.exe.link]))}`).toBeGreaterThan(0);
-    expect(breaches(probes, [b.nsPid])).toEqual([]);
-    expect(probes.filter((p) => p.pid !== b.nsPid && p.marker !== null)).toEqual([]);
-    expect(ok, failures.join('\n')).toBeGreaterThan(0);
-  });
+  // With the container's default capabilities, and (rootless: in its own user namespace) with every
+  // capability, CAP_SYS_PTRACE included: then only a helper that is non-dumpable for the runtime's
+  // user namespace, and holds nothing of the host, stays out of reach.
+  const variants: Array<[string, boolean]> = who === 'rootless' ? [['default capabilities', false], ['every capability', true]] : [['default capabilities', false]];
+  for (const [label, allCaps] of variants)
+    run(`hako exec ×${EXECS} under an attacker that stops and probes every new process (${label})`, async () => {
+      const w = await kit.startWatcher(who, `xh-${who}${allCaps ? '-caps' : ''}`, { allCaps });
+      const b = await kit.bait(who, w.initPid);
+      expectControlReached(who, w, b);
+      let ok = 0;
+      const failures: string[] = [];
+      for (let i = 0; i < EXECS; i++) {
+        const r = await hakoAsync(who, w.root, ['exec', w.id, '/bin/true']);
+        if (r.status === 0) ok++;
+        else failures.push(`${r.status}: ${r.stderr.trim()}`);
+      }
+      const probes = await kit.finish(w);
+      const helpers = probes.filter((p) => p.pid !== b.nsPid && isRuntimeProcess(p));
+      // The attack did happen: helpers were caught (stopped) before their execve.
+      expect(helpers.filter((p) => p.stopped).length, `no helper was caught; probes: ${JSON.stringify(probes.map((p) => [p.pid, p.comm, p.exe.link]))}`).toBeGreaterThan(0);
+      expect(breaches(probes, [b.nsPid])).toEqual([]);
+      expect(probes.filter((p) => p.pid !== b.nsPid && p.marker !== null)).toEqual([]);
+      expect(ok, failures.join('\n')).toBeGreaterThan(0);
+    });
 
   run('a created (not started) container seen from a neighbour in its pid namespace', async () => {
-    const w = await startWatcher(who, `nb-a-${who}`);
-    const b = await bait(who, w.initPid);
-    const { bundle, root } = makeBundle(who, (c) => {
+    const w = await kit.startWatcher(who, `nb-a-${who}`);
+    const b = await kit.bait(who, w.initPid);
+    const { bundle, root } = kit.makeBundle(who, (c) => {
       c.root = { path: BUSYBOX_ROOTFS, readonly: true };
       c.process!.args = ['true'];
       c.linux!.namespaces = c.linux!.namespaces!.map((n) =>
@@ -128,16 +73,16 @@ describe.each(WHO)('the exec helper and a created init are out of reach (%s)', (
     const created = hako(who, root, ['create', '-b', bundle, `nb-b-${who}`], { detached: true });
     expect(created.stderr).toBe('');
     expect(created.status).toBe(0);
-    cleanups.push(() => hako(who, root, ['delete', '--force', `nb-b-${who}`]));
+    kit.cleanups.push(() => hako(who, root, ['delete', '--force', `nb-b-${who}`]));
     const bPid = JSON.parse(hako(who, root, ['state', `nb-b-${who}`]).stdout).pid as number;
     const bInA = nsPidOf(bPid);
     expect(pidsInNamespaceOf(w.initPid).get(bInA)).toBe(bPid);
     // From A, deliberately, at leisure: B's init waits for `start`.
-    const scan = hako(who, w.root, ['exec', w.id, '/bin/attacker', 'scan', marker.file]);
+    const scan = hako(who, w.root, ['exec', w.id, '/bin/attacker', 'scan', kit.marker.file]);
     expect(scan.stderr).toBe('');
     const scanned = jsonLines(scan.stdout).filter(isProbe) as Probe[];
     expectControlReached(who, w, b);
-    const probes = [...(await finish(w)), ...scanned];
+    const probes = [...(await kit.finish(w)), ...scanned];
     const onB = scanned.find((p) => p.pid === bInA);
     expect(onB, `the scan did not find B's init (${bInA}): ${scan.stdout}`).toBeDefined();
     expect(onB!.stopped).toBe(true);
@@ -149,7 +94,7 @@ describe.each(WHO)('the exec helper and a created init are out of reach (%s)', (
   // As root the host can look at the helper the attacker holds stopped: its exe must not be the
   // node that runs hako, and none of its fds a directory (the cgroup's, the host's).
   it.runIf(who === 'root' && IS_ROOT)('as root, the held exec helper: exe not node, no directory or cgroup fd', async () => {
-    const w = await startWatcher(who, 'xh-host', ['--hold=3000']);
+    const w = await kit.startWatcher(who, 'xh-host', { extra: ['--hold=3000'] });
     const node = fs.realpathSync(process.execPath);
     const id = (p: string): string => {
       try {
@@ -201,7 +146,7 @@ describe.each(WHO)('the exec helper and a created init are out of reach (%s)', (
     for (let i = 0; i < 6; i++) await hakoAsync(who, w.root, ['exec', w.id, '/bin/true']);
     execsDone = true;
     await watcher;
-    await finish(w);
+    await kit.finish(w);
     expect(seen.length, 'no helper was held for the host to look at').toBeGreaterThan(0);
     for (const s of seen) {
       expect(s.exe, JSON.stringify(s)).not.toBe(node);

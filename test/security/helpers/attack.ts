@@ -7,7 +7,10 @@ import path from 'node:path';
 import crypto from 'node:crypto';
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { BUSYBOX_ROOTFS, CLI, REPO, TEST_USER, WORK } from '../../helpers/env.js';
-import { testUserIds, type Who } from '../../helpers/hako.js';
+import { beforeAll, afterAll } from 'vitest';
+import { hako, scratchForThisFile, testUserIds, type Who } from '../../helpers/hako.js';
+import { CAPABILITIES } from '../../../src/plan/capabilities.js';
+import type { Config } from '../../../src/spec/config.js';
 
 export const TOOLS = path.join(WORK, 'attack-tools');
 /** busybox plus /bin/attacker and an empty /report (a bind-mount point), shared read-only. */
@@ -231,8 +234,9 @@ export async function startBait(who: Who, bait: string, targetPid: number, dir: 
   let err = '';
   c.stdout!.on('data', (d) => (out += d));
   c.stderr!.on('data', (d) => (err += d));
-  const ok = await until(() => out.includes('\n') || c.exitCode !== null, 10_000);
-  const line = jsonLines<{ hostPid?: number; nsPid?: number; error?: string; errno?: number }>(out)[0];
+  const ok = await until(() => /\{"(hostPid|error)".*\}/.test(out) || c.exitCode !== null, 10_000);
+  const m = /\{"(hostPid|error)".*\}/.exec(out);
+  const line = m ? (JSON.parse(m[0]) as { hostPid?: number; nsPid?: number; error?: string; errno?: number }) : undefined;
   if (!ok || !line || line.hostPid === undefined) {
     c.kill('SIGKILL');
     throw new Error(`bait did not start: ${out}${err}`);
@@ -272,3 +276,87 @@ export function oneSentence(stderr: string): boolean {
 }
 
 export { testUserIds };
+
+/** A container whose init is the attacker watching its pid namespace. */
+export interface Watch {
+  who: Who;
+  id: string;
+  root: string;
+  report: string;
+  initPid: number;
+  out: string;
+}
+
+/**
+ * Everything one attack test file needs, set up before its tests and torn down after them: the
+ * tools, a marker, scratch dirs, and cleanups (containers deleted, baits and sacrificial
+ * processes killed) that run whatever happened.
+ */
+export function attackKit() {
+  const sc = scratchForThisFile();
+  const cleanups: Array<() => void> = [];
+  let tools: { attacker: string; bait: string } | undefined;
+  let marker: Marker | undefined;
+  beforeAll(() => {
+    tools = buildAttackTools();
+    marker = makeMarker();
+  });
+  afterAll(() => {
+    for (const c of cleanups.splice(0).reverse()) {
+      try {
+        c();
+      } catch {
+        // best effort: the next cleanup still runs
+      }
+    }
+  });
+  const kit = {
+    ...sc,
+    cleanups,
+    get tools() {
+      return tools!;
+    },
+    get marker() {
+      return marker!;
+    },
+    /** Runs a container detached and deletes it after the file. */
+    runDetached(who: Who, id: string, edit: (c: Config) => void): { root: string; initPid: number } {
+      const { bundle, root } = sc.makeBundle(who, edit);
+      const r = hako(who, root, ['run', '-d', '-b', bundle, id], { detached: true });
+      if (r.status !== 0) throw new Error(`hako run -d ${id} failed (${r.status}): ${r.stderr}`);
+      cleanups.push(() => hako(who, root, ['delete', '--force', id]));
+      return { root, initPid: JSON.parse(hako(who, root, ['state', id]).stdout).pid as number };
+    },
+    /** A container whose init is `attacker watch` (60 s at most), reporting into a bind-mounted dir. */
+    async startWatcher(who: Who, id: string, o: { extra?: string[]; allCaps?: boolean } = {}): Promise<Watch> {
+      const report = reportDir(who, sc.scratch);
+      const { root, initPid } = kit.runDetached(who, id, (c) => {
+        c.root = { path: ATTACK_ROOTFS, readonly: true };
+        if (o.allCaps) c.process!.capabilities = { bounding: [...CAPABILITIES], effective: [...CAPABILITIES], permitted: [...CAPABILITIES] };
+        c.process!.args = ['/bin/attacker', 'watch', marker!.file, '/report/watch.jsonl', '60000', ...(o.extra ?? [])];
+        c.mounts!.push(reportMount(report));
+      });
+      const out = path.join(report, 'watch.jsonl');
+      if (!(await until(() => readText(out).includes('"watching":true'), 10_000))) throw new Error(`the watcher in ${id} did not start: ${readText(out)}`);
+      return { who, id, root, report, initPid, out };
+    },
+    /** Stops the watcher and returns every probe it made. */
+    async finish(w: Watch): Promise<Probe[]> {
+      fs.writeFileSync(`${w.out}.stop`, '');
+      await until(() => readText(w.out).includes('"done":true'), 10_000);
+      return jsonLines(readText(w.out)).filter(isProbe) as Probe[];
+    },
+    /** The bait in the namespaces of a container's process (killed after the file). */
+    async bait(who: Who, targetPid: number): Promise<Bait> {
+      const b = await startBait(who, tools!.bait, targetPid, marker!.dir);
+      cleanups.push(b.kill);
+      return b;
+    },
+    /** `attacker probe` of some pids, from inside container id. */
+    probeFrom(who: Who, root: string, id: string, pids: number[], forgePid?: number): Probe[] {
+      const args = ['exec', id, '/bin/attacker', 'probe', marker!.file, ...(forgePid ? [`--forge=${forgePid}`] : []), ...pids.map(String)];
+      return jsonLines(hako(who, root, args).stdout).filter(isProbe) as Probe[];
+    },
+  };
+  return kit;
+}

@@ -292,7 +292,12 @@ static void probe(pid_t pid, int outfd, const char *how) {
       link[n >= 0 ? n : 0] = 0;
       int forged = 0;
       if (S_ISDIR(sb.st_mode) && !marker_read) marker_read = read_marker_at(f, 1);
-      if (S_ISSOCK(sb.st_mode) && forge_pid > 0) forged = forge(f);
+      int stype = 0;
+      socklen_t slen = sizeof stype;
+      /* hako's sync socket is a SOCK_SEQPACKET pair: leave other sockets (stdio) alone */
+      if (S_ISSOCK(sb.st_mode) && forge_pid > 0 && getsockopt(f, SOL_SOCKET, SO_TYPE, &stype, &slen) == 0 &&
+          stype == SOCK_SEQPACKET)
+        forged = forge(f);
       put("%s{\"fd\":%d,\"type\":\"%s\",\"link\":", got_any ? "," : "", t, ftype(sb.st_mode));
       put_str(link);
       put(",\"forged\":%s}", forged ? "true" : "false");
