@@ -10,7 +10,7 @@ import { planIdMaps, type IdMapPlan } from './idmap.js';
 import { planRootfs, planPivot, planFinalizeRootfs } from './mounts.js';
 import { execSteps, finalExec, identitySteps, limitSteps } from './process.js';
 import type { CompiledSeccomp, LandlockRules } from './security.js';
-import { securitySteps } from './security.js';
+import { securitySteps, lsmSteps } from './security.js';
 
 export interface PlanOptions {
   cfg: Config;
@@ -58,6 +58,7 @@ function processSteps(proc: Process, o: PlanOptions, where: string, setgroupsDen
     steps.push({ op: 'SETSID', args: [], what: 'start a new session' });
   }
   steps.push(...limitSteps(proc, where));
+  steps.push(...lsmSteps(proc, where, o.host.lsm));
   const nnp = proc.noNewPrivileges === true;
   // Without no_new_privs, loading a filter needs CAP_SYS_ADMIN: do it while we
   // still have it, as runc does. With it, as late as possible.
@@ -96,6 +97,8 @@ export function buildCreatePlan(o: PlanOptions): BuiltPlan {
   };
   const { fds } = fdPlan(o);
   const steps: Step[] = [...ns.steps];
+  if (cfg.linux?.mountLabel && !o.host.lsm?.selinux)
+    throw new HakoError('config.json: linux.mountLabel: SELinux is not enabled on this host: remove the label or enable SELinux');
   steps.push(...planRootfs(ctx));
   const hooks = cfg.hooks;
   if (hooks?.prestart?.length || hooks?.createRuntime?.length || hooks?.createContainer?.length)

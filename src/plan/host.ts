@@ -16,6 +16,19 @@ export interface HostFacts {
   cgroup2Unified: boolean;
   /** We already run inside a user namespace (rootless Podman runs its runtime as uid 0 of one): mknod is refused there. */
   inUserNs?: boolean;
+  /** The major LSMs enabled here: a label or profile asked for where its LSM is absent is refused. */
+  lsm?: { apparmor: boolean; selinux: boolean };
+}
+
+function readLsm(): { apparmor: boolean; selinux: boolean } {
+  const read = (p: string) => {
+    try {
+      return fs.readFileSync(p, 'utf8').trim();
+    } catch {
+      return '';
+    }
+  };
+  return { apparmor: read('/sys/module/apparmor/parameters/enabled') === 'Y', selinux: fs.existsSync('/sys/fs/selinux/enforce') };
 }
 
 /** Whether this process runs inside a user namespace (its uid map is not the host's identity map). */
@@ -46,5 +59,5 @@ export function readHostFacts(landlockAbi = 0): HostFacts {
   } catch {
     // a uid with no passwd entry: subuid lookups go by number
   }
-  return { uid: process.geteuid!(), gid: process.getegid!(), user, lastCap, landlockAbi, cgroup2Unified: isCgroup2Unified(), inUserNs: inUserNamespace() };
+  return { uid: process.geteuid!(), gid: process.getegid!(), user, lastCap, landlockAbi, cgroup2Unified: isCgroup2Unified(), inUserNs: inUserNamespace(), lsm: readLsm() };
 }

@@ -129,7 +129,9 @@ function mountSteps(orig: Mount, index: number, ctx: MountContext, earlier: Moun
   else steps.push({ op: 'MKDIR_IN_ROOT', args: [dest, 0o755], what: `create the mount point ${dest}` });
   const type = isBind ? '' : m.type ?? '';
   if (!isBind && !type) throw new HakoError(`config.json: mounts[${index}].type: needed for a mount that is not a bind mount`);
-  const data = opts.data.join(',');
+  // linux.mountLabel labels the filesystems made for the container (runc: tmpfs and devpts).
+  const label = ctx.cfg.linux?.mountLabel && (type === 'tmpfs' || type === 'devpts') ? [`context="${ctx.cfg.linux.mountLabel}"`] : [];
+  const data = [...opts.data, ...label].join(',');
   if (isBind) {
     steps.push({ op: 'MOUNT', args: [source, dest, '', flags & (MS.BIND | MS.REC), '', targetOpts(type, dest)], what });
     // A bind mount ignores the other flags: they take a remount.

@@ -1,5 +1,8 @@
 // Landlock and seccomp as plan steps: Landlock first (it needs syscalls the
-// seccomp filter may deny), seccomp last before exec.
+// seccomp filter may deny), seccomp last before exec; AppArmor and SELinux labels.
+import type { Process } from '../spec/config.js';
+import type { HostFacts } from './host.js';
+import { HakoError } from '../errors.js';
 import type { Step } from './ops.js';
 
 export interface CompiledSeccomp {
@@ -32,5 +35,21 @@ export function securitySteps(landlock: LandlockRules | null, seccomp: CompiledS
       args: [seccomp.flags, seccomp.program, seccomp.listener ? 1 : 0],
       what: `load the seccomp filter (${seccomp.program.length / 8} instructions)`,
     });
+  return steps;
+}
+
+/** AppArmor profile and SELinux label for the process: written to /proc/self/attr before the
+ *  seccomp filter, effective at execve (runc's order). Asked for where the LSM is not enabled,
+ *  they are refused, as runc refuses them: silently running unconfined is worse. */
+export function lsmSteps(proc: Process, where: string, lsm: HostFacts['lsm']): Step[] {
+  const steps: Step[] = [];
+  if (proc.apparmorProfile) {
+    if (!lsm?.apparmor) throw new HakoError(`${where}.apparmorProfile: AppArmor is not enabled on this host: remove the profile or enable AppArmor`);
+    steps.push({ op: 'WRITE_FILE', args: ['/proc/self/attr/apparmor/exec', `exec ${proc.apparmorProfile}`], what: `set the AppArmor profile ${proc.apparmorProfile}` });
+  }
+  if (proc.selinuxLabel) {
+    if (!lsm?.selinux) throw new HakoError(`${where}.selinuxLabel: SELinux is not enabled on this host: remove the label or enable SELinux`);
+    steps.push({ op: 'WRITE_FILE', args: ['/proc/self/attr/exec', proc.selinuxLabel], what: `set the SELinux label ${proc.selinuxLabel}` });
+  }
   return steps;
 }

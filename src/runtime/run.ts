@@ -1,6 +1,7 @@
 // run: create + start, then (unless detached) wait, forward signals, delete,
 // and give back the container's exit code. A process with a terminal and no
 // --console-socket gets hako's own relay (as `runc run` does).
+import fs from 'node:fs';
 import path from 'node:path';
 import { create, loadBundleConfig, type CreateOptions } from './create.js';
 import { start } from './start.js';
@@ -12,11 +13,23 @@ import { listenForConsole, relay, type ConsoleListener } from './terminal.js';
 import { HakoError } from '../errors.js';
 import type { RuntimeContext } from './context.js';
 
+/** The relay needs a terminal of ours: without one the container's shell would wait forever
+ *  for input nobody can type. runc fails the same way, opening /dev/tty. */
+function requireTerminal(): void {
+  try {
+    fs.closeSync(fs.openSync('/dev/tty', fs.constants.O_RDWR | fs.constants.O_NOCTTY));
+  } catch (e) {
+    const why = (e as NodeJS.ErrnoException).code === 'ENXIO' ? 'no such device or address' : (e as Error).message;
+    throw new HakoError(`config.json: process.terminal: hako has no terminal to give the container (open /dev/tty: ${why}): run it from a terminal, set terminal to false, or pass --console-socket`);
+  }
+}
+
 export async function run(ctx: RuntimeContext, o: CreateOptions & { detach?: boolean; keep?: boolean }): Promise<number> {
   const config = o.config ?? loadBundleConfig(path.resolve(o.bundle));
   let tty: ConsoleListener | undefined;
   if (config.process?.terminal && !o.consoleSocket) {
     if (o.detach) throw new HakoError('config.json: process.terminal: a detached container with a terminal needs --console-socket');
+    requireTerminal();
     tty = listenForConsole();
   }
   // When the plan forks into a joined pid namespace the init is our

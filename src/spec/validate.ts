@@ -23,8 +23,16 @@ function checker<T extends TSchema>(schema: T, what: string) {
     const first = Errors(schema, value).First()!;
     const path = jsonPath(first.path);
     const where = prefix ? (path === '(top level)' ? prefix : `${prefix}.${path}`) : path;
-    throw new HakoError(`${what}: ${where}: ${first.message.toLowerCase()}`);
+    throw new HakoError(`${what}: ${where}: ${describe(first.schema, first.value, first.message)}`);
   };
+}
+
+/** A union of literals (a namespace type, a seccomp action…) names the value and the accepted ones. */
+function describe(schema: TSchema, value: unknown, message: string): string {
+  const options = (schema.anyOf as TSchema[] | undefined)?.map((s) => s.const);
+  if (options?.length && options.every((o) => typeof o === 'string'))
+    return `${JSON.stringify(value)} is not one of ${options.map((o) => JSON.stringify(o)).join(', ')}`;
+  return message.toLowerCase();
 }
 
 const checkConfig = checker(Config, 'config.json');

@@ -75,7 +75,15 @@ describe.each(WHO)('bad input (%s)', (who) => {
 
   run('duplicate and unknown namespaces', () => {
     expectRefused(who, (c) => c.linux!.namespaces!.push({ type: 'pid' }), /^hako: config\.json: linux\.namespaces\[\d\]: namespace "pid" is listed twice$/);
-    expectRefused(who, (c) => c.linux!.namespaces!.push({ type: 'bogus' as never }), /^hako: config\.json: linux\.namespaces\[\d\]\.type: /);
+    expectRefused(who, (c) => c.linux!.namespaces!.push({ type: 'bogus' as never }), /^hako: config\.json: linux\.namespaces\[\d\]\.type: "bogus" is not one of "pid", "network", "mount", .*"time"$/);
+  });
+
+  // This host enables neither AppArmor nor SELinux: a profile or label asked for is refused, not ignored.
+  const noLsm = !fs.existsSync('/sys/fs/selinux/enforce') && !fs.existsSync('/sys/module/apparmor/parameters/enabled');
+  it.skipIf(!noLsm || (who === 'root' && !IS_ROOT))('an AppArmor profile or SELinux label on a host without them', () => {
+    expectRefused(who, (c) => (c.process!.apparmorProfile = 'docker-default'), 'config.json: process.apparmorProfile: AppArmor is not enabled on this host: remove the profile or enable AppArmor');
+    expectRefused(who, (c) => (c.process!.selinuxLabel = 'system_u:system_r:container_t:s0'), 'config.json: process.selinuxLabel: SELinux is not enabled on this host: remove the label or enable SELinux');
+    expectRefused(who, (c) => (c.linux!.mountLabel = 'system_u:object_r:container_file_t:s0'), 'config.json: linux.mountLabel: SELinux is not enabled on this host: remove the label or enable SELinux');
   });
 
   run('a missing executable', () => {

@@ -3,9 +3,10 @@
 // mount namespace, a user namespace that does not map host root, a hostname in a joined
 // uts namespace. Real containers, rootless and as root where both apply.
 import fs from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import { describe, it, expect } from 'vitest';
 import { scratchForThisFile, hako, WHO } from '../helpers/hako.js';
-import { IS_ROOT, TEST_USER } from '../helpers/env.js';
+import { IS_ROOT, TEST_USER, CLI } from '../helpers/env.js';
 
 const { makeBundle } = scratchForThisFile();
 
@@ -75,7 +76,9 @@ describe.each(WHO)('conformance (%s)', (who) => {
       c.hostname = 'first';
       c.process!.args = ['sleep', '30'];
     });
-    expect(hako(who, a.root, ['run', '-d', '-b', a.bundle, 'utsA'], { detached: true }).status).toBe(0);
+    const started = hako(who, a.root, ['run', '-d', '-b', a.bundle, 'utsA'], { detached: true });
+    expect(started.stderr).toBe('');
+    expect(started.status).toBe(0);
     try {
       const pidA = JSON.parse(hako(who, a.root, ['state', 'utsA']).stdout).pid as number;
       const b = makeBundle(who, (c) => {
@@ -95,5 +98,25 @@ describe.each(WHO)('conformance (%s)', (who) => {
     } finally {
       hako(who, a.root, ['delete', '--force', 'utsA']);
     }
+  });
+});
+
+describe.each(WHO)('the CLI as a new user meets it (%s)', (who) => {
+  const run = it.skipIf(who === 'root' && !IS_ROOT);
+
+  run('run of a terminal process without a terminal fails at once, as runc does, and leaves nothing', () => {
+    const { bundle, root } = makeBundle(who, (c) => {
+      c.process!.terminal = true;
+      c.process!.args = ['sh'];
+    });
+    // setsid: no controlling terminal, whatever the test runner has.
+    const argv = [process.execPath, CLI, '--root', root, 'run', '-b', bundle, 'tty1'];
+    const r = spawnSync('setsid', who === 'root' ? ['-w', ...argv] : ['-w', 'setpriv', '--reuid', TEST_USER, '--regid', TEST_USER, '--init-groups', ...argv], {
+      encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 20_000,
+    });
+    expect(r.error).toBeUndefined();
+    expect(r.status).toBe(1);
+    expect(r.stderr).toBe('hako: config.json: process.terminal: hako has no terminal to give the container (open /dev/tty: no such device or address): run it from a terminal, set terminal to false, or pass --console-socket\n');
+    expect(fs.readdirSync(root).filter((f) => !f.startsWith('.'))).toEqual([]);
   });
 });
