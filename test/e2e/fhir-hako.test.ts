@@ -21,6 +21,13 @@ interface Up {
 
 const FHIR = path.join(REPO, 'bundles/fhir');
 
+/** As root, up maps the container onto user hako's subordinate range (created by the first up). */
+function hakoSubUid(): number {
+  const line = fs.readFileSync('/etc/subuid', 'utf8').split('\n').find((l) => l.startsWith('hako:') && Number(l.split(':')[2]) > 0);
+  if (!line) throw new Error('/etc/subuid has no range for hako: hako up as root creates it');
+  return Number(line.split(':')[1]);
+}
+
 /** A copy of the FHIR bundle (config and server sources) owned by WHO: `up` builds its rootfs as that user. */
 function fhirBundle(who: Who): string {
   const bundle = scratch(who, 'fhir-');
@@ -76,7 +83,7 @@ async function until(what: string, up: Up, test: () => boolean, ms = 60_000): Pr
 
 /** Waits for the URL line; returns the base URL and the container id it names. */
 async function serving(up: Up): Promise<{ url: string; id: string }> {
-  const re = /^FHIR server at (http:\/\/127\.0\.0\.1:\d+\/) \(hako container (\S+), (rootless|as root, in a user namespace with no capabilities)\)$/m;
+  const re = /^FHIR server at (http:\/\/127\.0\.0\.1:\d+\/) \(hako container (\S+), (rootless|as root, in a user namespace with no capabilities, as host uid \d+ \(user hako's subordinate range\))\)$/m;
   await until('serving', up, () => re.test(up.stdout()));
   const [, url, id] = re.exec(up.stdout())!;
   return { url, id };
@@ -133,7 +140,9 @@ describe.skipIf(!IS_ROOT).each(WHO)('FHIR server under hako up (%s)', (who) => {
     const { bundle } = setup();
     const u = up(who, bundle, root);
     const { url, id } = await serving(u);
-    expect(u.stdout()).toContain(who === 'rootless' ? ', rootless)' : ', as root, in a user namespace with no capabilities)');
+    expect(u.stdout()).toContain(
+      who === 'rootless' ? ', rootless)' : `, as root, in a user namespace with no capabilities, as host uid ${hakoSubUid()} (user hako's subordinate range))`,
+    );
     expect(id).toMatch(new RegExp(`^${path.basename(bundle)}-\\d+$`));
     const client = new Client({ baseUrl: url.replace(/\/$/, '') });
 
@@ -288,8 +297,9 @@ describe.skipIf(!IS_ROOT).each(WHO)('FHIR server under hako up (%s)', (who) => {
     const refused = async (u: Up, sentence: string) => {
       expect(await u.exited).toBe(1);
       expect(u.stdout()).toBe('');
-      // The first `up` of a bundle also says that it builds the rootfs.
-      expect(u.stderr().replace(/^hako up: building .*\n/, '')).toBe(`hako: ${sentence}\n`);
+      // The first `up` of a bundle also says that it builds the rootfs; as root, that it hands
+      // a fresh (root-owned) data volume to the container's user.
+      expect(u.stderr().replace(/^hako up: building .*\n/, '').replace(/^hako up: data volume .* now belongs to uid \d+ gid \d+, the container's user on the host.*\n/m, '')).toBe(`hako: ${sentence}\n`);
       expect(fs.existsSync(root) ? fs.readdirSync(root) : []).toEqual([]);
     };
 
@@ -312,7 +322,8 @@ describe.skipIf(!IS_ROOT).each(WHO)('FHIR server under hako up (%s)', (who) => {
     it('a data volume the container user cannot write', async () => {
       const { bundle, data } = setup();
       fs.chmodSync(data, 0o500);
-      const uid = who === 'rootless' ? testUserIds().uid : 0;
+      // As root, up first hands the volume to the container's user (the range's root).
+      const uid = who === 'rootless' ? testUserIds().uid : hakoSubUid();
       await refused(up(who, bundle, root), `the data volume ${data} (mounted at /data) is not writable by uid ${uid}, the container's user on the host`);
     });
 

@@ -7,7 +7,8 @@ import { context, intOption } from '../app.js';
 import { loadBundleConfig } from '../../runtime/create.js';
 import { ensureRootfs } from '../../up/rootfs.js';
 import { withSocketActivation } from '../../up/activation.js';
-import { checkVolumes } from '../../up/volumes.js';
+import { adoptVolumes, checkVolumes, hostUser } from '../../up/volumes.js';
+import { ensureSubIds, SUBID_USER, withSubIdMappings } from '../../up/subids.js';
 import { formatAddress, openListener, parseListen } from '../../up/listen.js';
 import { DEFAULT_POLICY, parseRestartMode } from '../../up/policy.js';
 import { Supervisor } from '../../up/supervisor.js';
@@ -22,19 +23,32 @@ export const upCommand = new Command('up')
   .option('--restart <mode>', 'no, on-failure or always', parseRestartMode, DEFAULT_POLICY.mode)
   .option('--max-restarts <n>', 'restarts in a row before giving up (a run of 10 s resets the count)', intOption, DEFAULT_POLICY.maxRestarts)
   .option('--stop-timeout <seconds>', 'grace period between SIGTERM and SIGKILL when stopping', intOption, 10)
+  .option('--subids <user>', `as root: map the container onto this user's ranges in /etc/subuid and /etc/subgid (user ${SUBID_USER}'s are created when missing)`, SUBID_USER)
   .action(async function (this: Command, bundleArg: string) {
     const o = this.opts();
     const ctx = context(this);
     const bundle = path.resolve(bundleArg);
     const requested = parseListen(o.listen);
-    const cfg = withSocketActivation(loadBundleConfig(bundle));
+    let cfg = withSocketActivation(loadBundleConfig(bundle));
+    // As root the container runs on a subordinate range, never as host root.
+    let ranges: ReturnType<typeof ensureSubIds> | undefined;
+    if (!ctx.rootless)
+      cfg = withSubIdMappings(cfg, () => {
+        ranges = ensureSubIds({ user: o.subids });
+        if (ranges.created.length) say(`created ${ranges.created.join(', ')}: the container's ids on the host`);
+        return ranges;
+      });
     const label = await ensureRootfs(bundle, cfg, say);
+    const user = hostUser(cfg);
+    if (!ctx.rootless) adoptVolumes(cfg, bundle, user, say);
     checkVolumes(cfg, bundle);
     const { fd, port } = await openListener(requested);
     try {
       const address = { host: requested.host, port };
       const id = o.id ?? `${path.basename(bundle)}-${port}`;
-      const how = ctx.rootless ? 'rootless' : 'as root, in a user namespace with no capabilities';
+      const how = ctx.rootless
+        ? 'rootless'
+        : `as root, in a user namespace with no capabilities, as host uid ${user.uid}${ranges ? ` (user ${ranges.user}'s subordinate range)` : ''}`;
       process.exitCode = await new Supervisor(ctx, {
         id, bundle, config: cfg, listenerFd: fd, address,
         policy: { ...DEFAULT_POLICY, mode: o.restart, maxRestarts: o.maxRestarts },
