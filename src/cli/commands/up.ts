@@ -40,10 +40,11 @@ export const upCommand = new Command('up')
       });
     const label = await ensureRootfs(bundle, cfg, say);
     const user = hostUser(cfg);
-    if (!ctx.rootless) adoptVolumes(cfg, bundle, user, say);
-    checkVolumes(cfg, bundle);
+    // The port first: a refused `up` must not have handed the volume to the range already.
     const { fd, port } = await openListener(requested);
     try {
+      if (!ctx.rootless) adoptVolumes(cfg, bundle, user, say);
+      checkVolumes(cfg, bundle);
       const address = { host: requested.host, port };
       const id = o.id ?? `${path.basename(bundle)}-${port}`;
       const how = ctx.rootless
