@@ -136,7 +136,9 @@ describe.each(WHO)('lock files (%s)', (who) => {
 
   run('a container\'s lock goes with it; a failed create leaves none', () => {
     const { bundle, root } = makeBundle(who, (c) => (c.process!.args = ['sleep', '30']));
-    expect(hako(who, root, ['create', '-b', bundle, 'lk1'], { detached: true }).status).toBe(0);
+    const c = hako(who, root, ['create', '-b', bundle, 'lk1'], { detached: true });
+    expect(c.stderr).toBe('');
+    expect(c.status).toBe(0);
     expect(fs.readdirSync(root).sort()).toEqual(['.lk1.lock', 'lk1']);
     const lock = fs.lstatSync(path.join(root, '.lk1.lock'));
     expect(lock.isFile()).toBe(true);
