@@ -54,9 +54,19 @@ export function buildAttackTools(): { attacker: string; bait: string } {
   return { attacker: made.attacker!, bait: made.bait! };
 }
 
-/** A copy of the busybox rootfs with the attacker in it, for tests that change the tree. */
+/** A small rootfs with busybox (a few applets) and the attacker, for tests that change the tree:
+ *  files are hard links into ATTACK_ROOTFS (copies across file systems). */
 export function copyRootfs(dest: string): string {
-  execFileSync('cp', ['-a', ATTACK_ROOTFS, dest]);
+  for (const d of ['bin', 'proc', 'dev', 'sys', 'tmp', 'etc', 'root', 'report']) fs.mkdirSync(path.join(dest, d), { recursive: true, mode: 0o755 });
+  fs.chmodSync(path.join(dest, 'tmp'), 0o1777);
+  for (const f of ['bin/busybox', 'bin/attacker', 'etc/passwd', 'etc/group']) {
+    try {
+      fs.linkSync(path.join(ATTACK_ROOTFS, f), path.join(dest, f));
+    } catch {
+      fs.copyFileSync(path.join(ATTACK_ROOTFS, f), path.join(dest, f));
+    }
+  }
+  for (const a of ['sh', 'ls', 'cat', 'stat', 'true', 'sleep', 'echo']) fs.symlinkSync('busybox', path.join(dest, 'bin', a));
   return dest;
 }
 
@@ -359,4 +369,23 @@ export function attackKit() {
     },
   };
   return kit;
+}
+
+/** Host pids whose mount table mentions path (a container's root bind shows its host path). */
+export function processesWithMountsOf(p: string): number[] {
+  const out: number[] = [];
+  for (const e of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(e)) continue;
+    try {
+      if (fs.readFileSync(`/proc/${e}/mountinfo`, 'utf8').includes(p)) out.push(Number(e));
+    } catch {
+      // gone, or not ours to read
+    }
+  }
+  return out;
+}
+
+/** Mounts in our own mount table under (or of) path. */
+export function ownMountsOf(p: string): string[] {
+  return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(p));
 }

@@ -13,7 +13,7 @@ import {
 } from './helpers/attack.js';
 
 const kit = attackKit();
-const EXECS = 15;
+const EXECS = 8;
 
 function victim(who: 'root' | 'rootless'): { pid: number; kill: () => void } {
   const v = sacrificialProcess(who);
@@ -53,9 +53,8 @@ describe.each(WHO)('forged sync messages (%s)', (who) => {
     for (let i = 0; i < EXECS; i++) await hakoAsync(who, w.root, ['exec', w.id, '/bin/true']);
     const probes = await kit.finish(w);
     expect(probes.filter((p) => p.pid !== b.nsPid && isRuntimeProcess(p) && p.stopped).length, 'no helper was caught').toBeGreaterThan(0);
-    expect(stolenSockets(probes, [b.nsPid])).toEqual([]);
-    expect(breaches(probes, [b.nsPid])).toEqual([]);
-    expect(isAlive(v.pid), `the host process ${v.pid} named in the forged MSG_PID was killed`).toBe(true);
+    // One assertion, so a failure shows all of it: the victim's fate and what was stolen.
+    expect({ victimAlive: isAlive(v.pid), stolen: stolenSockets(probes, [b.nsPid]), breaches: breaches(probes, [b.nsPid]) }).toEqual({ victimAlive: true, stolen: [], breaches: [] });
   });
 
   run('through a created init in a shared pid namespace, during and after its setup', async () => {
@@ -83,7 +82,6 @@ describe.each(WHO)('forged sync messages (%s)', (who) => {
       expect(scanned.length).toBe(1);
     }
     const probes = [...(await kit.finish(w)), ...scanned];
-    expect(stolenSockets(probes, [])).toEqual([]);
-    expect(isAlive(v.pid), `the host process ${v.pid} named in the forged MSG_PID was killed`).toBe(true);
+    expect({ victimAlive: isAlive(v.pid), stolen: stolenSockets(probes, []) }).toEqual({ victimAlive: true, stolen: [] });
   });
 });

@@ -16,7 +16,7 @@ import {
 } from './helpers/attack.js';
 
 const kit = attackKit();
-const EXECS = 15;
+const EXECS = 8;
 
 /** The control: the same probes, from the same container, reach the host through the bait. */
 function expectControlReached(who: Who, w: Watch, b: Bait): void {
@@ -51,8 +51,7 @@ describe.each(WHO)('the exec helper and a created init are out of reach (%s)', (
       const helpers = probes.filter((p) => p.pid !== b.nsPid && isRuntimeProcess(p));
       // The attack did happen: helpers were caught (stopped) before their execve.
       expect(helpers.filter((p) => p.stopped).length, `no helper was caught; probes: ${JSON.stringify(probes.map((p) => [p.pid, p.comm, p.exe.link]))}`).toBeGreaterThan(0);
-      expect(breaches(probes, [b.nsPid])).toEqual([]);
-      expect(probes.filter((p) => p.pid !== b.nsPid && p.marker !== null)).toEqual([]);
+      expect({ breaches: breaches(probes, [b.nsPid]), markerRead: probes.filter((p) => p.pid !== b.nsPid && p.marker !== null).map((p) => p.pid) }).toEqual({ breaches: [], markerRead: [] });
       expect(ok, failures.join('\n')).toBeGreaterThan(0);
     });
 
@@ -87,8 +86,7 @@ describe.each(WHO)('the exec helper and a created init are out of reach (%s)', (
     expect(onB, `the scan did not find B's init (${bInA}): ${scan.stdout}`).toBeDefined();
     expect(onB!.stopped).toBe(true);
     expect(isRuntimeProcess(onB!)).toBe(true);
-    expect(breaches(probes, [b.nsPid])).toEqual([]);
-    expect(probes.filter((p) => p.pid !== b.nsPid && p.marker !== null)).toEqual([]);
+    expect({ breaches: breaches(probes, [b.nsPid]), markerRead: probes.filter((p) => p.pid !== b.nsPid && p.marker !== null).map((p) => p.pid) }).toEqual({ breaches: [], markerRead: [] });
   });
 
   // As root the host can look at the helper the attacker holds stopped: its exe must not be the
@@ -143,7 +141,7 @@ describe.each(WHO)('the exec helper and a created init are out of reach (%s)', (
       }
     };
     const watcher = inspect();
-    for (let i = 0; i < 6; i++) await hakoAsync(who, w.root, ['exec', w.id, '/bin/true']);
+    for (let i = 0; i < 4; i++) await hakoAsync(who, w.root, ['exec', w.id, '/bin/true']);
     execsDone = true;
     await watcher;
     await kit.finish(w);
