@@ -2,6 +2,7 @@
 // backoff when it ends, and stop it cleanly on SIGINT/SIGTERM (SIGTERM, a grace period,
 // then SIGKILL; delete; exit 0). The listening socket stays open on the host across
 // restarts, so clients queue in its backlog instead of being refused.
+import fs from 'node:fs';
 import os from 'node:os';
 import type { Config } from '../spec/config.js';
 import { HakoError } from '../errors.js';
@@ -45,12 +46,9 @@ export function describeEnd(end: RunEnd): string {
   return end.signal !== undefined ? `was killed by ${signalName(end.signal)} ${after}` : `exited with status ${end.code ?? 0} ${after}`;
 }
 
-function signal(pid: number, sig: NodeJS.Signals): void {
-  try {
-    process.kill(pid, sig);
-  } catch {
-    // already gone
-  }
+/** Through the init's pidfd: never a process that reused its pid once it was reaped. */
+function signal(pidfd: number, sig: NodeJS.Signals): void {
+  native.pidfdSignal(pidfd, os.constants.signals[sig]);
 }
 
 /** A container with our id left over from an `up` that was killed: remove it, unless it runs. */
@@ -67,7 +65,7 @@ function clearLeftover(ctx: RuntimeContext, id: string): void {
 
 export class Supervisor {
   private stopping = false;
-  private initPid: number | undefined;
+  private initPidfd: number | undefined;
   private killTimer: NodeJS.Timeout | undefined;
   private wake: (() => void) | undefined;
 
@@ -94,14 +92,14 @@ export class Supervisor {
 
   /** First signal: SIGTERM to the container, SIGKILL after the grace period. Second: SIGKILL now. */
   stop(sig: NodeJS.Signals): void {
-    const pid = this.initPid;
+    const pid = this.initPidfd;
     if (this.stopping) {
-      if (pid) signal(pid, 'SIGKILL');
+      if (pid !== undefined) signal(pid, 'SIGKILL');
       return;
     }
     this.stopping = true;
     this.wake?.();
-    if (!pid) return;
+    if (pid === undefined) return;
     this.o.say(`${sig}: stopping container ${this.o.id} (SIGTERM, then SIGKILL after ${this.o.stopTimeoutMs / 1000} s)`);
     signal(pid, 'SIGTERM');
     this.killTimer = setTimeout(() => {
@@ -115,8 +113,8 @@ export class Supervisor {
     let served = false;
     while (!this.stopping) {
       const startedAt = Date.now();
-      const pid = this.launch();
-      this.initPid = pid;
+      const { pid, pidfd } = this.launch();
+      this.initPidfd = pidfd;
       let ended = false;
       const exited = native.waitPid(pid).finally(() => (ended = true));
       void waitServing(this.o.address, () => !ended && !this.stopping).then((ok) => {
@@ -126,7 +124,8 @@ export class Supervisor {
         served = true;
       });
       const st = await exited;
-      this.initPid = undefined;
+      this.initPidfd = undefined;
+      fs.closeSync(pidfd);
       clearTimeout(this.killTimer);
       deleteContainer(this.ctx, this.o.id, true);
       if (st.error) throw new HakoError(`waiting for container ${this.o.id} (pid ${pid}) failed: errno ${st.error}`);
@@ -154,7 +153,7 @@ export class Supervisor {
   }
 
   /** create + start; a setup or exec failure is not a crash: it is reported, not retried. */
-  private launch(): number {
+  private launch(): { pid: number; pidfd: number } {
     const { ctx } = this;
     const { id, bundle, config } = this.o;
     checkVolumes(config, bundle);
@@ -163,10 +162,11 @@ export class Supervisor {
       start(ctx, id);
       checkExec(plan, launched.syncFd);
     } catch (e) {
+      fs.closeSync(launched.pidfd);
       deleteContainer(ctx, id, true);
       throw e;
     }
-    return launched.pid;
+    return { pid: launched.pid, pidfd: launched.pidfd };
   }
 
   private sleep(ms: number): Promise<void> {

@@ -112,7 +112,8 @@ describe.skipIf(skip)(`dockerd 20.10 drives hako${skip ? ` (skipped: ${skip})` :
 
   test('docker run --memory: honoured, or refused with a clear reason (HAKO_CGROUP_STRICT=1)', () => {
     const r = docker(['run', '--rm', '--runtime', 'hako-strict', '--network', 'none', '--memory', '64m', IMAGE, 'sh', '-c',
-      'cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory/memory.limit_in_bytes 2>/dev/null || echo none']);
+      // v2: the container's own tree; v1 (root on this hybrid host): the host's tree, at the container's path.
+      'cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory$(grep :memory: /proc/self/cgroup | cut -d: -f3)/memory.limit_in_bytes 2>/dev/null || echo none']);
     if (r.status === 0) {
       expect(r.stdout.trim()).toBe(String(64 * 1024 * 1024));
     } else {
