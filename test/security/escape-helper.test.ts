@@ -28,6 +28,50 @@ function expectControlReached(who: Who, w: Watch, b: Bait): void {
   expect(p!.getfd.got.some((g) => g.type === 'dir')).toBe(true);
 }
 
+/** dev:ino of what a path (a /proc magic link too) leads to, or the error code. */
+function fileId(p: string): string {
+  try {
+    const st = fs.statSync(p);
+    return `${st.dev}:${st.ino}`;
+  } catch (e) {
+    return `(${(e as NodeJS.ErrnoException).code})`;
+  }
+}
+
+/** As root, from the host: what one of hako's processes is and holds. */
+function hostView(hostPid: number) {
+  let exe = '';
+  try {
+    exe = fs.readlinkSync(`/proc/${hostPid}/exe`);
+  } catch (e) {
+    exe = `(${(e as NodeJS.ErrnoException).code})`;
+  }
+  const fds: Array<{ fd: string; link: string; dir: string | null }> = [];
+  for (const fd of fs.readdirSync(`/proc/${hostPid}/fd`)) {
+    let link = '';
+    let dir: string | null = null;
+    try {
+      link = fs.readlinkSync(`/proc/${hostPid}/fd/${fd}`);
+      if (fs.statSync(`/proc/${hostPid}/fd/${fd}`).isDirectory()) dir = fileId(`/proc/${hostPid}/fd/${fd}`);
+    } catch {
+      // closed meanwhile
+    }
+    fds.push({ fd, link, dir });
+  }
+  return { hostPid, exe, root: fileId(`/proc/${hostPid}/root`), cwd: fileId(`/proc/${hostPid}/cwd`), fds };
+}
+
+/** Its exe is not the node that runs hako; no fd is a directory but the container's root, or a
+ *  cgroup's; its root and cwd are not the host's. */
+function expectHostViewClean(v: ReturnType<typeof hostView>, containerRoot: string): void {
+  const node = fs.realpathSync(process.execPath);
+  const hostDirs = new Set([fileId('/'), fileId(os.tmpdir()), fileId(process.cwd())]);
+  expect(v.exe, JSON.stringify(v)).not.toBe(node);
+  expect(v.exe, JSON.stringify(v)).not.toMatch(/\/node$/);
+  expect(v.fds.filter((f) => (f.dir !== null && f.dir !== containerRoot) || f.link.startsWith('/sys/fs/cgroup')), JSON.stringify(v)).toEqual([]);
+  expect(hostDirs.has(v.root) || hostDirs.has(v.cwd), `root or cwd on the host: ${JSON.stringify(v)}`).toBe(false);
+}
+
 describe.each(WHO)('the exec helper and a created init are out of reach (%s)', (who) => {
   const run = it.skipIf(who === 'root' && !IS_ROOT);
 
@@ -76,6 +120,8 @@ describe.each(WHO)('the exec helper and a created init are out of reach (%s)', (
     const bPid = JSON.parse(hako(who, root, ['state', `nb-b-${who}`]).stdout).pid as number;
     const bInA = nsPidOf(bPid);
     expect(pidsInNamespaceOf(w.initPid).get(bInA)).toBe(bPid);
+    // As root the host sees what B's waiting init is and holds.
+    if (who === 'root') expectHostViewClean(hostView(bPid), fileId(`/proc/${bPid}/root`));
     // From A, deliberately, at leisure: B's init waits for `start`.
     const scan = hako(who, w.root, ['exec', w.id, '/bin/attacker', 'scan', kit.marker.file]);
     expect(scan.stderr).toBe('');
@@ -93,18 +139,8 @@ describe.each(WHO)('the exec helper and a created init are out of reach (%s)', (
   // node that runs hako, and none of its fds a directory (the cgroup's, the host's).
   it.runIf(who === 'root' && IS_ROOT)('as root, the held exec helper: exe not node, no directory or cgroup fd', async () => {
     const w = await kit.startWatcher(who, 'xh-host', { extra: ['--hold=3000'] });
-    const node = fs.realpathSync(process.execPath);
-    const id = (p: string): string => {
-      try {
-        const st = fs.statSync(p);
-        return `${st.dev}:${st.ino}`;
-      } catch (e) {
-        return `(${(e as NodeJS.ErrnoException).code})`;
-      }
-    };
-    const containerRoot = id(`/proc/${w.initPid}/root`);
-    const hostDirs = new Set([id('/'), id(os.tmpdir()), id(process.cwd())]);
-    const seen: Array<{ nsPid: number; hostPid: number; exe: string; root: string; cwd: string; fds: Array<{ fd: string; link: string; dir: string | null }> }> = [];
+    const containerRoot = fileId(`/proc/${w.initPid}/root`);
+    const seen: Array<ReturnType<typeof hostView> & { nsPid: number }> = [];
     let execsDone = false;
     const released = new Set<number>();
     const inspect = async () => {
@@ -114,27 +150,7 @@ describe.each(WHO)('the exec helper and a created init are out of reach (%s)', (
           if (nsPid === undefined || released.has(nsPid)) continue;
           released.add(nsPid);
           const hostPid = pidsInNamespaceOf(w.initPid).get(nsPid);
-          if (hostPid !== undefined) {
-            let exe = '';
-            try {
-              exe = fs.readlinkSync(`/proc/${hostPid}/exe`);
-            } catch (e) {
-              exe = `(${(e as NodeJS.ErrnoException).code})`;
-            }
-            const fds: Array<{ fd: string; link: string; dir: string | null }> = [];
-            for (const fd of fs.readdirSync(`/proc/${hostPid}/fd`)) {
-              let link = '';
-              let dir: string | null = null;
-              try {
-                link = fs.readlinkSync(`/proc/${hostPid}/fd/${fd}`);
-                if (fs.statSync(`/proc/${hostPid}/fd/${fd}`).isDirectory()) dir = id(`/proc/${hostPid}/fd/${fd}`);
-              } catch {
-                // closed meanwhile
-              }
-              fds.push({ fd, link, dir });
-            }
-            seen.push({ nsPid, hostPid, exe, root: id(`/proc/${hostPid}/root`), cwd: id(`/proc/${hostPid}/cwd`), fds });
-          }
+          if (hostPid !== undefined) seen.push({ nsPid, ...hostView(hostPid) });
           fs.writeFileSync(`${w.out}.release.${nsPid}`, '');
         }
         await new Promise((r) => setTimeout(r, 5));
@@ -146,12 +162,6 @@ describe.each(WHO)('the exec helper and a created init are out of reach (%s)', (
     await watcher;
     await kit.finish(w);
     expect(seen.length, 'no helper was held for the host to look at').toBeGreaterThan(0);
-    for (const s of seen) {
-      expect(s.exe, JSON.stringify(s)).not.toBe(node);
-      expect(s.exe, JSON.stringify(s)).not.toMatch(/\/node$/);
-      // A directory fd may only be the container's own root (hako-init resolves paths in it).
-      expect(s.fds.filter((f) => (f.dir !== null && f.dir !== containerRoot) || f.link.startsWith('/sys/fs/cgroup')), JSON.stringify(s)).toEqual([]);
-      expect(hostDirs.has(s.root) || hostDirs.has(s.cwd), `root or cwd on the host: ${JSON.stringify(s)}`).toBe(false);
-    }
+    for (const v of seen) expectHostViewClean(v, containerRoot);
   });
 });
