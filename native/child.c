@@ -116,7 +116,12 @@ void hako_child_exec(int init_fd, int plan_fd, int sync_fd, const int *fd_from, 
    * every capability in its new user namespace across execve. A rootless
    * runtime opens /proc/PID/uid_map only while we are dumpable (as runc's child
    * is then); the fds above are all we hold by now. */
-  if (dumpable_while_waiting) syscall(SYS_prctl, PR_SET_DUMPABLE, 1, 0, 0, 0);
+  if (dumpable_while_waiting) {
+    /* Say so: the runtime must not open /proc/PID before we are dumpable again. */
+    struct hako_msg_wire m = {MSG_MAPS_PLEASE, 0, 0, 0};
+    syscall(SYS_prctl, PR_SET_DUMPABLE, 1, 0, 0, 0);
+    if (syscall(SYS_sendto, high, &m, sizeof m, MSG_NOSIGNAL, 0, 0) != (long)sizeof m) fail(high, errno);
+  }
   wait_go(high);
   if (dumpable_while_waiting) syscall(SYS_prctl, PR_SET_DUMPABLE, 0, 0, 0, 0);
   /* We keep the runtime's ids, which the new namespace may not map (root's 0

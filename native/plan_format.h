@@ -81,7 +81,8 @@ enum hako_msg {
   MSG_READY = 3,     /* child -> parent: set up, waiting for start */
   MSG_PID = 4,       /* child -> parent: the process that goes on, as a pidfd (SCM_RIGHTS) from our direct child */
   MSG_HOOKS = 5,     /* child -> parent: run hooks of kind value, then send MSG_GO */
-  MSG_SECCOMP_FD = 6 /* child -> parent: a seccomp listener fd rides along (SCM_RIGHTS) */
+  MSG_SECCOMP_FD = 6, /* child -> parent: a seccomp listener fd rides along (SCM_RIGHTS) */
+  MSG_MAPS_PLEASE = 7 /* child -> parent: dumpable now, write the id maps (rootless) */
 };
 
 struct hako_msg_wire {

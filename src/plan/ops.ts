@@ -64,6 +64,7 @@ export const MSG = {
   PID: 4,
   HOOKS: 5,
   SECCOMP_FD: 6,
+  MAPS_PLEASE: 7,
 } as const;
 
 /** An argument: a number (bigint for 64-bit masks), a string, or raw bytes. */

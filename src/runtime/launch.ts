@@ -154,6 +154,14 @@ export function launch(plan: BuiltPlan, hooks: LaunchHooks = {}): Launched {
     return { pid, pidfd, syncFd: child.fd, childPid: child.pid };
   };
   try {
+    if (plan.dumpableWhileMapped) {
+      // The child opens /proc/PID to us only once it is dumpable: it says when.
+      const m = native.recvMsg(child.fd, SETUP_TIMEOUT_MS);
+      if (!m || m.type !== MSG.MAPS_PLEASE || m.sender !== child.pid) {
+        if (m && m.fd >= 0) closeFd(m.fd);
+        throw new HakoError(m?.type === MSG.ERROR ? `preparing the container process failed: ${errnoName(m.err)}` : 'the container process exited before its id maps were written');
+      }
+    }
     if (plan.idmap) writeIdMaps(child.pid, plan.idmap);
     hooks.cgroup?.placed(child.pid, child.cgroupErrno);
     native.sendMsg(child.fd, MSG.GO, 0);
