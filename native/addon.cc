@@ -194,6 +194,12 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
   long pid = -1;
   int pidfd = -1;
   int cgroupErrno = -1;
+  // Born into a pid namespace others live in, the child would be visible there
+  // from its first instruction, dumpable like us until it says otherwise: make
+  // it non-dumpable from birth (the flag belongs to the memory it copies), as
+  // runc's nsexec is. Our own is given back right after.
+  int wasDumpable = restore.empty() ? -1 : prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
+  if (wasDumpable > 0) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   struct hako_clone_args ca = {};
   ca.flags = flags | HAKO_CLONE_PIDFD;
   ca.pidfd = (uint64_t)(uintptr_t)&pidfd;
@@ -212,6 +218,7 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
     syscall(SYS_exit_group, 125);
   }
   int e = errno;
+  if (wasDumpable > 0) prctl(PR_SET_DUMPABLE, wasDumpable, 0, 0, 0);
   undo();
   close(sv[1]);
   close(planFd);
