@@ -1,6 +1,6 @@
 // The filesystem side of the driver: one container's cgroup, from plan to rmdir.
 // plan() is the pure decision (path, writes, warnings); the rest touches cgroupfs.
-import { closeSync, constants, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, statSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmdirSync, statSync } from 'node:fs';
 import { posix } from 'node:path';
 import { constants as osConstants } from 'node:os';
 import { signalPid } from '../runtime/proc.js';
@@ -8,6 +8,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import type { HostCgroups } from './detect.js';
 import { readControllers } from './detect.js';
 import { CgroupError } from './errors.js';
+import { cgroupDir, putFile, readFile } from './files.js';
 import { readMemoryEvents, watchOom, type MemoryEvents } from './events.js';
 import { resolveCgroupPath } from './path.js';
 import { toCgroupWrites, type Conversion } from './resources.js';
@@ -78,32 +79,6 @@ function onlyAvailable(conv: Conversion, available: string[], strict: boolean, w
   return { writes, warnings };
 }
 
-/** Writes an existing cgroup file as runc does (O_WRONLY|O_TRUNC): without O_CREAT a missing file is ENOENT, not EACCES. */
-function put(path: string, value: string): void {
-  // O_NOFOLLOW: a cgroup file is never a symlink; one is not written through.
-  const fd = openSync(path, constants.O_WRONLY | constants.O_TRUNC | constants.O_NOFOLLOW);
-  try {
-    writeSync(fd, value);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** A cgroup's directory: the mount joined with a hierarchy path, without a trailing slash for "/". */
-/** Reads a cgroup file, never through a symlink. */
-function readNoFollow(path: string): string {
-  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
-  try {
-    return readFileSync(fd, 'utf8');
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function dirOf(mount: string, path: string): string {
-  return path === '/' ? mount : posix.join(mount, path);
-}
-
 function errno(e: unknown): string {
   return (e as NodeJS.ErrnoException).code ?? String(e);
 }
@@ -171,7 +146,7 @@ export class CgroupManager {
       };
     }
     const path = resolveCgroupPath(input.cgroupsPath, { id: input.id, rootless: host.rootless, ownCgroup: host.ownCgroup, base: host.base });
-    const where = dirOf(host.mount, host.base);
+    const where = cgroupDir(host.mount, host.base);
     const conv = onlyAvailable(toCgroupWrites(leftForV2(input.resources, v1Set)), host.baseControllers, strict, where);
     return {
       id: input.id, mount: host.mount, base: host.base, path, available: host.baseControllers, strict,
@@ -226,16 +201,16 @@ export class CgroupManager {
 
   /** Enables `controllers` in dir's cgroup.subtree_control, naming the cause when the kernel refuses. */
   private enable(path: string, controllers: string[]): void {
-    const dir = dirOf(this.state.mount, path);
+    const dir = cgroupDir(this.state.mount, path);
     let enabled: string[];
     try {
-      enabled = readNoFollow(posix.join(dir, 'cgroup.subtree_control')).trim().split(/\s+/);
+      enabled = readFile(posix.join(dir, 'cgroup.subtree_control')).trim().split(/\s+/);
     } catch (e) {
       throw new CgroupError(`cannot read ${dir}/cgroup.subtree_control: ${errno(e)} (is ${this.state.mount} a cgroup v2 mount?)`);
     }
     for (const c of controllers.filter((c) => !enabled.includes(c))) {
       try {
-        put(posix.join(dir, 'cgroup.subtree_control'), `+${c}`);
+        putFile(posix.join(dir, 'cgroup.subtree_control'), `+${c}`);
       } catch (e) {
         const why = errno(e) === 'EBUSY'
           ? `${path} holds processes itself, and cgroup v2 enables controllers only below cgroups without their own processes`
@@ -293,14 +268,14 @@ export class CgroupManager {
 
   private applyV2(resources: LinuxResources | undefined): string[] {
     const bfq = existsSync(this.file('io.bfq.weight'));
-    const conv = onlyAvailable(toCgroupWrites(resources, { bfq }), this.state.available, this.state.strict, dirOf(this.state.mount, this.state.base));
+    const conv = onlyAvailable(toCgroupWrites(resources, { bfq }), this.state.available, this.state.strict, cgroupDir(this.state.mount, this.state.base));
     const present = readControllers(this.dir);
     for (const w of conv.writes) {
       if (w.controller !== 'cgroup' && !present.includes(w.controller)) {
         throw new CgroupError(`${w.field}: the ${w.controller} controller is not enabled for ${this.dir}`);
       }
       try {
-        put(this.file(w.file), w.value);
+        putFile(this.file(w.file), w.value);
       } catch (e) {
         const why = errno(e) === 'ENOENT' ? `${w.file} does not exist in this kernel` : `the kernel refused ${JSON.stringify(w.value)} for ${w.file} (${errno(e)})`;
         throw new CgroupError(`${w.field}: ${why}`);
@@ -318,7 +293,7 @@ export class CgroupManager {
 
   private addProcessV2(pid: number): void {
     try {
-      put(this.file('cgroup.procs'), String(pid));
+      putFile(this.file('cgroup.procs'), String(pid));
     } catch (e) {
       const why = errno(e) === 'ESRCH' ? 'no such process'
         : errno(e) === 'EACCES' || errno(e) === 'EPERM' ? `${errno(e)}: moving a process needs write access to cgroup.procs of the common ancestor of its old and new cgroups`
@@ -334,7 +309,7 @@ export class CgroupManager {
     const walk = (dir: string) => {
       let text: string;
       try {
-        text = readNoFollow(posix.join(dir, 'cgroup.procs'));
+        text = readFile(posix.join(dir, 'cgroup.procs'));
       } catch {
         return; // removed meanwhile
       }
@@ -347,7 +322,7 @@ export class CgroupManager {
 
   private events(): Record<string, string> {
     const out: Record<string, string> = {};
-    for (const line of readNoFollow(this.file('cgroup.events')).split('\n')) {
+    for (const line of readFile(this.file('cgroup.events')).split('\n')) {
       const [k, v] = line.split(' ');
       if (k) out[k] = v;
     }
@@ -365,13 +340,13 @@ export class CgroupManager {
   /** Stops every process (cgroup.freeze) and waits until the kernel reports "frozen 1". */
   async freeze(timeoutMs = 10_000): Promise<void> {
     if (this.v1?.hasFreezer) return this.v1.setFrozen(true, timeoutMs, sleep);
-    put(this.file('cgroup.freeze'), '1');
+    putFile(this.file('cgroup.freeze'), '1');
     await this.waitFor('frozen', '1', timeoutMs, 'frozen');
   }
 
   async thaw(timeoutMs = 10_000): Promise<void> {
     if (this.v1?.hasFreezer) return this.v1.setFrozen(false, timeoutMs, sleep);
-    put(this.file('cgroup.freeze'), '0');
+    putFile(this.file('cgroup.freeze'), '0');
     await this.waitFor('frozen', '0', timeoutMs, 'thawed');
   }
 
@@ -390,7 +365,7 @@ export class CgroupManager {
   killAll(signal: NodeJS.Signals | number = 'SIGKILL'): void {
     const isKill = signal === 'SIGKILL' || signal === 9;
     if (isKill && this.hasV2 && existsSync(this.file('cgroup.kill'))) {
-      put(this.file('cgroup.kill'), '1');
+      putFile(this.file('cgroup.kill'), '1');
       return;
     }
     // Through a pidfd: a pid that exited and was reused since cgroup.procs was read is not hit.

@@ -7,9 +7,10 @@
 // Pure half: which hierarchies, and linux.resources -> v1 file writes. Filesystem half: the
 // V1Cgroups class, one container's cgroup in every hierarchy; every path stays inside the
 // hierarchy's mount (no "..", checked again before each use) and files are opened O_NOFOLLOW.
-import { closeSync, constants, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmdirSync, writeSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmdirSync } from 'node:fs';
 import { posix } from 'node:path';
 import { CgroupError } from './errors.js';
+import { cgroupDir, putFile, readFile } from './files.js';
 import type { MountEntry } from './detect.js';
 import { cpuList, device, inRange, integer, limit, type Conversion } from './resources.js';
 import type { CgroupWrite, LinuxResources } from './types.js';
@@ -260,31 +261,6 @@ function sleepSync(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
-/** Writes an existing cgroup file (O_WRONLY|O_TRUNC|O_NOFOLLOW, no O_CREAT), as runc does. */
-function put(path: string, value: string): void {
-  const fd = openSync(path, constants.O_WRONLY | constants.O_TRUNC | constants.O_NOFOLLOW);
-  try {
-    writeSync(fd, value);
-  } finally {
-    closeSync(fd);
-  }
-}
-
-function get(path: string): string {
-  const fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
-  try {
-    return readFileSync(fd, 'utf8');
-  } finally {
-    closeSync(fd);
-  }
-}
-
-/** A directory of a hierarchy, refusing any path that would leave the mount. */
-function dirIn(mount: string, path: string): string {
-  if (!path.startsWith('/') || path.split('/').includes('..')) throw new CgroupError(`cgroup path ${JSON.stringify(path)} would leave ${mount}`);
-  return path === '/' ? mount : posix.join(mount, path);
-}
-
 /** The container's cgroup in every v1 hierarchy it uses. */
 export class V1Cgroups {
   readonly hierarchies: V1State[];
@@ -303,7 +279,7 @@ export class V1Cgroups {
   }
 
   dirOf(h: V1State): string {
-    return dirIn(h.mount, h.path);
+    return cgroupDir(h.mount, h.path);
   }
 
   /** The container's directory in the hierarchy that holds `controller`, or null. */
@@ -328,7 +304,7 @@ export class V1Cgroups {
       const rel = posix.relative(base, h.path).split('/').filter(Boolean);
       const chain = rel.map((_, i) => posix.join(base, ...rel.slice(0, i + 1)));
       for (const p of chain) {
-        const dir = dirIn(h.mount, p);
+        const dir = cgroupDir(h.mount, p);
         try {
           mkdirSync(dir, 0o755);
           h.created.push(p);
@@ -342,7 +318,7 @@ export class V1Cgroups {
         if (h.controllers.includes('cpuset')) {
           for (const file of ['cpuset.cpus', 'cpuset.mems']) {
             const own = posix.join(dir, file);
-            if (get(own).trim() === '') put(own, get(posix.join(posix.dirname(dir), file)).trim());
+            if (readFile(own).trim() === '') putFile(own, readFile(posix.join(posix.dirname(dir), file)).trim());
           }
         }
       }
@@ -361,7 +337,7 @@ export class V1Cgroups {
         file = file.replace('blkio.', 'blkio.bfq.');
       }
       try {
-        put(posix.join(dir, file), w.value);
+        putFile(posix.join(dir, file), w.value);
       } catch (e) {
         const why = errno(e) === 'ENOENT' ? `${file} does not exist in this kernel` : `the kernel refused ${JSON.stringify(w.value)} for ${file} (${errno(e)})`;
         throw new CgroupError(`${w.field}: ${why}`);
@@ -377,7 +353,7 @@ export class V1Cgroups {
     const dir = this.dirFor('memory');
     let current = Infinity;
     try {
-      if (dir) current = Number(get(posix.join(dir, 'memory.memsw.limit_in_bytes')).trim());
+      if (dir) current = Number(readFile(posix.join(dir, 'memory.memsw.limit_in_bytes')).trim());
     } catch {
       // no swap accounting: the memsw write fails on its own, naming the field
     }
@@ -394,7 +370,7 @@ export class V1Cgroups {
     for (const h of this.hierarchies) {
       const dir = this.dirOf(h);
       try {
-        put(posix.join(dir, 'cgroup.procs'), String(pid));
+        putFile(posix.join(dir, 'cgroup.procs'), String(pid));
       } catch (e) {
         throw new CgroupError(`cannot move process ${pid} into ${dir}: ${errno(e) === 'ESRCH' ? 'no such process' : errno(e)}`);
       }
@@ -403,7 +379,7 @@ export class V1Cgroups {
 
   private procsOf(dir: string): number[] {
     try {
-      return get(posix.join(dir, 'cgroup.procs')).split('\n').filter(Boolean).map(Number);
+      return readFile(posix.join(dir, 'cgroup.procs')).split('\n').filter(Boolean).map(Number);
     } catch {
       return [];
     }
@@ -432,7 +408,7 @@ export class V1Cgroups {
   }
 
   freezerState(): string {
-    return get(posix.join(this.dirFor('freezer')!, 'freezer.state')).trim();
+    return readFile(posix.join(this.dirFor('freezer')!, 'freezer.state')).trim();
   }
 
   /** Writes freezer.state and waits until the kernel reports it (FREEZING passes through). */
@@ -442,7 +418,7 @@ export class V1Cgroups {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       // runc writes FROZEN again while FREEZING: a task that forked meanwhile is frozen too.
-      put(posix.join(dir, 'freezer.state'), want);
+      putFile(posix.join(dir, 'freezer.state'), want);
       if (this.freezerState() === want) return;
       if (Date.now() > deadline) throw new CgroupError(`${dir} did not become ${frozen ? 'frozen' : 'thawed'} within ${timeoutMs} ms`);
       await sleep(2);
@@ -458,7 +434,7 @@ export class V1Cgroups {
       if (existsSync(dir)) this.removeTree(dir);
       for (const p of [...h.created].reverse()) {
         if (p === h.path) continue;
-        const d = dirIn(h.mount, p);
+        const d = cgroupDir(h.mount, p);
         try {
           if (existsSync(d)) rmdirSync(d);
         } catch (e) {
@@ -495,7 +471,7 @@ export class V1Cgroups {
     const dir = this.dirFor(controller);
     if (!dir) return null;
     try {
-      return get(posix.join(dir, file));
+      return readFile(posix.join(dir, file));
     } catch {
       return null;
     }
