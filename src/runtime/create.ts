@@ -88,22 +88,35 @@ export interface Created {
   launched: Launched;
 }
 
-export function create(ctx: RuntimeContext, o: CreateOptions): Created {
+export interface PlannedContainer {
+  bundle: string;
+  cfg: Config;
+  rootfs: string;
+  plan: BuiltPlan;
+}
+
+/** Everything create decides before it touches anything: the config, the rootfs, the plan.
+ *  `hako plan` prints exactly this, so the audit is the plan create executes. */
+export function planContainer(ctx: RuntimeContext, o: Omit<CreateOptions, 'id' | 'pidFile'>, fifoPath: string): PlannedContainer {
   const bundle = path.resolve(o.bundle);
   const cfg = o.config ?? loadBundleConfig(bundle);
   const rootfs = checkRootfs(bundle, cfg);
+  const security = compileSecurity(cfg, ctx.log, rootfs);
+  const plan = buildCreatePlan({
+    cfg, bundle, rootless: ctx.rootless, host: readHostFacts(), fifoPath,
+    consoleSocket: o.consoleSocket, noPivot: o.noPivot, preserveFds: o.preserveFds, extraFds: o.extraFds,
+    seccomp: security.seccomp, landlock: security.landlock, joinedSetgroupsDenied: joinedSetgroupsDenied(cfg),
+  });
+  return { bundle, cfg, rootfs, plan };
+}
+
+export function create(ctx: RuntimeContext, o: CreateOptions): Created {
   const { store } = ctx;
   return store.withLock(o.id, () => {
     const dir = store.dir(o.id);
     if (fs.existsSync(dir)) throw new HakoError(`container "${o.id}" already exists`);
-    const host = readHostFacts();
-    const security = compileSecurity(cfg, ctx.log, rootfs);
     const fifoPath = path.join(dir, 'exec.fifo');
-    const plan = buildCreatePlan({
-      cfg, bundle, rootless: ctx.rootless, host, fifoPath,
-      consoleSocket: o.consoleSocket, noPivot: o.noPivot, preserveFds: o.preserveFds, extraFds: o.extraFds,
-      seccomp: security.seccomp, landlock: security.landlock, joinedSetgroupsDenied: joinedSetgroupsDenied(cfg),
-    });
+    const { bundle, cfg, rootfs, plan } = planContainer(ctx, o, fifoPath);
     fs.mkdirSync(dir, { recursive: true, mode: 0o711 });
     let launched: Launched | undefined;
     let cgroup: CgroupManager | null = null;

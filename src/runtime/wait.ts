@@ -10,6 +10,11 @@ import { closeFd, describeFailure } from './launch.js';
 
 const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
 
+/** The exit code a shell gives for a wait status: the code, or 128 + the signal. */
+export function exitCodeOf(st: { code?: number; signal?: number }): number {
+  return st.signal ? 128 + st.signal : st.code ?? 0;
+}
+
 /** Resolves with the exit code a shell would give (128+n for a signal).
  *  Signals go through the pidfd (closed at the end): never to a reused pid. */
 export async function waitAndForward(pid: number, pidfd: number): Promise<number> {
@@ -18,7 +23,7 @@ export async function waitAndForward(pid: number, pidfd: number): Promise<number
   try {
     const st = await native.waitPid(pid);
     if (st.error) throw new HakoError(`waiting for process ${pid} failed: errno ${st.error}`);
-    return st.signal ? 128 + st.signal : st.code ?? 0;
+    return exitCodeOf(st);
   } finally {
     for (const s of FORWARDED) process.off(s, forward);
     closeFd(pidfd);

@@ -6,15 +6,9 @@ import fs from 'node:fs';
 import os from 'node:os';
 import type { Config } from '../spec/config.js';
 import { HakoError } from '../errors.js';
-import { create } from '../runtime/create.js';
-import { start } from '../runtime/start.js';
-import { deleteContainer } from '../runtime/delete.js';
-import { checkExec } from '../runtime/wait.js';
-import { Container } from '../runtime/container.js';
+import { create, start, deleteContainer, checkExec, Container, exitCodeOf, listenerFds, type RuntimeContext } from '../runtime/index.js';
 import { native } from '../runtime/native.js';
-import type { RuntimeContext } from '../runtime/context.js';
 import { decide, type RestartPolicy, type RunEnd } from './policy.js';
-import { activationFds } from './activation.js';
 import { checkVolumes } from './volumes.js';
 import { waitServing } from './ready.js';
 import type { ListenAddress } from './listen.js';
@@ -141,7 +135,7 @@ export class Supervisor {
             `container ${this.o.id} ${describeEnd(end)}: giving up after ${d.streak} restarts in a row (--max-restarts ${this.o.policy.maxRestarts})`,
           );
         this.o.say(`container ${this.o.id} ${describeEnd(end)}; not restarting (--restart ${this.o.policy.mode})`);
-        return end.signal !== undefined ? 128 + end.signal : end.code ?? 0;
+        return exitCodeOf(end);
       }
       streak = d.streak;
       this.o.say(
@@ -157,7 +151,7 @@ export class Supervisor {
     const { ctx } = this;
     const { id, bundle, config } = this.o;
     checkVolumes(config, bundle);
-    const { plan, launched } = create(ctx, { id, bundle, config, extraFds: activationFds(this.o.listenerFd) });
+    const { plan, launched } = create(ctx, { id, bundle, config, extraFds: listenerFds(this.o.listenerFd) });
     try {
       start(ctx, id);
       checkExec(plan, launched.syncFd);

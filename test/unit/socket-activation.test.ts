@@ -1,5 +1,5 @@
 import { describe, expect, test } from 'vitest';
-import { planSocketActivation } from '../../src/plan/activation.js';
+import { planSocketActivation } from '../../src/runtime/activation.js';
 import { defaultSpec } from '../../src/spec/default.js';
 
 const cfg = () => {

@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
-import { withSocketActivation, activationFds } from '../../src/up/activation.js';
+import { withSocketActivation, listenerFds as activationFds } from '../../src/runtime/activation.js';
 import { checkVolumes, dataVolumes, writableByMode } from '../../src/up/volumes.js';
 import type { Config } from '../../src/spec/config.js';
 

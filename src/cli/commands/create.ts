@@ -1,8 +1,6 @@
 import { Command } from 'commander';
 import { context, intOption } from '../app.js';
-import { activationFor } from './exec.js';
-import { create } from '../../runtime/create.js';
-import { closeFd } from '../../runtime/launch.js';
+import { create, closeFd, activationFromEnvironment } from '../../runtime/index.js';
 
 export const createCommand = new Command('create')
   .description('create a container from a bundle; its process waits for `start`')
@@ -17,7 +15,7 @@ export const createCommand = new Command('create')
     const o = this.opts();
     const { launched } = create(context(this), {
       id, bundle: o.bundle, pidFile: o.pidFile, consoleSocket: o.consoleSocket, noPivot: o.pivot === false, preserveFds: o.preserveFds,
-      ...activationFor(o.bundle, o.preserveFds),
+      ...activationFromEnvironment(o.bundle, o.preserveFds),
     });
     closeFd(launched.syncFd);
   });

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { context } from '../app.js';
-import { deleteContainer } from '../../runtime/delete.js';
+import { deleteContainer } from '../../runtime/index.js';
 
 export const deleteCommand = new Command('delete')
   .description('delete a stopped container (--force kills it first)')

@@ -3,9 +3,8 @@
 // when the memory controller reports one, until the container stops.
 import { Command } from 'commander';
 import { context } from '../app.js';
-import { Container } from '../../runtime/container.js';
 import { HakoError } from '../../errors.js';
-import { cgroupOp, containerCgroup, noCgroupReason } from './pause.js';
+import { events } from '../../runtime/index.js';
 
 /** runc's interval syntax (a Go duration): 5s, 500ms, 1m, 1m30s. */
 export function parseDuration(v: string): number {
@@ -27,26 +26,8 @@ export const eventsCommand = new Command('events')
   .option('--stats', 'print the statistics once and exit')
   .option('--interval <duration>', 'stats interval', '5s')
   .action(async function (this: Command, id: string) {
-    const ctx = context(this);
     const o = this.opts();
-    const interval = parseDuration(o.interval);
-    const c = Container.load(ctx.store, id);
-    if (!c.alive()) throw new HakoError(`container "${id}" is not running`);
-    const cg = containerCgroup(c);
-    if (!cg) throw new HakoError(`cannot read events of container "${id}": statistics come from its cgroup v2 and it has none (${noCgroupReason()})`);
-    const emit = (e: unknown) => process.stdout.write(JSON.stringify(e) + '\n');
-    if (o.stats) {
-      emit(await cgroupOp('events --stats', () => cg.stats(id)));
-      return;
-    }
-    const stopOom = cg.watchOom(() => emit({ type: 'oom', id }));
-    try {
-      while (c.alive()) {
-        emit(await cgroupOp('events', () => cg.stats(id)));
-        const end = Date.now() + interval;
-        while (c.alive() && Date.now() < end) await new Promise((r) => setTimeout(r, Math.min(200, interval)));
-      }
-    } finally {
-      stopOom();
-    }
+    await events(context(this), id, {
+      once: !!o.stats, intervalMs: parseDuration(o.interval), emit: (e) => process.stdout.write(JSON.stringify(e) + '\n'),
+    });
   });

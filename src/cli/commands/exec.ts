@@ -1,30 +1,8 @@
 import fs from 'node:fs';
-import path from 'node:path';
 import { Command } from 'commander';
 import { context, intOption } from '../app.js';
-import { exec } from '../../runtime/exec.js';
-import { Container } from '../../runtime/container.js';
-import { parseJson, validateProcess } from '../../spec/validate.js';
-import { capMask } from '../../plan/capabilities.js';
-import type { Config, Process } from '../../spec/config.js';
+import { exec, Container, parseJson, validateProcess, capMask, type Process } from '../../runtime/index.js';
 import { HakoError } from '../../errors.js';
-import { loadBundleConfig } from '../../runtime/create.js';
-import { planSocketActivation } from '../../plan/activation.js';
-
-/**
- * create/run: socket activation (src/plan/activation.ts). Returns the create options
- * to override: the config with LISTEN_FDS/LISTEN_PID=1 and the fds to hand on, or
- * nothing when there is no activation (the bundle's config is then read as usual).
- */
-export function activationFor(bundle: string, preserveFds: number): { config?: Config; preserveFds?: number } {
-  const own = process.env.LISTEN_FDS;
-  const cfg = loadBundleConfig(path.resolve(bundle));
-  const a = planSocketActivation(cfg, { env: process.env, pid: process.pid, preserveFds });
-  if (!a.listenFds) return {};
-  // Ours was consumed: a hook or child of hako must not see it as its own.
-  if (own !== undefined) for (const k of ['LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES']) delete process.env[k];
-  return { config: a.cfg, preserveFds: a.preserveFds };
-}
 
 const collect = (v: string, prev: string[]) => [...prev, v];
 

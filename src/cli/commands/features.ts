@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { features } from '../../runtime/features.js';
+import { features } from '../../runtime/index.js';
 
 export const featuresCommand = new Command('features')
   .description('print what this runtime supports (runtime-spec features.md)')

@@ -1,7 +1,6 @@
 import { Command } from 'commander';
 import { context } from '../app.js';
-import { kill } from '../../runtime/kill.js';
-import { parseSignal } from '../../runtime/signals.js';
+import { kill, parseSignal } from '../../runtime/index.js';
 
 export const killCommand = new Command('kill')
   .description('send a signal (default SIGTERM) to the container')

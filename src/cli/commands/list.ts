@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { context } from '../app.js';
-import { Container } from '../../runtime/container.js';
+import { list } from '../../runtime/index.js';
 
 export const listCommand = new Command('list')
   .alias('ls')
@@ -8,17 +8,8 @@ export const listCommand = new Command('list')
   .option('-f, --format <fmt>', 'table or json', 'table')
   .option('-q, --quiet', 'only ids')
   .action(function (this: Command) {
-    const ctx = context(this);
     const o = this.opts();
-    const rows = ctx.store.ids().flatMap((id) => {
-      try {
-        const c = Container.load(ctx.store, id);
-        const s = c.ociState();
-        return [{ ...s, created: c.record.created, owner: String(c.record.owner) }];
-      } catch {
-        return [];
-      }
-    });
+    const rows = list(context(this));
     if (o.quiet) {
       for (const r of rows) process.stdout.write(`${r.id}\n`);
     } else if (o.format === 'json') {

@@ -1,10 +1,9 @@
-import path from 'node:path';
+// plan: print the launch plan create would execute for a bundle, step by step: the same
+// function create calls (socket activation and --preserve-fds included), so the audit
+// cannot drift from what runs.
 import { Command } from 'commander';
-import { context } from '../app.js';
-import { loadBundleConfig, checkRootfs } from '../../runtime/create.js';
-import { buildCreatePlan } from '../../plan/build.js';
-import { readHostFacts } from '../../plan/host.js';
-import { compileSecurity } from '../../runtime/security.js';
+import { context, intOption } from '../app.js';
+import { planContainer, activationFromEnvironment } from '../../runtime/index.js';
 import type { Arg } from '../../plan/ops.js';
 
 function show(a: Arg): unknown {
@@ -17,17 +16,18 @@ export const planCommand = new Command('plan')
   .description('print the launch plan for a bundle: every step the container gets, in order')
   .option('-b, --bundle <dir>', 'the bundle directory', '.')
   .option('--no-pivot', 'plan for --no-pivot')
+  .option('--console-socket <path>', 'plan for this console socket')
+  .option('--preserve-fds <n>', 'plan for fds 3..3+n-1 passed to the container', intOption, 0)
   .action(function (this: Command) {
     const ctx = context(this);
-    const bundle = path.resolve(this.opts().bundle);
-    const cfg = loadBundleConfig(bundle);
-    checkRootfs(bundle, cfg);
-    const sec = compileSecurity(cfg, ctx.log);
-    const plan = buildCreatePlan({
-      cfg, bundle, rootless: ctx.rootless, host: readHostFacts(), fifoPath: '<state dir>/exec.fifo',
-      consoleSocket: cfg.process?.terminal ? '<console socket>' : undefined, noPivot: this.opts().pivot === false,
-      seccomp: sec.seccomp, landlock: sec.landlock,
-    });
+    const o = this.opts();
+    const activation = activationFromEnvironment(o.bundle, o.preserveFds);
+    // Without --console-socket a terminal is what `hako run` gives it: its own socket.
+    const { plan } = planContainer(
+      ctx,
+      { bundle: o.bundle, noPivot: o.pivot === false, preserveFds: o.preserveFds, ...activation, consoleSocket: o.consoleSocket ?? "<hako run's console socket>" },
+      '<state dir>/exec.fifo',
+    );
     const out = {
       rootless: ctx.rootless,
       cloneFlags: `0x${plan.cloneFlags.toString(16)}`,

@@ -4,17 +4,8 @@
 import { spawnSync } from 'node:child_process';
 import { Command } from 'commander';
 import { context } from '../app.js';
-import { Container } from '../../runtime/container.js';
-import { containerPids } from '../../runtime/kill.js';
 import { HakoError } from '../../errors.js';
-import { containerCgroup } from './pause.js';
-
-/** Host pids of the container: its cgroup's processes when it has one, else its pid namespace's. */
-export function pidsOf(c: Container): number[] {
-  const cg = containerCgroup(c);
-  if (cg) return cg.pids();
-  return containerPids(c);
-}
+import { ps } from '../../runtime/index.js';
 
 export const psCommand = new Command('ps')
   .description("list the container's processes")
@@ -22,10 +13,8 @@ export const psCommand = new Command('ps')
   .argument('[ps-args...]', 'arguments for ps(1) in table format (default -ef)')
   .option('-f, --format <fmt>', 'table or json', 'table')
   .action(function (this: Command, id: string, psArgs: string[]) {
-    const ctx = context(this);
     const o = this.opts();
-    const c = Container.load(ctx.store, id);
-    const pids = pidsOf(c);
+    const pids = ps(context(this), id);
     if (o.format === 'json') {
       process.stdout.write(JSON.stringify(pids) + '\n');
       return;

@@ -1,7 +1,6 @@
 import { Command } from 'commander';
 import { context, intOption } from '../app.js';
-import { activationFor } from './exec.js';
-import { run } from '../../runtime/run.js';
+import { run, activationFromEnvironment } from '../../runtime/index.js';
 
 export const runCommand = new Command('run')
   .description('create and start a container, wait for it and return its exit code')
@@ -19,6 +18,6 @@ export const runCommand = new Command('run')
     process.exitCode = await run(context(this), {
       id, bundle: o.bundle, pidFile: o.pidFile, consoleSocket: o.consoleSocket, noPivot: o.pivot === false,
       preserveFds: o.preserveFds, detach: o.detach, keep: o.keep,
-      ...activationFor(o.bundle, o.preserveFds),
+      ...activationFromEnvironment(o.bundle, o.preserveFds),
     });
   });

@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { Command } from 'commander';
-import { defaultSpec } from '../../spec/default.js';
+import { defaultSpec } from '../../runtime/index.js';
 import { HakoError } from '../../errors.js';
 
 export const specCommand = new Command('spec')

@@ -1,6 +1,6 @@
 import { Command } from 'commander';
 import { context } from '../app.js';
-import { start } from '../../runtime/start.js';
+import { start } from '../../runtime/index.js';
 
 export const startCommand = new Command('start')
   .description('start a created container')

@@ -4,11 +4,8 @@
 import fs from 'node:fs';
 import { Command } from 'commander';
 import { context } from '../app.js';
-import { Container } from '../../runtime/container.js';
 import { HakoError } from '../../errors.js';
-import { parseJson } from '../../spec/validate.js';
-import { CgroupManager, type LinuxResources } from '../../cgroups/index.js';
-import { cgroupOp, containerCgroup, noCgroupReason } from './pause.js';
+import { update, parseJson, type LinuxResources } from '../../runtime/index.js';
 
 const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
 
@@ -63,7 +60,7 @@ export function resourcesFrom(o: Record<string, string | undefined>): LinuxResou
 }
 
 export const updateCommand = new Command('update')
-  .description("change a running container's resource limits (cgroup v2)")
+  .description("change a running container's resource limits (cgroup)")
   .argument('<id>', 'container id')
   .option('-r, --resources <file>', 'OCI linux.resources JSON, or - for stdin')
   .option('--blkio-weight <n>', 'block IO weight (10-1000)')
@@ -84,16 +81,5 @@ export const updateCommand = new Command('update')
   .option('--l3-cache-schema <s>', 'Intel RDT (not supported)')
   .option('--mem-bw-schema <s>', 'Intel RDT (not supported)')
   .action(async function (this: Command, id: string) {
-    const ctx = context(this);
-    const resources = resourcesFrom(this.opts());
-    const c = Container.load(ctx.store, id);
-    if (!c.alive()) throw new HakoError(`cannot update container "${id}": it is stopped`);
-    const cg = containerCgroup(c);
-    if (!cg) throw new HakoError(`cannot update container "${id}": updating resources needs a cgroup v2 hierarchy and the container has no cgroup (${noCgroupReason()})`);
-    // An update asks for these limits now, on a running container: a limit this host
-    // cannot apply is refused (strict), not dropped with a warning as at create, where
-    // the choice is between running without it and not running at all.
-    const strict = new CgroupManager({ ...cg.toJSON(), strict: true });
-    const warnings = await cgroupOp(`cannot update container "${id}"`, () => strict.apply(resources));
-    for (const w of warnings) ctx.log.warn(w);
+    await update(context(this), id, resourcesFrom(this.opts()));
   });

@@ -1,4 +1,4 @@
-// Socket activation for create/run (systemd's protocol, runc's behaviour): the
+// Socket activation, its one home (systemd's protocol, runc's behaviour): the
 // listening sockets sit at fds 3..3+N-1 of the container's process, with
 // LISTEN_FDS=N and LISTEN_PID naming that process *as it sees itself*: pid 1,
 // since it is the init of a new pid namespace. Pure: the CLI passes hako's env.
@@ -8,9 +8,12 @@
 //   unset or hako's pid): those N fds go to the container first, then the
 //   --preserve-fds ones after them, as runc does;
 // - config.json's process.env declares LISTEN_FDS=N for fds passed with
-//   --preserve-fds: LISTEN_PID is set for the container's process.
+//   --preserve-fds: LISTEN_PID is set for the container's process;
+// - `hako up` owns the listening socket and hands it to the server at fd 3.
+import path from 'node:path';
 import type { Config } from '../spec/config.js';
 import { HakoError } from '../errors.js';
+import { loadBundleConfig } from './create.js';
 
 export interface ActivationInput {
   /** hako's own environment. */
@@ -63,4 +66,36 @@ export function planSocketActivation(cfg: Config, inp: ActivationInput): Activat
   const env = [...procEnv.filter((e) => !LISTEN_RE.test(e)), `LISTEN_FDS=${listenFds}`, 'LISTEN_PID=1'];
   if (names !== undefined) env.push(`LISTEN_FDNAMES=${names}`);
   return { cfg: { ...cfg, process: { ...cfg.process!, env } }, preserveFds, listenFds };
+}
+
+/** create/run: the create options socket activation overrides: the config with
+ *  LISTEN_FDS/LISTEN_PID=1 and the fds to hand on, or nothing when there is no
+ *  activation (the bundle's config is then read as usual). */
+export function activationFromEnvironment(bundle: string, preserveFds: number): { config?: Config; preserveFds?: number } {
+  const own = process.env.LISTEN_FDS;
+  const cfg = loadBundleConfig(path.resolve(bundle));
+  const a = planSocketActivation(cfg, { env: process.env, pid: process.pid, preserveFds });
+  if (!a.listenFds) return {};
+  // Ours was consumed: a hook or child of hako must not see it as its own.
+  if (own !== undefined) for (const k of ['LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES']) delete process.env[k];
+  return { config: a.cfg, preserveFds: a.preserveFds };
+}
+
+export const ACTIVATION_FD = 3;
+
+/** `hako up`: the bundle's config with the activation environment for one socket. */
+export function withSocketActivation(cfg: Config): Config {
+  const namespaces = cfg.linux?.namespaces ?? [];
+  const fresh = (type: string) => namespaces.some((n) => n.type === type && !n.path);
+  if (!fresh('pid'))
+    throw new HakoError('config.json: linux.namespaces: hako up needs a new pid namespace (the server must be pid 1 for LISTEN_PID)');
+  // Root or not, up runs the container in a user namespace: its root is never the host's.
+  if (!fresh('user')) throw new HakoError('config.json: linux.namespaces: hako up needs a new user namespace; add {"type": "user"}');
+  const env = (cfg.process!.env ?? []).filter((e) => !LISTEN_RE.test(e));
+  return { ...cfg, process: { ...cfg.process!, env: [...env, 'LISTEN_FDS=1', 'LISTEN_PID=1'] } };
+}
+
+/** `hako up`: where the runtime places the socket: our fd at the container's fd 3. */
+export function listenerFds(listenerFd: number): Array<{ from: number; to: number }> {
+  return [{ from: listenerFd, to: ACTIVATION_FD }];
 }
