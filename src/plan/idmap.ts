@@ -5,6 +5,7 @@ import fs from 'node:fs';
 import type { Config, IdMapping } from '../spec/config.js';
 import { HakoError } from '../errors.js';
 import type { HostFacts } from './host.js';
+import { rangesOf, type SubIdRange } from '../host/subids.js';
 
 export interface IdMapPlan {
   uidMap: IdMapping[];
@@ -15,21 +16,9 @@ export interface IdMapPlan {
   useHelpers: boolean;
 }
 
-export interface SubIdRange {
-  start: number;
-  count: number;
-}
-
-/** Ranges for a user in /etc/subuid-style text, by name or number. */
-export function parseSubIds(text: string, user: string, uid: number): SubIdRange[] {
-  const out: SubIdRange[] = [];
-  for (const line of text.split('\n')) {
-    const [who, start, count] = line.trim().split(':');
-    if (!who || start === undefined || count === undefined) continue;
-    if (who === user || who === String(uid)) out.push({ start: Number(start), count: Number(count) });
-  }
-  return out;
-}
+export type { SubIdRange } from '../host/subids.js';
+/** A user's ranges in /etc/subuid-style text (the one parser: src/host/subids.ts). */
+export { rangesOf as parseSubIds } from '../host/subids.js';
 
 function covered(m: IdMapping, own: number, ranges: SubIdRange[]): boolean {
   if (m.size === 1 && m.hostID === own) return true;
@@ -54,7 +43,7 @@ export function planIdMaps(cfg: Config, host: HostFacts, rootless: boolean, read
     } catch {
       throw new HakoError(`config.json: linux.${key}: ${file} cannot be read, so no range can be mapped for user ${host.user}`);
     }
-    const ranges = parseSubIds(text, host.user, own);
+    const ranges = rangesOf(text, host.user, own);
     maps.forEach((m, i) => {
       if (!covered(m, own, ranges))
         throw new HakoError(

@@ -7,17 +7,14 @@ import fs from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import type { Config, IdMapping } from '../spec/config.js';
 import { HakoError } from '../errors.js';
+import { parseSubIdFile, entryFor, type SubIdEntry } from '../host/subids.js';
 
 /** The user whose subordinate ranges `up` maps as root, created when missing. */
 export const SUBID_USER = 'hako';
 /** Container ids 0..65535, as podman and newuidmap's defaults (SUB_UID_COUNT) give. */
 export const SUBID_COUNT = 65536;
 
-export interface SubIdEntry {
-  owner: string;
-  start: number;
-  count: number;
-}
+export type { SubIdEntry } from '../host/subids.js';
 
 export interface SubIdRanges {
   user: string;
@@ -27,21 +24,7 @@ export interface SubIdRanges {
   created: string[];
 }
 
-/** Every well-formed entry of /etc/subuid-style text. */
-export function parseSubIdFile(text: string): SubIdEntry[] {
-  const out: SubIdEntry[] = [];
-  for (const line of text.split('\n')) {
-    const [owner, start, count, ...rest] = line.trim().split(':');
-    if (!owner || rest.length || !/^\d+$/.test(start ?? '') || !/^\d+$/.test(count ?? '')) continue;
-    out.push({ owner, start: Number(start), count: Number(count) });
-  }
-  return out;
-}
-
-/** The first usable entry of a user, by name or by uid (as newuidmap reads the files). */
-export function entryFor(entries: SubIdEntry[], user: string, uid: number | undefined): SubIdEntry | undefined {
-  return entries.find((e) => e.count > 0 && (e.owner === user || (uid !== undefined && e.owner === String(uid))));
-}
+export { parseSubIdFile, entryFor };
 
 /**
  * The lowest start >= min where count ids overlap no entry of any file given (so the same

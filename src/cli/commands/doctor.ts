@@ -9,6 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { Command } from 'commander';
+import { rangesOf } from '../../host/subids.js';
 import { globals } from '../app.js';
 import { describeHost, detect, STRICT_ENV } from '../../cgroups/index.js';
 import { defaultRoot, rootProblem } from '../../runtime/store.js';
@@ -152,20 +153,11 @@ function readNumber(file: string): number | null {
   }
 }
 
-/** /etc/subuid-style lines for a user (by name or number). */
-export function parseSubIds(text: string, user: string | null, uid: number): IdRange[] {
-  const out: IdRange[] = [];
-  for (const line of text.split('\n')) {
-    const [name, start, count] = line.trim().split(':');
-    if (!name || name.startsWith('#') || (name !== user && name !== String(uid))) continue;
-    if (/^\d+$/.test(start ?? '') && /^\d+$/.test(count ?? '')) out.push({ start: Number(start), count: Number(count) });
-  }
-  return out;
-}
+export { rangesOf as parseSubIds } from '../../host/subids.js';
 
 function subIds(file: string, user: string | null, uid: number): IdRange[] {
   try {
-    return parseSubIds(fs.readFileSync(file, 'utf8'), user, uid);
+    return rangesOf(fs.readFileSync(file, 'utf8'), user, uid);
   } catch {
     return [];
   }
