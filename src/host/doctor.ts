@@ -8,12 +8,10 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { Command } from 'commander';
-import { rangesOf } from '../../host/subids.js';
-import { globals } from '../app.js';
-import { describeHost, detect, STRICT_ENV } from '../../cgroups/index.js';
-import { defaultRoot, rootProblem } from '../../runtime/store.js';
-import { native } from '../../runtime/native.js';
+import { rangesOf } from './subids.js';
+import { describeHost, detect, STRICT_ENV } from '../cgroups/index.js';
+import { defaultRoot, rootProblem } from '../runtime/store.js';
+import { native } from '../runtime/native.js';
 
 export type Verdict = 'ok' | 'warn' | 'missing';
 
@@ -153,7 +151,7 @@ function readNumber(file: string): number | null {
   }
 }
 
-export { rangesOf as parseSubIds } from '../../host/subids.js';
+export { rangesOf as parseSubIds } from './subids.js';
 
 function subIds(file: string, user: string | null, uid: number): IdRange[] {
   try {
@@ -267,12 +265,3 @@ export function gatherFacts(root?: string): DoctorFacts {
     overlay, stateRoot, stateRootProblem: stateRootIssue,
   };
 }
-
-export const doctorCommand = new Command('doctor')
-  .description(`check what this host offers hako (cgroups, user namespaces, id maps, seccomp, Landlock, overlayfs, state root); exit 1 when rootless containers cannot run (${STRICT_ENV}=1 makes missing cgroup limits an error at create)`)
-  .action(function (this: Command) {
-    const cs = checks(gatherFacts(globals(this).root));
-    const v = verdict(cs);
-    process.stdout.write(formatChecks(cs) + v.line + '\n');
-    process.exitCode = v.exitCode;
-  });

@@ -4,7 +4,7 @@ import path from 'node:path';
 import type { Config, Process } from '../spec/config.js';
 import { HakoError } from '../errors.js';
 import { HOOK_POINT, type LaunchPlan, type Step } from './ops.js';
-import type { HostFacts } from './host.js';
+import type { HostFacts } from '../host/facts.js';
 import { planNamespaces, CLONE } from './namespaces.js';
 import { planIdMaps, type IdMapPlan } from './idmap.js';
 import { planRootfs, planPivot, planFinalizeRootfs } from './mounts.js';

@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import type { Config, IdMapping } from '../spec/config.js';
 import { HakoError } from '../errors.js';
-import type { HostFacts } from './host.js';
+import type { HostFacts } from '../host/facts.js';
 import { rangesOf, type SubIdRange } from '../host/subids.js';
 
 export interface IdMapPlan {

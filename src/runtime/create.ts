@@ -7,7 +7,7 @@ import { parseJson, validateConfig } from '../spec/validate.js';
 import type { Config } from '../spec/config.js';
 import type { ContainerRecord } from '../spec/state.js';
 import { buildCreatePlan, type BuiltPlan } from '../plan/build.js';
-import { readHostFacts } from '../plan/host.js';
+import { readHostFacts } from '../host/facts.js';
 import { native } from './native.js';
 import { launch, killAndReap, closeFd, type Launched } from './launch.js';
 import { runHooks } from './hooks.js';

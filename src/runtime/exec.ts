@@ -6,7 +6,7 @@ import path from 'node:path';
 import { HakoError } from '../errors.js';
 import type { Process } from '../spec/config.js';
 import { buildExecPlan } from '../plan/build.js';
-import { readHostFacts } from '../plan/host.js';
+import { readHostFacts } from '../host/facts.js';
 import { native } from './native.js';
 import { launch, closeFd } from './launch.js';
 import { writeAtomic } from './store.js';

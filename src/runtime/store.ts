@@ -11,7 +11,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { HakoError } from '../errors.js';
 import { native, LOCK_EX, LOCK_UN } from './native.js';
-import { inUserNamespace } from '../plan/host.js';
+import { inUserNamespace } from '../host/facts.js';
 
 const { O_RDWR, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_RDONLY } = fs.constants; // libuv adds O_CLOEXEC itself
 

@@ -1,7 +1,7 @@
 // `hako doctor`: the verdict logic on made-up hosts, and the real command on this one.
 import { spawnSync } from 'node:child_process';
 import { describe, expect, it } from 'vitest';
-import { cgroupChecks, checks, formatChecks, parseSubIds, verdict, type DoctorFacts } from '../../src/cli/commands/doctor.js';
+import { cgroupChecks, checks, formatChecks, parseSubIds, verdict, type DoctorFacts } from '../../src/host/doctor.js';
 import { describeHost, type HostCgroups } from '../../src/cgroups/index.js';
 import { CLI } from '../helpers/env.js';
 

@@ -5,7 +5,7 @@ import { describe, expect, it } from 'vitest';
 import { buildCreatePlan } from '../../src/plan/build.js';
 import { defaultSpec } from '../../src/spec/default.js';
 import { validateConfig } from '../../src/spec/validate.js';
-import type { HostFacts } from '../../src/plan/host.js';
+import type { HostFacts } from '../../src/host/facts.js';
 import type { Config } from '../../src/spec/config.js';
 
 const host: HostFacts = { uid: 1000, gid: 1000, user: 'alice', lastCap: 40, landlockAbi: 7, cgroup2Unified: true };

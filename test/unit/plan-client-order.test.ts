@@ -1,7 +1,7 @@
 // Plan details the real clients depend on (test/e2e/docker.test.ts found them).
 import { describe, expect, test } from 'vitest';
 import { buildCreatePlan } from '../../src/plan/build.js';
-import { readHostFacts } from '../../src/plan/host.js';
+import { readHostFacts } from '../../src/host/facts.js';
 import { defaultSpec } from '../../src/spec/default.js';
 
 describe('create plan order', () => {

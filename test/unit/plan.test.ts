@@ -7,7 +7,7 @@ import { encodeSteps } from '../../src/plan/encode.js';
 import { parseMountOptions, MS } from '../../src/plan/mount-options.js';
 import { parseSubIds, planIdMaps } from '../../src/plan/idmap.js';
 import { CLONE } from '../../src/plan/namespaces.js';
-import type { HostFacts } from '../../src/plan/host.js';
+import type { HostFacts } from '../../src/host/facts.js';
 import type { Config } from '../../src/spec/config.js';
 import { HakoError } from '../../src/errors.js';
 
