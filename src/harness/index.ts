@@ -11,20 +11,28 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import pino, { type Logger } from 'pino';
-import type { Config, Process } from '../spec/config.js';
-import type { OciState } from '../spec/state.js';
-import { Store, defaultRoot } from '../runtime/store.js';
-import { rootlessDefault, type RuntimeContext } from '../runtime/context.js';
-import { create } from '../runtime/create.js';
-import { start } from '../runtime/start.js';
-import { exec } from '../runtime/exec.js';
-import { kill } from '../runtime/kill.js';
-import { deleteContainer } from '../runtime/delete.js';
-import { checkExec } from '../runtime/wait.js';
-import { closeFd } from '../runtime/launch.js';
-import { Container } from '../runtime/container.js';
+import {
+  Store,
+  defaultRoot,
+  rootlessDefault,
+  create,
+  start,
+  exec,
+  kill,
+  deleteContainer,
+  checkExec,
+  closeFd,
+  Container,
+  parseSignal,
+  type RuntimeContext,
+  type Created,
+  type Config,
+  type Process,
+  type OciState,
+} from '../runtime/index.js';
+// Waiting for and reaping the init (we are its parent) are not on the runtime's face yet.
 import { native } from '../runtime/native.js';
-import { parseSignal } from '../runtime/signals.js';
+import { killAndReap } from '../runtime/launch.js';
 
 export { HakoError } from '../errors.js';
 export type { Config, Process, OciState };
@@ -133,21 +141,42 @@ export class Hako {
     };
   }
 
-  /** create + start, detached: the container runs until killed or deleted. */
+  /** create + start, detached: the container runs until killed or deleted. A start that
+   *  fails (start, or the exec after it) leaves nothing behind: no state dir, no zombie. */
   start(o: StartOptions): HarnessContainer {
     const id = o.id ?? `harness-${process.pid}-${++counter}`;
     const cap = new Capture();
+    let launched: Created['launched'] | undefined;
+    let syncOpen = false;
     try {
-      const { launched, plan } = create(this.ctx, { id, bundle: o.bundle, config: o.config, extraFds: [...cap.fds(), ...(o.fds ?? [])] });
+      const created = create(this.ctx, { id, bundle: o.bundle, config: o.config, extraFds: [...cap.fds(), ...(o.fds ?? [])] });
+      launched = created.launched;
+      syncOpen = true;
       start(this.ctx, id);
-      checkExec(plan, launched.syncFd);
+      syncOpen = false; // checkExec closes it, whatever it finds
+      checkExec(created.plan, launched.syncFd);
       closeFd(launched.pidfd);
       const c = new HarnessContainer(this.ctx, id, launched.pid, cap);
       this.made.set(id, c);
       return c;
     } catch (e) {
+      if (launched) this.discard(id, launched, syncOpen);
       cap.dispose();
       throw e;
+    }
+  }
+
+  /** After a failed start: kill the init through its pidfd and reap it (we are its parent,
+   *  unless a fork made it our grandchild), then delete --force what create left. */
+  private discard(id: string, launched: Created['launched'], syncOpen: boolean): void {
+    if (syncOpen) closeFd(launched.syncFd);
+    if (launched.pid === launched.childPid) killAndReap(launched.pid, launched.pidfd);
+    else native.pidfdSignal(launched.pidfd, 9);
+    closeFd(launched.pidfd);
+    try {
+      deleteContainer(this.ctx, id, true);
+    } catch (err) {
+      this.ctx.log.warn(`removing container "${id}" after its failed start: ${(err as Error).message}`);
     }
   }
 

@@ -5,9 +5,26 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { describe, it, expect, afterAll } from 'vitest';
-import { Hako } from '../../src/harness/index.js';
+import { Hako } from '../../src/index.js';
 import { makeBundle, scratch } from '../helpers/hako.js';
 import { IS_ROOT, REPO, TEST_USER } from '../helpers/env.js';
+
+/** This process's children that died and were never reaped. */
+function zombieChildren(): number[] {
+  const out: number[] = [];
+  for (const d of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(d)) continue;
+    try {
+      // pid (comm) state ppid …: comm may hold spaces and parentheses, the last ')' ends it.
+      const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
+      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+      if (state === 'Z' && Number(ppid) === process.pid) out.push(Number(d));
+    } catch {
+      // gone
+    }
+  }
+  return out;
+}
 
 describe('in-process harness', () => {
   const root = scratch('root', 'harness-');
@@ -37,12 +54,22 @@ describe('in-process harness', () => {
     expect(fs.readdirSync(root).filter((f) => !f.startsWith('.'))).toEqual([]);
   });
 
+  it.skipIf(!IS_ROOT)('leaves no state dir and no zombie when the container fails after create', () => {
+    // create succeeds; the init then runs the startContainer hook, which fails: start's exec check throws.
+    const { bundle } = makeBundle('root', (c) => (c.hooks = { startContainer: [{ path: '/bin/false' }] }));
+    const zombiesBefore = zombieChildren();
+    expect(() => hako.start({ bundle, id: 'harness-failed-start' })).toThrow(/startContainer hook \/bin\/false failed/);
+    expect(fs.readdirSync(root).filter((f) => !f.startsWith('.'))).toEqual([]);
+    expect(zombieChildren().filter((z) => !zombiesBefore.includes(z))).toEqual([]);
+    expect(hako.list()).toEqual([]);
+  });
+
   it.skipIf(!IS_ROOT)('works rootless', () => {
     const { bundle, root: userRoot } = makeBundle('rootless', (c) => (c.process!.args = ['sh', '-c', 'cat /proc/self/uid_map']));
     const script = path.join(scratch('rootless', 'hs-'), 'run.mjs');
     fs.writeFileSync(
       script,
-      `import { Hako } from '${REPO}/dist/harness/index.js';
+      `import { Hako } from '${REPO}/dist/index.js';
 const h = new Hako({ root: '${userRoot}' });
 const r = await h.run({ bundle: '${bundle}' });
 console.log(JSON.stringify(r));`,
