@@ -113,8 +113,9 @@ Napi::Value LoadInit(const Napi::CallbackInfo &info) {
   return env.Undefined();
 }
 
-// spawn(plan, cloneFlags, parentNsPaths, fdFrom, fdTo, cgroupFd, childFlags) -> { pid, pidfd, fd, cgroupErrno }
-// childFlags: HAKO_CHILD_* (child.h).
+// spawn(plan, cloneFlags, parentNs, fdFrom, fdTo, cgroupFd, childFlags) -> { pid, pidfd, fd, cgroupErrno }
+// parentNs: [{ path, type }], type "pid" or "time": namespaces this thread joins
+// around clone. childFlags: HAKO_CHILD_* (child.h).
 // With a cgroup v2 directory fd (>= 0) the child is born in that cgroup
 // (clone3 CLONE_INTO_CGROUP): no later migration, which costs the kernel an
 // RCU grace period per write to cgroup.procs. cgroupErrno is 0 then; when the
@@ -124,7 +125,7 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   Napi::Buffer<unsigned char> plan = info[0].As<Napi::Buffer<unsigned char>>();
   unsigned long flags = (unsigned long)info[1].As<Napi::Number>().Int64Value();
-  Napi::Array nsPaths = info[2].As<Napi::Array>();
+  Napi::Array parentNs = info[2].As<Napi::Array>();
   Napi::Array from = info[3].As<Napi::Array>();
   Napi::Array to = info[4].As<Napi::Array>();
   int cgroupFd = info[5].As<Napi::Number>().Int32Value();
@@ -161,9 +162,22 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
       close(r.first);
     }
   };
-  for (uint32_t i = 0; i < nsPaths.Length(); i++) {
-    std::string p = nsPaths.Get(i).As<Napi::String>().Utf8Value();
-    bool isTime = p.find("time") != std::string::npos;
+  for (uint32_t i = 0; i < parentNs.Length(); i++) {
+    // The caller says which namespace a path names; the path says nothing (a
+    // pid namespace may well be reached through /run/time-ns/pid).
+    Napi::Value v = parentNs.Get(i);
+    std::string p, t;
+    if (v.IsObject()) {
+      Napi::Object o = v.As<Napi::Object>();
+      if (o.Get("path").IsString()) p = o.Get("path").As<Napi::String>().Utf8Value();
+      if (o.Get("type").IsString()) t = o.Get("type").As<Napi::String>().Utf8Value();
+    }
+    if (p.empty() || (t != "pid" && t != "time")) {
+      undo();
+      closeAll();
+      return ThrowErrno(env, "parent namespace " + std::to_string(i) + " must be { path, type: \"pid\" | \"time\" }", EINVAL);
+    }
+    bool isTime = t == "time";
     const char *self = isTime ? "/proc/thread-self/ns/time_for_children" : "/proc/thread-self/ns/pid_for_children";
     int saved = open(self, O_RDONLY | O_CLOEXEC);
     int fd = open(p.c_str(), O_RDONLY | O_CLOEXEC);

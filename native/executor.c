@@ -116,45 +116,29 @@ static int read_step(const unsigned char *buf, size_t len, size_t *off, struct s
   return 0;
 }
 
-/* Each op's arguments, by kind: 'i' an integer, 's' bytes. A step that does
- * not match is refused before anything reads its args. NULL: any number of
- * byte strings (FIND_EXEC). */
+/* Each op's arguments, by kind (plan_ops.def): 'i' an integer, 's' bytes; a
+ * trailing '+' repeats the kind before it one or more times. A step that does
+ * not match is refused before anything reads its args. */
 static const char *const SIGNATURE[OP_MAX] = {
-    [OP_SETNS] = "si", [OP_UNSHARE] = "i", [OP_WRITE_FILE] = "ss", [OP_FORK] = "",
-    [OP_SETSID] = "", [OP_MOUNT] = "sssisi", [OP_MKDIR_IN_ROOT] = "si", [OP_MKFILE_IN_ROOT] = "si",
-    [OP_MKNOD_IN_ROOT] = "siiii", [OP_SYMLINK_IN_ROOT] = "ss", [OP_OPEN_ROOT] = "s", [OP_PIVOT_ROOT] = "s",
-    [OP_MOVE_CHROOT] = "s", [OP_MASK_PATH] = "s", [OP_READONLY_PATH] = "s", [OP_SETHOSTNAME] = "s",
-    [OP_SETDOMAINNAME] = "s", [OP_RLIMIT] = "iii", [OP_CHDIR] = "s", [OP_SETGROUPS] = "s", [OP_SETRESGID] = "i",
-    [OP_SETRESUID] = "i", [OP_KEEPCAPS] = "i", [OP_CAPBSET_KEEP] = "ii", [OP_CAPSET] = "iii",
-    [OP_AMBIENT_RAISE] = "i", [OP_NO_NEW_PRIVS] = "", [OP_UMASK] = "i", [OP_LANDLOCK_CREATE] = "ii",
-    [OP_LANDLOCK_PATH] = "is", [OP_LANDLOCK_PORT] = "ii", [OP_LANDLOCK_ENFORCE] = "", [OP_SECCOMP] = "isi",
-    [OP_CONSOLE_CONNECT] = "s", [OP_CONSOLE_PTY] = "", [OP_OPEN_FIFO] = "i", [OP_REPORT_READY] = "",
-    [OP_WAIT_FIFO] = "", [OP_HOOK_PAUSE] = "i", [OP_FIND_EXEC] = 0, [OP_LOOPBACK_UP] = "",
-    [OP_OOM_SCORE_ADJ] = "s", [OP_PARENT_MOUNT_PRIVATE] = "s", [OP_CHROOT] = "", [OP_RUN_HOOK] = 0,
+#define HAKO_OP(name, num, kinds) [OP_##name] = kinds,
+#include "plan_ops.def"
 };
 
+static int kind_of(char k) { return k == 'i' ? HAKO_ARG_INT : HAKO_ARG_BYTES; }
+
 static int args_match(const struct step *st) {
-  if (st->op == 0 || st->op >= OP_MAX || st->op == OP_EXEC) return 0;
+  /* OP_EXEC is read apart (do_exec_big); 0 and retired numbers have no signature. */
+  if (st->op == 0 || st->op >= OP_MAX || st->op == OP_EXEC || !SIGNATURE[st->op]) return 0;
   const char *sig = SIGNATURE[st->op];
-  if (!sig && st->op == OP_RUN_HOOK) {
-    /* timeout, argc, then argc >= 1 strings and any env strings */
-    if (st->nargs < 3 || st->args[0].kind != HAKO_ARG_INT || st->args[1].kind != HAKO_ARG_INT) return 0;
-    if (st->args[1].num < 1 || st->args[1].num > st->nargs - 2) return 0;
-    for (uint32_t i = 2; i < st->nargs; i++)
-      if (st->args[i].kind != HAKO_ARG_BYTES) return 0;
-    return 1;
-  }
-  if (!sig) {
-    if (st->op != OP_FIND_EXEC || st->nargs == 0) return 0;
-    for (uint32_t i = 0; i < st->nargs; i++)
-      if (st->args[i].kind != HAKO_ARG_BYTES) return 0;
-    return 1;
-  }
-  uint32_t n = 0;
-  while (sig[n]) n++;
-  if (st->nargs != n) return 0;
-  for (uint32_t i = 0; i < n; i++)
-    if (st->args[i].kind != (sig[i] == 'i' ? HAKO_ARG_INT : HAKO_ARG_BYTES)) return 0;
+  uint32_t fixed = 0;
+  while (sig[fixed] && sig[fixed + 1] != '+') fixed++;
+  int variadic = sig[fixed] != 0;
+  /* variadic: the fixed kinds, then one or more of sig[fixed] */
+  if (variadic ? st->nargs < fixed + 1 : st->nargs != fixed) return 0;
+  for (uint32_t i = 0; i < st->nargs; i++)
+    if (st->args[i].kind != kind_of(sig[i < fixed ? i : fixed])) return 0;
+  /* RUN_HOOK's argc counts the argv among its strings, at least the path. */
+  if (st->op == OP_RUN_HOOK && (st->args[1].num < 1 || st->args[1].num > st->nargs - 2)) return 0;
   return 1;
 }
 
@@ -977,7 +961,6 @@ static int run_step(struct ctx *c, const struct step *st, unsigned idx) {
 /* OP_EXEC: argc, then argc argv strings, then the env strings. It can hold
  * more strings than a step's arg array, so it is read straight from the
  * buffer into pointer arrays on this stack frame: no allocation. */
-#define HAKO_EXEC_MAX 4096
 static int do_exec_big(struct ctx *c, const unsigned char *buf, size_t len, size_t off) {
   const char *argv[HAKO_EXEC_MAX + 1];
   const char *envp[HAKO_EXEC_MAX + 1];

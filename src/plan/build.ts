@@ -3,7 +3,7 @@
 import path from 'node:path';
 import type { Config, Process } from '../spec/config.js';
 import { HakoError } from '../errors.js';
-import { HOOK_POINT, type LaunchPlan, type Step } from './ops.js';
+import { HOOK_POINT, LIMIT, maxVariadic, type LaunchPlan, type Step } from './ops.js';
 import type { HostFacts } from '../host/facts.js';
 import { planNamespaces, CLONE } from './namespaces.js';
 import { planIdMaps, type IdMapPlan } from './idmap.js';
@@ -132,14 +132,20 @@ export function buildCreatePlan(o: PlanOptions): BuiltPlan {
   if (o.fifoPath) steps.push({ op: 'WAIT_FIFO', args: [], what: 'wait for start' });
   // startContainer hooks run inside the container once started, right before
   // the process; the state `start` wrote into the fifo is their stdin.
-  for (const h of cfg.hooks?.startContainer ?? []) {
+  for (const [i, h] of (cfg.hooks?.startContainer ?? []).entries()) {
     const argv = h.args?.length ? h.args : [h.path];
+    // The executor runs it from one step, whose arguments are bounded (plan_ops.def).
+    const strings = argv.length + (h.env?.length ?? 0);
+    if (strings > maxVariadic('RUN_HOOK'))
+      throw new HakoError(
+        `config.json: hooks.startContainer[${i}]: args and env hold ${strings} strings together, more than the ${maxVariadic('RUN_HOOK')} a startContainer hook can take (it runs inside the container from one plan step of at most ${LIMIT.MAX_ARGS} arguments)`,
+      );
     steps.push({ op: 'RUN_HOOK', args: [h.timeout ?? 0, argv.length, h.path, ...argv.slice(1), ...(h.env ?? [])], what: `run the startContainer hook ${h.path}` });
   }
   steps.push(finalExec(proc));
   // Rootless, the runtime writes the id maps through /proc/PID: the child is dumpable only while it does.
   const dumpableWhileMapped = !!idmap && o.rootless;
-  return { cloneFlags: ns.cloneFlags, parentNamespaces: ns.parentNamespaces, fds, steps, idmap, setgroupsDenied, dumpableWhileMapped, fifoFd };
+  return { cloneFlags: ns.cloneFlags, parentNamespaces: ns.parentNamespaces, parentNamespaceTypes: ns.parentNamespaceTypes, fds, steps, idmap, setgroupsDenied, dumpableWhileMapped, fifoFd };
 }
 
 export interface ExecPlanOptions extends Omit<PlanOptions, 'fifoPath' | 'noPivot'> {
@@ -172,5 +178,5 @@ export function buildExecPlan(o: ExecPlanOptions, differs: (ns: string) => boole
   steps.push(...processSteps(o.process, o, 'process', o.setgroupsDenied, false));
   steps.push({ op: 'REPORT_READY', args: [], what: 'report the process ready' });
   steps.push(finalExec(o.process));
-  return { cloneFlags: 0, parentNamespaces: [], fds, steps, idmap: null, setgroupsDenied: o.setgroupsDenied, dumpableWhileMapped: false, fifoFd: -1 };
+  return { cloneFlags: 0, parentNamespaces: [], parentNamespaceTypes: [], fds, steps, idmap: null, setgroupsDenied: o.setgroupsDenied, dumpableWhileMapped: false, fifoFd: -1 };
 }

@@ -3,7 +3,7 @@
 // to children only).
 import type { Config, NamespaceType } from '../spec/config.js';
 import { HakoError } from '../errors.js';
-import type { Step } from './ops.js';
+import type { ParentNamespaceType, Step } from './ops.js';
 
 export const CLONE = {
   NEWNS: 0x00020000, NEWCGROUP: 0x02000000, NEWUTS: 0x04000000, NEWIPC: 0x08000000,
@@ -18,6 +18,8 @@ const FLAG: Record<NamespaceType, number> = {
 export interface NamespacePlan {
   cloneFlags: number;
   parentNamespaces: string[];
+  /** parentNamespaces' types, index for index. */
+  parentNamespaceTypes: ParentNamespaceType[];
   /** Steps right after the parent's go-ahead: joins and late unshares. */
   steps: Step[];
   has: (t: NamespaceType) => boolean;
@@ -41,6 +43,7 @@ export function planNamespaces(cfg: Config): NamespacePlan {
   const joined = (t: NamespaceType) => byType.get(t)?.path;
   let cloneFlags = 0;
   const parentNamespaces: string[] = [];
+  const parentNamespaceTypes: ParentNamespaceType[] = [];
   const steps: Step[] = [];
   // The cgroup namespace is unshared after the parent put the child in its
   // cgroup, so that cgroup becomes the namespace's root; time, because clone
@@ -48,11 +51,13 @@ export function planNamespaces(cfg: Config): NamespacePlan {
   for (const t of ['user', 'mount', 'uts', 'ipc', 'pid', 'network'] as NamespaceType[]) if (isNew(t)) cloneFlags |= FLAG[t];
   const userPath = joined('user');
   if (userPath) steps.push({ op: 'SETNS', args: [userPath, CLONE.NEWUSER], what: `join user namespace ${userPath}` });
-  for (const t of ['pid', 'time'] as NamespaceType[]) {
+  for (const t of ['pid', 'time'] as const) {
     const p = joined(t);
     if (!p) continue;
-    if (isNew('user')) parentNamespaces.push(p);
-    else steps.push({ op: 'SETNS', args: [p, FLAG[t]], what: `join ${t} namespace ${p}` });
+    if (isNew('user')) {
+      parentNamespaces.push(p);
+      parentNamespaceTypes.push(t);
+    } else steps.push({ op: 'SETNS', args: [p, FLAG[t]], what: `join ${t} namespace ${p}` });
   }
   // Mount last: joining it changes what later /proc paths resolve to.
   for (const t of ['ipc', 'uts', 'network', 'cgroup', 'mount'] as NamespaceType[]) {
@@ -80,5 +85,5 @@ export function planNamespaces(cfg: Config): NamespacePlan {
     cloneFlags &= ~(late | CLONE.NEWPID);
     if (late) steps.splice(1, 0, { op: 'UNSHARE', args: [late], what: 'create the namespaces inside the joined user namespace' });
   }
-  return { cloneFlags, parentNamespaces, steps, has: (t) => byType.has(t), isNew };
+  return { cloneFlags, parentNamespaces, parentNamespaceTypes, steps, has: (t) => byType.has(t), isNew };
 }

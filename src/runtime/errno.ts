@@ -1,4 +1,4 @@
-// errno numbers -> their names ("EPERM"), for sentences about failed steps.
+// errno numbers and their names ("EPERM"): for sentences about failed steps, and for comparisons.
 import os from 'node:os';
 
 const NAMES = new Map<number, string>();
@@ -7,3 +7,6 @@ for (const [name, num] of Object.entries(os.constants.errno)) if (!NAMES.has(num
 export function errnoName(n: number): string {
   return NAMES.get(n) ?? `errno ${n}`;
 }
+
+/** errno numbers by name, for comparisons: `err === E.ENOENT`. */
+export const E = os.constants.errno;

@@ -9,7 +9,7 @@ import type { BuiltPlan } from '../plan/build.js';
 import { HakoError } from '../errors.js';
 import { native, INIT_PATH, CHILD } from './native.js';
 import { CLONE } from '../plan/namespaces.js';
-import { errnoName } from './errno.js';
+import { errnoName, E } from './errno.js';
 import { writeIdMaps } from './idmap-writer.js';
 
 export interface LaunchHooks {
@@ -36,11 +36,6 @@ export interface Launched {
 }
 
 const SETUP_TIMEOUT_MS = 60_000;
-const ENOLINK = 67;
-const ELOOP = 40;
-const ENXIO = 6;
-const EEXIST = 17;
-const EXDEV = 18;
 
 function sleep(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
@@ -84,31 +79,31 @@ function hardLimit(resource: number): string | null {
 export function describeFailure(plan: BuiltPlan, step: number, err: number): string {
   const s = plan.steps[step];
   if (!s) return `container setup failed: ${errnoName(err)}`;
-  if (s.op === 'FIND_EXEC' && (err === 2 || err === 20)) {
+  if (s.op === 'FIND_EXEC' && (err === E.ENOENT || err === E.ENOTDIR)) {
     const name = String(plan.steps.find((x) => x.op === 'EXEC')?.args[1] ?? s.args[0]);
     return `exec: "${name}": executable file not found in $PATH`;
   }
-  if ((s.op === 'MKDIR_IN_ROOT' || s.op === 'MKFILE_IN_ROOT') && err === ENOLINK)
+  if ((s.op === 'MKDIR_IN_ROOT' || s.op === 'MKFILE_IN_ROOT') && err === E.ENOLINK)
     return `${s.what} failed: a path component is a symlink whose target is not inside the rootfs (step ${step + 1} of ${plan.steps.length})`;
   const at = `(step ${step + 1} of ${plan.steps.length})`;
-  if (s.op === 'MOUNT' && err === ELOOP)
+  if (s.op === 'MOUNT' && err === E.ELOOP)
     return `${s.what} failed: the mount point ${s.args[1]} is a symlink in the rootfs, or leads back to the rootfs itself: hako refuses to follow it there ${at}`;
-  if (s.op === 'MASK_PATH' && err === ENXIO)
+  if (s.op === 'MASK_PATH' && err === E.ENXIO)
     return `${s.what} failed: /dev/null in the container is not the null device (1:3), or is a symlink: hako masks only with the real one ${at}`;
-  if (s.op === 'MKNOD_IN_ROOT' && err === EEXIST)
+  if (s.op === 'MKNOD_IN_ROOT' && err === E.EEXIST)
     return `${s.what} failed: the rootfs already has something else there (a symlink, a file or another device) ${at}`;
-  if (s.op === 'CHDIR' && (err === 2 || err === ELOOP || err === EXDEV))
+  if (s.op === 'CHDIR' && (err === E.ENOENT || err === E.ELOOP || err === E.EXDEV))
     return `${s.what} failed: it does not exist inside the container, or leads outside it (${errnoName(err)}) ${at}`;
   if (s.op === 'RUN_HOOK')
-    return `${s.what} failed: ${err === 62 ? `timed out after ${s.args[0]} s` : err === 2 ? 'not found in the container' : 'non-zero exit status'}`;
-  if (s.op === 'RLIMIT' && err === 1) {
+    return `${s.what} failed: ${err === E.ETIME ? `timed out after ${s.args[0]} s` : err === E.ENOENT ? 'not found in the container' : err === E.ECHILD ? 'non-zero exit status' : errnoName(err)}`;
+  if (s.op === 'RLIMIT' && err === E.EPERM) {
     // Raising a hard limit needs CAP_SYS_RESOURCE (Podman asks nofile 1048576 by default).
     const hard = hardLimit(Number(s.args[0]));
     return `${s.what} to ${s.args[1]}:${s.args[2]} failed: EPERM: a hard limit can only be raised with CAP_SYS_RESOURCE` +
       `${hard ? `, and it is ${hard} here` : ''}; ask for no more (Podman: default_ulimits in containers.conf, or --ulimit) (step ${step + 1} of ${plan.steps.length})`;
   }
   if (s.op === 'EXEC') {
-    const what = err === 2 ? 'no such file or directory' : err === 13 ? 'permission denied' : errnoName(err);
+    const what = err === E.ENOENT ? 'no such file or directory' : err === E.EACCES ? 'permission denied' : errnoName(err);
     return `exec ${s.args[1]} failed: ${what}`;
   }
   return `${s.what} failed: ${errnoName(err)} (step ${step + 1} of ${plan.steps.length})`;
@@ -133,7 +128,7 @@ export function launch(plan: BuiltPlan, hooks: LaunchHooks = {}): Launched {
   let child: { pid: number; pidfd: number; fd: number; cgroupErrno: number };
   const cgroupFd = hooks.cgroup ? openCgroupDir(hooks.cgroup.dir) : -1;
   try {
-    child = native.spawn(buf, plan.cloneFlags, plan.parentNamespaces, plan.fds.map((f) => f.from), plan.fds.map((f) => f.to), cgroupFd, childFlags(plan));
+    child = native.spawn(buf, plan.cloneFlags, plan.parentNamespaces.map((path, i) => ({ path, type: plan.parentNamespaceTypes[i]! })), plan.fds.map((f) => f.from), plan.fds.map((f) => f.to), cgroupFd, childFlags(plan));
   } catch (e) {
     throw new HakoError(`creating the container process failed: ${(e as Error).message}`);
   } finally {

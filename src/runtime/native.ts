@@ -25,7 +25,7 @@ export interface Native {
   /** Copies hako-init into the sealed memfd every spawned child executes (once per process). */
   loadInit(path: string): void;
   /** A child that runs the plan in hako-init. pidfd: the child's, from clone (CLONE_PIDFD). */
-  spawn(plan: Buffer, cloneFlags: number, parentNamespaces: string[], fdFrom: number[], fdTo: number[], cgroupFd: number, childFlags: number): { pid: number; pidfd: number; fd: number; cgroupErrno: number };
+  spawn(plan: Buffer, cloneFlags: number, parentNamespaces: Array<{ path: string; type: 'pid' | 'time' }>, fdFrom: number[], fdTo: number[], cgroupFd: number, childFlags: number): { pid: number; pidfd: number; fd: number; cgroupErrno: number };
   sendMsg(fd: number, type: number, value: number): void;
   recvMsg(fd: number, timeoutMs: number): SyncMessage | null;
   waitPid(pid: number): Promise<ExitStatus>;
