@@ -7,10 +7,11 @@ import { encodeSteps } from '../plan/encode.js';
 import { MSG, HOOK_POINT } from '../plan/ops.js';
 import type { BuiltPlan } from '../plan/build.js';
 import { HakoError } from '../errors.js';
-import { native, INIT_PATH, CHILD } from './native.js';
+import { native, INIT_PATH, CHILD, type Native } from './native.js';
 import { CLONE } from '../plan/namespaces.js';
 import { errnoName, E } from './errno.js';
 import { writeIdMaps } from './idmap-writer.js';
+import type { IdMapPlan } from '../plan/idmap.js';
 
 export interface LaunchHooks {
   /** The cgroup the child belongs in: it is born there when the kernel allows
@@ -42,9 +43,9 @@ function sleep(ms: number): void {
 }
 
 /** Kills a process we gave up on through its pidfd, and reaps it when it is ours to reap. */
-export function killAndReap(pid: number, pidfd: number): void {
-  native.pidfdSignal(pidfd, 9);
-  for (let i = 0; i < 500 && !native.reapNow(pid); i++) sleep(2);
+export function killAndReap(pid: number, pidfd: number, sys: Pick<Native, 'pidfdSignal' | 'reapNow'> = native): void {
+  sys.pidfdSignal(pidfd, 9);
+  for (let i = 0; i < 500 && !sys.reapNow(pid); i++) sleep(2);
 }
 
 let initLoaded = false;
@@ -122,13 +123,37 @@ function childFlags(plan: BuiltPlan): number {
   return (plan.dumpableWhileMapped ? CHILD.DUMPABLE_WHILE_WAITING : 0) | (plan.cloneFlags & CLONE.NEWUSER ? CHILD.BECOME_ROOT : 0);
 }
 
-export function launch(plan: BuiltPlan, hooks: LaunchHooks = {}): Launched {
+/** What launch() asks of the system: the native calls it drives the child with, and the fd
+ *  and /proc operations around them. The default is the real thing; a unit test passes a fake
+ *  that plays the child over the sync socket (test/unit/launch-sync.test.ts). */
+export interface LaunchSys extends Pick<Native, 'spawn' | 'sendMsg' | 'recvMsg' | 'reapNow' | 'pidfdSignal'> {
+  /** Loads hako-init (once per process). */
+  loadInit(): void;
+  /** The pid a pidfd names, in our pid namespace. */
+  pidOfPidfd(fd: number): number;
+  closeFd(fd: number): void;
+  writeIdMaps(pid: number, idmap: IdMapPlan): void;
+}
+
+const system: LaunchSys = {
+  spawn: (...a) => native.spawn(...a),
+  sendMsg: (...a) => native.sendMsg(...a),
+  recvMsg: (...a) => native.recvMsg(...a),
+  reapNow: (pid) => native.reapNow(pid),
+  pidfdSignal: (pidfd, signal) => native.pidfdSignal(pidfd, signal),
+  loadInit,
+  pidOfPidfd,
+  closeFd,
+  writeIdMaps,
+};
+
+export function launch(plan: BuiltPlan, hooks: LaunchHooks = {}, sys: LaunchSys = system): Launched {
   const buf = encodeSteps(plan.steps);
-  loadInit();
+  sys.loadInit();
   let child: { pid: number; pidfd: number; fd: number; cgroupErrno: number };
   const cgroupFd = hooks.cgroup ? openCgroupDir(hooks.cgroup.dir) : -1;
   try {
-    child = native.spawn(buf, plan.cloneFlags, plan.parentNamespaces.map((path, i) => ({ path, type: plan.parentNamespaceTypes[i]! })), plan.fds.map((f) => f.from), plan.fds.map((f) => f.to), cgroupFd, childFlags(plan));
+    child = sys.spawn(buf, plan.cloneFlags, plan.parentNamespaces.map((path, i) => ({ path, type: plan.parentNamespaceTypes[i]! })), plan.fds.map((f) => f.from), plan.fds.map((f) => f.to), cgroupFd, childFlags(plan));
   } catch (e) {
     throw new HakoError(`creating the container process failed: ${(e as Error).message}`);
   } finally {
@@ -145,26 +170,26 @@ export function launch(plan: BuiltPlan, hooks: LaunchHooks = {}): Launched {
   // hold it until the pid is known (the grandchild waits for GO meanwhile).
   let pendingSeccompFd = -1;
   const done = (): Launched => {
-    if (pidfd !== child.pidfd) closeFd(child.pidfd);
+    if (pidfd !== child.pidfd) sys.closeFd(child.pidfd);
     return { pid, pidfd, syncFd: child.fd, childPid: child.pid };
   };
   try {
     if (plan.dumpableWhileMapped) {
       // The child opens /proc/PID to us only once it is dumpable: it says when.
-      const m = native.recvMsg(child.fd, SETUP_TIMEOUT_MS);
+      const m = sys.recvMsg(child.fd, SETUP_TIMEOUT_MS);
       if (!m || m.type !== MSG.MAPS_PLEASE || m.sender !== child.pid) {
-        if (m && m.fd >= 0) closeFd(m.fd);
+        if (m && m.fd >= 0) sys.closeFd(m.fd);
         throw new HakoError(m?.type === MSG.ERROR ? `preparing the container process failed: ${errnoName(m.err)}` : 'the container process exited before its id maps were written');
       }
     }
-    if (plan.idmap) writeIdMaps(child.pid, plan.idmap);
+    if (plan.idmap) sys.writeIdMaps(child.pid, plan.idmap);
     hooks.cgroup?.placed(child.pid, child.cgroupErrno);
-    native.sendMsg(child.fd, MSG.GO, 0);
+    sys.sendMsg(child.fd, MSG.GO, 0);
     for (;;) {
-      const m = native.recvMsg(child.fd, SETUP_TIMEOUT_MS);
+      const m = sys.recvMsg(child.fd, SETUP_TIMEOUT_MS);
       if (!m) throw new HakoError('the container process exited during setup without saying why');
       if (m.type === MSG.ERROR) {
-        if (m.fd >= 0) closeFd(m.fd);
+        if (m.fd >= 0) sys.closeFd(m.fd);
         throw new HakoError(describeFailure(plan, m.step, m.err));
       }
       if (m.type === MSG.PID) {
@@ -172,51 +197,51 @@ export function launch(plan: BuiltPlan, hooks: LaunchHooks = {}): Launched {
         // pidfd: a pid number from the socket is never trusted (the kernel's
         // SCM_CREDENTIALS says who sent it; the pidfd says whom it names).
         if (!awaitingPid || m.sender !== child.pid || m.fd < 0) {
-          if (m.fd >= 0) closeFd(m.fd);
+          if (m.fd >= 0) sys.closeFd(m.fd);
           throw new HakoError('the container process sent a message it may not send (a pid not from the runtime\'s own child)');
         }
         pidfd = m.fd;
-        pid = pidOfPidfd(pidfd);
+        pid = sys.pidOfPidfd(pidfd);
         if (pid <= 0) throw new HakoError('the forked container process exited during setup');
         // The intermediate leaves at once; reaping it hands the grandchild to
         // the nearest subreaper.
-        for (let i = 0; i < 500 && !native.reapNow(child.pid); i++) sleep(1);
+        for (let i = 0; i < 500 && !sys.reapNow(child.pid); i++) sleep(1);
         awaitingPid = false;
         if (pendingSeccompFd >= 0) {
           const fd = pendingSeccompFd;
           pendingSeccompFd = -1;
           hooks.onSeccompFd?.(fd, pid);
-          native.sendMsg(child.fd, MSG.GO, 0);
+          sys.sendMsg(child.fd, MSG.GO, 0);
         }
         if (ready) return done();
       } else if (m.fd >= 0 && m.type !== MSG.SECCOMP_FD) {
-        closeFd(m.fd);
+        sys.closeFd(m.fd);
         throw new HakoError('the container process sent an fd with a message that carries none');
       } else if (m.type === MSG.HOOKS) {
         if (m.value === HOOK_POINT.CREATE_RUNTIME) hooks.onHooks?.(pid);
-        native.sendMsg(child.fd, MSG.GO, 0);
+        sys.sendMsg(child.fd, MSG.GO, 0);
       } else if (m.type === MSG.SECCOMP_FD) {
         if (awaitingPid) {
           pendingSeccompFd = m.fd;
           continue;
         }
         if (hooks.onSeccompFd) hooks.onSeccompFd(m.fd, pid);
-        else closeFd(m.fd);
-        native.sendMsg(child.fd, MSG.GO, 0);
+        else sys.closeFd(m.fd);
+        sys.sendMsg(child.fd, MSG.GO, 0);
       } else if (m.type === MSG.READY) {
         ready = true;
         if (!awaitingPid) return done();
       }
     }
   } catch (e) {
-    if (pendingSeccompFd >= 0) closeFd(pendingSeccompFd);
-    killAndReap(pid, pidfd);
+    if (pendingSeccompFd >= 0) sys.closeFd(pendingSeccompFd);
+    killAndReap(pid, pidfd, sys);
     if (pidfd !== child.pidfd) {
-      killAndReap(child.pid, child.pidfd);
-      closeFd(pidfd);
+      killAndReap(child.pid, child.pidfd, sys);
+      sys.closeFd(pidfd);
     }
-    closeFd(child.pidfd);
-    closeFd(child.fd);
+    sys.closeFd(child.pidfd);
+    sys.closeFd(child.fd);
     throw e;
   }
 }
