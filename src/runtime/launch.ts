@@ -200,9 +200,15 @@ export function launch(plan: BuiltPlan, hooks: LaunchHooks = {}, sys: LaunchSys 
           if (m.fd >= 0) sys.closeFd(m.fd);
           throw new HakoError('the container process sent a message it may not send (a pid not from the runtime\'s own child)');
         }
+        const named = sys.pidOfPidfd(m.fd);
+        if (named <= 0) {
+          // Gone already (-1): keep pid and pidfd our child's, so the failure path kills and
+          // reaps that, never waitpid(-1), which would reap any child of this process.
+          sys.closeFd(m.fd);
+          throw new HakoError('the forked container process exited during setup');
+        }
         pidfd = m.fd;
-        pid = sys.pidOfPidfd(pidfd);
-        if (pid <= 0) throw new HakoError('the forked container process exited during setup');
+        pid = named;
         // The intermediate leaves at once; reaping it hands the grandchild to
         // the nearest subreaper.
         for (let i = 0; i < 500 && !sys.reapNow(child.pid); i++) sleep(1);

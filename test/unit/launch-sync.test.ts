@@ -198,6 +198,13 @@ describe('launch: the sync state machine', () => {
     expect(b.log).toEqual(['loadInit', 'spawn', 'send GO', 'recv PID', ...KILLED_CHILD]);
   });
 
+  it('a PID whose pidfd names no process (the grandchild died): our child is killed and reaped, never "pid -1"', () => {
+    // waitpid(-1) would reap any child of this process: another container's init, in a harness or `hako up`.
+    const { log, error } = run(forkPlan(), [msg(MSG.PID, { fd: 21 })]);
+    expect(error?.message).toBe('the forked container process exited during setup');
+    expect(log).toEqual(['loadInit', 'spawn', 'send GO', 'recv PID', 'close 21', ...KILLED_CHILD]);
+  });
+
   it('closes and refuses an fd riding on a message that carries none', () => {
     for (const type of [MSG.HOOKS, MSG.READY, MSG.GO, MSG.MAPS_PLEASE]) {
       const { log, error } = run(plan(false), [msg(type, { fd: 40 })]);
