@@ -1,7 +1,7 @@
 // Shared by every subcommand: the global flags turned into a runtime context.
-import type { Command } from 'commander';
+import { InvalidArgumentError, type Command } from 'commander';
 import { makeLogger } from './log.js';
-import { makeStore, rootlessDefault, type RuntimeContext } from '../runtime/context.js';
+import { makeStore, rootlessDefault, type RuntimeContext } from '../runtime/index.js';
 
 export interface GlobalOptions {
   root?: string;
@@ -22,8 +22,25 @@ export function context(cmd: Command): RuntimeContext {
   return { store: makeStore(g.root), rootless, log: makeLogger(g) };
 }
 
-/** Parses a non-negative integer flag. */
+/** Why a file named on the command line could not be read, in words. */
+export function readError(e: unknown): string {
+  const code = (e as NodeJS.ErrnoException).code;
+  switch (code) {
+    case 'ENOENT': return 'no such file';
+    case 'EISDIR': return 'it is a directory';
+    case 'ENOTDIR': return 'a part of its path is not a directory';
+    case 'EACCES': return 'permission denied';
+    case 'ELOOP': return 'too many levels of symlinks';
+    case 'ENAMETOOLONG': return 'the name is too long';
+    default: return code ?? (e as Error).message;
+  }
+}
+
+/** Parses a non-negative integer flag. commander's own error names the flag (a plain Error
+ *  here was an "internal error" with a stack). */
 export function intOption(v: string): number {
-  if (!/^\d+$/.test(v)) throw new Error(`"${v}" is not a non-negative integer`);
-  return Number(v);
+  if (!/^\d+$/.test(v)) throw new InvalidArgumentError(`"${v}" is not a non-negative integer.`);
+  const n = Number(v);
+  if (!Number.isSafeInteger(n)) throw new InvalidArgumentError(`"${v}" is too large.`);
+  return n;
 }
