@@ -20,19 +20,17 @@ import {
   exec,
   kill,
   deleteContainer,
-  checkExec,
+  startCreated,
   closeFd,
   Container,
   parseSignal,
   type RuntimeContext,
-  type Created,
   type Config,
   type Process,
   type OciState,
 } from '../runtime/index.js';
 // Waiting for and reaping the init (we are its parent) are not on the runtime's face yet.
 import { native } from '../runtime/native.js';
-import { killAndReap } from '../runtime/launch.js';
 
 export { HakoError } from '../errors.js';
 export type { Config, Process, OciState };
@@ -146,21 +144,14 @@ export class Hako {
   start(o: StartOptions): HarnessContainer {
     const id = o.id ?? `harness-${process.pid}-${++counter}`;
     const cap = new Capture();
-    let launched: Created['launched'] | undefined;
-    let syncOpen = false;
     try {
       const created = create(this.ctx, { id, bundle: o.bundle, config: o.config, extraFds: [...cap.fds(), ...(o.fds ?? [])] });
-      launched = created.launched;
-      syncOpen = true;
-      start(this.ctx, id);
-      syncOpen = false; // checkExec closes it, whatever it finds
-      checkExec(created.plan, launched.syncFd);
+      const launched = startCreated(this.ctx, created);
       closeFd(launched.pidfd);
       const c = new HarnessContainer(this.ctx, id, launched.pid, cap);
       this.made.set(id, c);
       return c;
     } catch (e) {
-      if (launched) this.discard(id, launched, syncOpen);
       cap.dispose();
       throw e;
     }
@@ -168,17 +159,7 @@ export class Hako {
 
   /** After a failed start: kill the init through its pidfd and reap it (we are its parent,
    *  unless a fork made it our grandchild), then delete --force what create left. */
-  private discard(id: string, launched: Created['launched'], syncOpen: boolean): void {
-    if (syncOpen) closeFd(launched.syncFd);
-    if (launched.pid === launched.childPid) killAndReap(launched.pid, launched.pidfd);
-    else native.pidfdSignal(launched.pidfd, 9);
-    closeFd(launched.pidfd);
-    try {
-      deleteContainer(this.ctx, id, true);
-    } catch (err) {
-      this.ctx.log.warn(`removing container "${id}" after its failed start: ${(err as Error).message}`);
-    }
-  }
+
 
   /** Runs a container to its end and returns its exit code and output. */
   async run(o: StartOptions): Promise<Output> {

@@ -3,11 +3,11 @@
 // --console-socket gets hako's own relay (as `runc run` does).
 import fs from 'node:fs';
 import path from 'node:path';
-import { create, loadBundleConfig, type CreateOptions } from './create.js';
+import { create, loadBundleConfig, type CreateOptions, type Created } from './create.js';
 import { start } from './start.js';
 import { deleteContainer } from './delete.js';
 import { waitAndForward, checkExec } from './wait.js';
-import { closeFd } from './launch.js';
+import { closeFd, killAndReap, type Launched } from './launch.js';
 import { native } from './native.js';
 import { listenForConsole, relay, type ConsoleListener } from './terminal.js';
 import { HakoError } from '../errors.js';
@@ -68,4 +68,30 @@ export async function run(ctx: RuntimeContext, o: CreateOptions & { detach?: boo
     if (!o.keep) deleteContainer(ctx, container.id, true);
   }
   return code;
+}
+
+/** start and the exec check of a created container, the one home of "create, start, check,
+ *  and leave nothing on failure" (the library and `hako up` use it; run relays a terminal in
+ *  between and keeps its own). On failure the init is killed through its pidfd (and reaped when
+ *  it is our child) and the container deleted; on success the caller owns launched.pidfd. */
+export function startCreated(ctx: RuntimeContext, created: Created): Launched {
+  const { container, plan, launched } = created;
+  let syncOpen = true;
+  try {
+    start(ctx, container.id);
+    syncOpen = false; // checkExec closes it, whatever it finds
+    checkExec(plan, launched.syncFd);
+    return launched;
+  } catch (e) {
+    if (syncOpen) closeFd(launched.syncFd);
+    if (launched.pid === launched.childPid) killAndReap(launched.pid, launched.pidfd);
+    else native.pidfdSignal(launched.pidfd, 9);
+    closeFd(launched.pidfd);
+    try {
+      deleteContainer(ctx, container.id, true);
+    } catch (err) {
+      ctx.log.warn(`removing container "${container.id}" after its failed start: ${(err as Error).message}`);
+    }
+    throw e;
+  }
 }

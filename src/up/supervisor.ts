@@ -6,7 +6,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import type { Config } from '../spec/config.js';
 import { HakoError } from '../errors.js';
-import { create, start, deleteContainer, checkExec, Container, exitCodeOf, listenerFds, type RuntimeContext } from '../runtime/index.js';
+import { create, startCreated, deleteContainer, Container, exitCodeOf, listenerFds, type RuntimeContext } from '../runtime/index.js';
 import { native } from '../runtime/native.js';
 import { decide, type RestartPolicy, type RunEnd } from './policy.js';
 import { checkVolumes } from './volumes.js';
@@ -151,15 +151,7 @@ export class Supervisor {
     const { ctx } = this;
     const { id, bundle, config } = this.o;
     checkVolumes(config, bundle);
-    const { plan, launched } = create(ctx, { id, bundle, config, extraFds: listenerFds(this.o.listenerFd) });
-    try {
-      start(ctx, id);
-      checkExec(plan, launched.syncFd);
-    } catch (e) {
-      fs.closeSync(launched.pidfd);
-      deleteContainer(ctx, id, true);
-      throw e;
-    }
+    const launched = startCreated(ctx, create(ctx, { id, bundle, config, extraFds: listenerFds(this.o.listenerFd) }));
     return { pid: launched.pid, pidfd: launched.pidfd };
   }
 
