@@ -22,20 +22,6 @@ export function context(cmd: Command): RuntimeContext {
   return { store: makeStore(g.root), rootless, log: makeLogger(g) };
 }
 
-/** Why a file named on the command line could not be read, in words. */
-export function readError(e: unknown): string {
-  const code = (e as NodeJS.ErrnoException).code;
-  switch (code) {
-    case 'ENOENT': return 'no such file';
-    case 'EISDIR': return 'it is a directory';
-    case 'ENOTDIR': return 'a part of its path is not a directory';
-    case 'EACCES': return 'permission denied';
-    case 'ELOOP': return 'too many levels of symlinks';
-    case 'ENAMETOOLONG': return 'the name is too long';
-    default: return code ?? (e as Error).message;
-  }
-}
-
 /** Parses a non-negative integer flag. commander's own error names the flag (a plain Error
  *  here was an "internal error" with a stack). */
 export function intOption(v: string): number {

@@ -4,10 +4,14 @@
 // Most calls log nothing (the level is warn), yet loading pino is several
 // milliseconds of every CLI call: it is required at the first message that
 // passes the level, from node_modules (the CLI bundle leaves it out).
+import fs from 'node:fs';
+import path from 'node:path';
 import { createRequire } from 'node:module';
 import type pinoFactory from 'pino';
 import type { Logger } from 'pino';
-import type { Log } from '../runtime/context.js';
+import type { Log } from '../runtime/index.js';
+import { HakoError } from '../errors.js';
+import { fileError } from '../runtime/index.js';
 
 export interface LogOptions {
   log?: string;
@@ -28,10 +32,51 @@ export function makeLogger(o: LogOptions): Log {
   return { debug: at('debug'), info: at('info'), warn: at('warn'), error: at('error') };
 }
 
+const opened = new Map<string, number>();
+
+/** mkdir -p, one level at a time: node's recursive mkdir never returns for a path under
+ *  /proc (mkdir says ENOENT while the parent exists, and it tries again). */
+function mkdirParents(dir: string): void {
+  const missing: string[] = [];
+  for (let d = dir; !fs.statSync(d, { throwIfNoEntry: false }); d = path.dirname(d)) missing.unshift(d);
+  for (const d of missing) {
+    try {
+      fs.mkdirSync(d, { mode: 0o755 });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EEXIST') throw e;
+    }
+  }
+}
+
+/** The --log file opened for appending (its directory made if missing), once per process.
+ *  Opened here, not by pino: pino throws node's raw error at the first message (a directory,
+ *  a path under a file) or retries forever (a path under /proc). */
+export function openLog(file: string): number {
+  const known = opened.get(file);
+  if (known !== undefined) return known;
+  let fd: number;
+  try {
+    mkdirParents(path.dirname(path.resolve(file)));
+    // O_NONBLOCK: a FIFO nobody reads must not hang the runtime (ENXIO instead).
+    fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NONBLOCK, 0o644);
+    const st = fs.fstatSync(fd);
+    if (!st.isFile() && !st.isFIFO() && !st.isCharacterDevice()) {
+      fs.closeSync(fd);
+      throw Object.assign(new Error('not a regular file'), { code: 'not a regular file' });
+    }
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+    const why = code === 'ENXIO' ? 'it is a FIFO nobody reads' : code === 'ENOENT' ? 'its directory cannot be created' : fileError(e);
+    throw new HakoError(`--log ${file}: cannot open it for writing: ${why}`);
+  }
+  opened.set(file, fd);
+  return fd;
+}
+
 function makePino(o: LogOptions): Logger {
   const pino = createRequire(import.meta.url)('pino') as typeof pinoFactory;
   const level = o.debug ? 'debug' : 'warn';
-  const dest = o.log ? pino.destination({ dest: o.log, sync: true, append: true, mkdir: true }) : pino.destination({ fd: 2, sync: true });
+  const dest = pino.destination({ fd: o.log ? openLog(o.log) : 2, sync: true });
   if (o.logFormat === 'json') {
     return pino(
       {
@@ -54,7 +99,7 @@ function makePino(o: LogOptions): Logger {
       hooks: {
         streamWrite: (s: string) => {
           const line = JSON.parse(s) as { level: string; msg: string };
-          return `time="${new Date().toISOString()}" level=${line.level} msg="${line.msg}"\n`;
+          return `time="${new Date().toISOString()}" level=${line.level} msg=${JSON.stringify(line.msg)}\n`;
         },
       },
     },
@@ -63,7 +108,18 @@ function makePino(o: LogOptions): Logger {
 }
 
 /** A failed command: the sentence goes to stderr and, as its own line, to --log. */
-export function reportError(log: Log, logFile: string | undefined, message: string): void {
-  if (logFile) log.error(message);
-  process.stderr.write(`hako: ${message}\n`);
+export function reportError(log: Log, logFile: string | undefined, sentence: string): void {
+  // One line, whatever the user typed into it (an id or a signal with a newline).
+  const message = sentence.replace(/[\r\n]+/g, ' ');
+  let also = '';
+  if (logFile) {
+    try {
+      log.error(message);
+    } catch (e) {
+      // The log itself is what failed: say so on the same line (one line, always).
+      const why = e instanceof HakoError ? e.message : String(e);
+      if (why !== message) also = ` (and ${why})`;
+    }
+  }
+  process.stderr.write(`hako: ${message}${also}\n`);
 }

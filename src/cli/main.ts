@@ -2,7 +2,7 @@
 import { createRequire } from 'node:module';
 import { Command, CommanderError } from 'commander';
 import { HakoError } from '../errors.js';
-import { makeLogger, reportError } from './log.js';
+import { makeLogger, openLog, reportError } from './log.js';
 import { createCommand } from './commands/create.js';
 import { startCommand } from './commands/start.js';
 import { stateCommand } from './commands/state.js';
@@ -22,6 +22,12 @@ import { eventsCommand } from './commands/events.js';
 import { doctorCommand } from './commands/doctor.js';
 import { VERSION, COMMIT } from './version.js';
 
+// commander's usage errors are one line too: its "(Did you mean create?)" joins the error's line.
+const OUTPUT = {
+  writeErr: (s: string) => process.stderr.write(s),
+  outputError: (s: string, write: (s: string) => void) => write(s.replace(/\n(?!$)/g, ' ')),
+};
+
 const program = new Command('hako')
   .description('a rootless OCI container runtime')
   .version(`hako version ${VERSION}\ncommit: ${COMMIT}\nspec: 1.2.0`, '-v, --version')
@@ -35,10 +41,22 @@ const program = new Command('hako')
   .option('--cgroup-manager <name>', 'accepted for compatibility (cgroupfs, disabled)')
   .enablePositionalOptions()
   .exitOverride()
-  .configureOutput({ writeErr: (s) => process.stderr.write(s) });
+  .configureOutput(OUTPUT);
+
+// The global flags' values, checked before any verb acts (runc refuses these too), and the
+// log opened, so a --log that cannot be written is one sentence before anything is done.
+program.hook('preAction', () => {
+  const g = program.opts();
+  if (g.logFormat !== 'text' && g.logFormat !== 'json') throw new HakoError(`--log-format: "${g.logFormat}" is not text or json`);
+  if (g.rootless !== undefined && !['true', 'false', 'auto'].includes(g.rootless)) throw new HakoError(`--rootless: "${g.rootless}" is not true, false or auto`);
+  if (g.log !== undefined) {
+    if (g.log === '') throw new HakoError('--log: the file name is empty');
+    openLog(g.log);
+  }
+});
 
 for (const c of [createCommand, startCommand, stateCommand, killCommand, deleteCommand, runCommand, listCommand, specCommand, planCommand, execCommand, featuresCommand, psCommand, pauseCommand, resumeCommand, updateCommand, eventsCommand, doctorCommand])
-  program.addCommand(c.exitOverride());
+  program.addCommand(c.exitOverride().configureOutput(OUTPUT));
 
 // `up` brings the socket, HTTP and rootfs-building modules that no runc verb
 // needs: it is loaded only when asked for (or for help), by a name the CLI
@@ -62,21 +80,32 @@ async function main(): Promise<void> {
   try {
     // require() of an ES module (Node >= 20.19): the bundle is CommonJS, and a
     // dynamic import() would need the V8 code cache's loader to carry a callback.
-    if (sub === 'up' || wantsHelp) program.addCommand((createRequire(import.meta.url)(UP_MODULE) as typeof import('./commands/up.js')).upCommand.exitOverride());
+    if (sub === 'up' || wantsHelp) program.addCommand((createRequire(import.meta.url)(UP_MODULE) as typeof import('./commands/up.js')).upCommand.exitOverride().configureOutput(OUTPUT));
     await program.parseAsync(process.argv);
   } catch (e) {
     // By name, not instanceof: `up` is loaded from outside the bundle with its
     // own copies of commander and of hako's error class.
     const name = (e as Error)?.name;
-    if (e instanceof CommanderError || name === 'CommanderError') {
-      process.exitCode = (e as CommanderError).exitCode;
-      return;
-    }
     const g = program.opts();
     const log = makeLogger(g);
+    if (e instanceof CommanderError || name === 'CommanderError') {
+      // commander printed its usage line (or the help) already; a failure also gets its
+      // own line in --log, as every failure does (containerd reads the last error there).
+      const c = e as CommanderError;
+      process.exitCode = c.exitCode;
+      if (c.exitCode !== 0 && g.log && !['commander.help', 'commander.helpDisplayed', 'commander.version'].includes(c.code)) {
+        try {
+          log.error(c.message.replace(/^error: /, '').replace(/[\r\n]+/g, ' ').trim());
+        } catch {
+          // the log cannot be written: commander's line on stderr is all there is
+        }
+      }
+      return;
+    }
     const ours = e instanceof HakoError || name === 'HakoError';
-    const msg = ours ? (e as Error).message : `internal error: ${(e as Error).stack ?? e}`;
-    reportError(log, g.log, msg);
+    // Not ours: a bug, or a failure no sentence was written for. The stack only with --debug.
+    reportError(log, g.log, ours ? (e as Error).message : `internal error: ${e instanceof Error ? e.message : String(e)}`);
+    if (!ours && g.debug && e instanceof Error && e.stack) process.stderr.write(e.stack + '\n');
     process.exitCode = ours ? (e as HakoError).exitCode : 2;
   }
 }

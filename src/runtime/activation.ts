@@ -10,6 +10,7 @@
 // - config.json's process.env declares LISTEN_FDS=N for fds passed with
 //   --preserve-fds: LISTEN_PID is set for the container's process;
 // - `hako up` owns the listening socket and hands it to the server at fd 3.
+import fs from 'node:fs';
 import path from 'node:path';
 import type { Config } from '../spec/config.js';
 import { HakoError } from '../errors.js';
@@ -79,6 +80,25 @@ export function activationFromEnvironment(bundle: string, preserveFds: number): 
   // Ours was consumed: a hook or child of hako must not see it as its own.
   if (own !== undefined) for (const k of ['LISTEN_FDS', 'LISTEN_PID', 'LISTEN_FDNAMES']) delete process.env[k];
   return { config: a.cfg, preserveFds: a.preserveFds };
+}
+
+/** Fds hako passes in one SCM_RIGHTS message at most (the kernel's SCM_MAX_FD). */
+const MAX_PASSED_FDS = 253;
+
+/** --preserve-fds N (with any activation fds counted in): fds 3..3+N-1 must be open in hako,
+ *  and few enough to pass on. Checked before anything is made: an fd that is not open was an
+ *  E2BIG from the first step, a huge N a plan of billions of steps that never finished. */
+export function checkPreservedFds(n: number | undefined, flag = '--preserve-fds'): void {
+  if (!n) return;
+  if (!Number.isSafeInteger(n) || n < 0) throw new HakoError(`${flag}: ${n} is not a number of fds`);
+  if (n > MAX_PASSED_FDS) throw new HakoError(`${flag} ${n}: at most ${MAX_PASSED_FDS} fds can be passed to a container`);
+  for (let fd = 3; fd < 3 + n; fd++) {
+    try {
+      fs.fstatSync(fd);
+    } catch {
+      throw new HakoError(`${flag} ${n}: fd ${fd} is not open (it passes fds 3 to ${2 + n}, which hako must have been given)`);
+    }
+  }
 }
 
 export const ACTIVATION_FD = 3;

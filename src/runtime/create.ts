@@ -13,6 +13,8 @@ import { launch, killAndReap, closeFd, type Launched } from './launch.js';
 import { runHooks } from './hooks.js';
 import { procStat } from './proc.js';
 import { writeAtomic } from './store.js';
+import { readInputFile } from './input-file.js';
+import { checkPreservedFds } from './activation.js';
 import { Container } from './container.js';
 import { compileSecurity } from './security.js';
 import { sendSeccompListener } from './seccomp-listener.js';
@@ -34,13 +36,7 @@ export interface CreateOptions {
 
 export function loadBundleConfig(bundle: string): Config {
   const file = path.join(bundle, 'config.json');
-  let text: string;
-  try {
-    text = fs.readFileSync(file, 'utf8');
-  } catch (e) {
-    throw new HakoError(`cannot read ${file}: ${(e as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such file' : (e as Error).message}`);
-  }
-  return validateConfig(parseJson(text, file));
+  return validateConfig(parseJson(readInputFile(file), file));
 }
 
 export function checkRootfs(bundle: string, cfg: Config): string {
@@ -99,6 +95,7 @@ export interface PlannedContainer {
  *  `hako plan` prints exactly this, so the audit is the plan create executes. */
 export function planContainer(ctx: RuntimeContext, o: Omit<CreateOptions, 'id' | 'pidFile'>, fifoPath: string): PlannedContainer {
   const bundle = path.resolve(o.bundle);
+  checkPreservedFds(o.preserveFds);
   const cfg = o.config ?? loadBundleConfig(bundle);
   const rootfs = checkRootfs(bundle, cfg);
   const security = compileSecurity(cfg, ctx.log, rootfs);

@@ -12,6 +12,7 @@ import { launch, closeFd } from './launch.js';
 import { writeAtomic } from './store.js';
 import { Container } from './container.js';
 import { compileSecurity } from './security.js';
+import { checkPreservedFds } from './activation.js';
 import { sendSeccompListener } from './seccomp-listener.js';
 import { waitAndForward, checkExec } from './wait.js';
 import { execCgroupOf, cgroupTarget } from './cgroup.js';
@@ -38,6 +39,7 @@ function nsDiffers(pid: number) {
 }
 
 export async function exec(ctx: RuntimeContext, o: ExecOptions): Promise<number> {
+  checkPreservedFds(o.preserveFds);
   const c = Container.load(ctx.store, o.id);
   const status = c.status();
   if (status !== 'running' && status !== 'created') throw new HakoError(`cannot exec in container "${o.id}": it is ${status}`);

@@ -23,6 +23,7 @@ export { activationFromEnvironment, withSocketActivation, listenerFds } from './
 export { checkExec, waitAndForward, exitCodeOf } from './wait.js';
 export { closeFd } from './launch.js';
 export { parseSignal } from './signals.js';
+export { readInputFile, fileError } from './input-file.js';
 export { signalProcess } from './proc.js';
 
 // What a caller needs to build a verb's input: configs, processes, resources.

@@ -12,6 +12,7 @@ import { randomBytes } from 'node:crypto';
 import { HakoError } from '../errors.js';
 import { native, LOCK_EX, LOCK_UN } from './native.js';
 import { inUserNamespace } from '../host/facts.js';
+import { fileError } from './input-file.js';
 
 const { O_RDWR, O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW, O_RDONLY } = fs.constants; // libuv adds O_CLOEXEC itself
 
@@ -136,7 +137,13 @@ export class Store {
   /** Refuses a root that is not the caller's own; false when it does not exist yet. */
   checkRoot(): boolean {
     if (this.checked) return true;
-    const st = fs.lstatSync(this.root, { throwIfNoEntry: false });
+    let st: fs.Stats | undefined;
+    try {
+      st = fs.lstatSync(this.root, { throwIfNoEntry: false });
+    } catch (e) {
+      // ENOTDIR (a file on the way), EACCES (a directory we cannot search), ENAMETOOLONG
+      throw new HakoError(`cannot use the state root ${this.root}: ${fileError(e)}`);
+    }
     if (!st) return false;
     const why = untrusted(this.root, st, process.geteuid!(), 'the state root');
     if (why) throw new HakoError(why);

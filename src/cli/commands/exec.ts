@@ -1,7 +1,7 @@
 import fs from 'node:fs';
 import { Command } from 'commander';
 import { context, intOption } from '../app.js';
-import { exec, Container, parseJson, validateProcess, capMask, type Process } from '../../runtime/index.js';
+import { exec, Container, parseJson, validateProcess, capMask, readInputFile, fileError, type Process } from '../../runtime/index.js';
 import { HakoError } from '../../errors.js';
 
 const collect = (v: string, prev: string[]) => [...prev, v];
@@ -10,8 +10,17 @@ const collect = (v: string, prev: string[]) => [...prev, v];
  *  the command line and flags applied (runc's behaviour). */
 function processFrom(o: Record<string, any>, args: string[], base: Process): Process {
   if (o.process) {
-    const text = o.process === '-' ? fs.readFileSync(0, 'utf8') : fs.readFileSync(o.process, 'utf8');
-    return validateProcess(parseJson(text, o.process));
+    const name = o.process === '-' ? 'stdin' : o.process;
+    let text: string;
+    if (o.process !== '-') text = readInputFile(o.process, `--process ${o.process}`);
+    else {
+      try {
+        text = fs.readFileSync(0, 'utf8');
+      } catch (e) {
+        throw new HakoError(`--process: cannot read stdin: ${fileError(e)}`);
+      }
+    }
+    return validateProcess(parseJson(text, name));
   }
   if (!args.length) throw new HakoError('exec needs a command, or --process FILE');
   const p: Process = { ...base, args, terminal: !!o.tty };

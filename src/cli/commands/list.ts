@@ -1,6 +1,7 @@
 import { Command } from 'commander';
 import { context } from '../app.js';
 import { list } from '../../runtime/index.js';
+import { HakoError } from '../../errors.js';
 
 export const listCommand = new Command('list')
   .alias('ls')
@@ -9,6 +10,7 @@ export const listCommand = new Command('list')
   .option('-q, --quiet', 'only ids')
   .action(function (this: Command) {
     const o = this.opts();
+    if (o.format !== 'table' && o.format !== 'json') throw new HakoError(`list: --format must be table or json, not "${o.format}"`);
     const rows = list(context(this));
     if (o.quiet) {
       for (const r of rows) process.stdout.write(`${r.id}\n`);

@@ -14,12 +14,12 @@ export const psCommand = new Command('ps')
   .option('-f, --format <fmt>', 'table or json', 'table')
   .action(function (this: Command, id: string, psArgs: string[]) {
     const o = this.opts();
+    if (o.format !== 'table' && o.format !== 'json') throw new HakoError(`ps: --format must be table or json, not "${o.format}"`);
     const pids = ps(context(this), id);
     if (o.format === 'json') {
       process.stdout.write(JSON.stringify(pids) + '\n');
       return;
     }
-    if (o.format !== 'table') throw new HakoError(`ps: --format must be table or json, not "${o.format}"`);
     const r = spawnSync('ps', psArgs.length ? psArgs : ['-ef'], { encoding: 'utf8' });
     if (r.error || r.status !== 0) throw new HakoError(`ps: running ps ${psArgs.join(' ')} failed: ${r.error?.message ?? r.stderr.trim()}`);
     const lines = r.stdout.split('\n');

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import { Command } from 'commander';
 import { context } from '../app.js';
 import { HakoError } from '../../errors.js';
-import { update, parseJson, type LinuxResources } from '../../runtime/index.js';
+import { update, parseJson, readInputFile, fileError, type LinuxResources } from '../../runtime/index.js';
 
 const UNITS: Record<string, number> = { '': 1, b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 };
 
@@ -28,10 +28,13 @@ export function resourcesFrom(o: Record<string, string | undefined>): LinuxResou
   if (o.resources !== undefined) {
     const name = o.resources === '-' ? 'stdin' : o.resources;
     let text: string;
-    try {
-      text = fs.readFileSync(o.resources === '-' ? 0 : o.resources, 'utf8');
-    } catch (e) {
-      throw new HakoError(`--resources: cannot read ${name}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+    if (o.resources !== '-') text = readInputFile(o.resources, `--resources ${o.resources}`);
+    else {
+      try {
+        text = fs.readFileSync(0, 'utf8');
+      } catch (e) {
+        throw new HakoError(`--resources: cannot read stdin: ${fileError(e)}`);
+      }
     }
     const parsed = parseJson(text, name) as unknown;
     if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new HakoError(`--resources: ${name} must hold a JSON object (OCI linux.resources)`);
