@@ -1,7 +1,8 @@
 // The layers, held by the linter (docs/architecture.md, "Where each concern lives"):
 // the plan is pure and imports only the config's types and its inputs; the drivers
-// (seccomp, landlock, cgroups) never reach up into the runtime; the CLI, `hako up` and
-// the library reach the runtime only through its face, src/runtime/index.ts.
+// (seccomp, landlock, cgroups) and the system layer (src/sys: the native binding, pids,
+// signals, errnos) never reach up into the runtime; the CLI, `hako up` and the library
+// reach the runtime only through its face, src/runtime/index.ts.
 import tseslint from 'typescript-eslint';
 
 const face = 'the runtime is reached through its face, src/runtime/index.ts';
@@ -27,7 +28,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['src/seccomp/**/*.ts', 'src/landlock/**/*.ts', 'src/cgroups/**/*.ts', 'src/spec/**/*.ts', 'src/host/subids.ts', 'src/host/facts.ts'],
+    files: ['src/seccomp/**/*.ts', 'src/landlock/**/*.ts', 'src/cgroups/**/*.ts', 'src/spec/**/*.ts', 'src/sys/**/*.ts', 'src/host/subids.ts', 'src/host/facts.ts'],
     rules: { 'no-restricted-imports': ['error', { patterns: upward('runtime', 'cli', 'up', 'harness', 'plan') }] },
   },
   {

@@ -3,7 +3,7 @@
 import { existsSync, mkdirSync, readdirSync, rmdirSync, statSync } from 'node:fs';
 import { posix } from 'node:path';
 import { constants as osConstants } from 'node:os';
-import { signalPid } from '../runtime/proc.js';
+import { signalPid } from '../sys/proc.js';
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { HostCgroups } from './detect.js';
 import { readControllers } from './detect.js';

@@ -30,7 +30,7 @@ import {
   type OciState,
 } from '../runtime/index.js';
 // Waiting for and reaping the init (we are its parent) are not on the runtime's face yet.
-import { native } from '../runtime/native.js';
+import { native } from '../sys/native.js';
 
 export { HakoError } from '../errors.js';
 export type { Config, Process, OciState };

@@ -11,7 +11,7 @@ import { spawnSync } from 'node:child_process';
 import { rangesOf } from './subids.js';
 import { describeHost, detect, STRICT_ENV } from '../cgroups/index.js';
 import { defaultRoot, rootProblem } from '../runtime/store.js';
-import { native } from '../runtime/native.js';
+import { native } from '../sys/native.js';
 
 export type Verdict = 'ok' | 'warn' | 'missing';
 

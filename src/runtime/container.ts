@@ -11,7 +11,7 @@ import { checkRecord } from '../spec/state-schema.js';
 import { validateConfig } from '../spec/validate.js';
 import type { Config } from '../spec/config.js';
 import { Store, writeAtomic, readOwnFile, checkId } from './store.js';
-import { isAlive } from './proc.js';
+import { isAlive } from '../sys/proc.js';
 import { cgroupOf } from './cgroup.js';
 import { cgroupProblem } from './cgroup-trust.js';
 

@@ -5,7 +5,7 @@ import { HakoError } from '../errors.js';
 import { Container, InvalidStateError } from './container.js';
 import { signalContainer, containerPids } from './kill.js';
 import { runHooks } from './hooks.js';
-import { sleepMs } from './proc.js';
+import { sleepMs } from '../sys/proc.js';
 import type { RuntimeContext } from './context.js';
 import { cgroupOf, removeEmptyCgroup } from './cgroup.js';
 import { checkId } from './store.js';

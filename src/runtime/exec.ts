@@ -7,7 +7,7 @@ import { HakoError } from '../errors.js';
 import type { Process } from '../spec/config.js';
 import { buildExecPlan } from '../plan/build.js';
 import { readHostFacts } from '../host/facts.js';
-import { native } from './native.js';
+import { native } from '../sys/native.js';
 import { launch, closeFd } from './launch.js';
 import { writeAtomic } from './store.js';
 import { Container } from './container.js';

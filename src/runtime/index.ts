@@ -22,9 +22,9 @@ export { Container } from './container.js';
 export { activationFromEnvironment, withSocketActivation, listenerFds } from './activation.js';
 export { checkExec, waitAndForward, exitCodeOf } from './wait.js';
 export { closeFd } from './launch.js';
-export { parseSignal } from './signals.js';
+export { parseSignal } from '../sys/signals.js';
 export { readInputFile, fileError } from './input-file.js';
-export { signalProcess } from './proc.js';
+export { signalProcess } from '../sys/proc.js';
 
 // What a caller needs to build a verb's input: configs, processes, resources.
 export { parseJson, validateConfig, validateProcess } from '../spec/validate.js';

@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import { HakoError } from '../errors.js';
 import { Container } from './container.js';
-import { pidsInNamespace, signalProcess, signalPid } from './proc.js';
+import { pidsInNamespace, signalProcess, signalPid } from '../sys/proc.js';
 import type { RuntimeContext } from './context.js';
 import { cgroupOf } from './cgroup.js';
 import { parseProcCgroup } from '../cgroups/index.js';

@@ -7,9 +7,9 @@ import { encodeSteps } from '../plan/encode.js';
 import { MSG, HOOK_POINT } from '../plan/ops.js';
 import type { BuiltPlan } from '../plan/build.js';
 import { HakoError } from '../errors.js';
-import { native, INIT_PATH, CHILD, type Native } from './native.js';
+import { native, INIT_PATH, CHILD, type Native } from '../sys/native.js';
 import { CLONE } from '../plan/namespaces.js';
-import { errnoName, E } from './errno.js';
+import { errnoName, E } from '../sys/errno.js';
 import { writeIdMaps } from './idmap-writer.js';
 import type { IdMapPlan } from '../plan/idmap.js';
 

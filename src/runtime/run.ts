@@ -8,7 +8,7 @@ import { start } from './start.js';
 import { deleteContainer } from './delete.js';
 import { waitAndForward, checkExec } from './wait.js';
 import { closeFd, killAndReap, type Launched } from './launch.js';
-import { native } from './native.js';
+import { native } from '../sys/native.js';
 import { listenForConsole, relay, type ConsoleListener } from './terminal.js';
 import { HakoError } from '../errors.js';
 import type { RuntimeContext } from './context.js';

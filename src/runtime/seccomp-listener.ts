@@ -6,7 +6,7 @@
 import type { Config } from '../spec/config.js';
 import { OCI_VERSION, type OciState } from '../spec/state.js';
 import { HakoError } from '../errors.js';
-import { native } from './native.js';
+import { native } from '../sys/native.js';
 import fs from 'node:fs';
 
 export function sendSeccompListener(cfg: Config, fd: number, pid: number, state: OciState): void {

@@ -5,7 +5,7 @@ import type { Log } from './context.js';
 import { HakoError } from '../errors.js';
 import { compileSeccomp, SeccompError } from '../seccomp/index.js';
 import { compileLandlock, LandlockError } from '../landlock/index.js';
-import { native } from './native.js';
+import { native } from '../sys/native.js';
 import fs from 'node:fs';
 import path from 'node:path';
 

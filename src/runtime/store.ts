@@ -10,7 +10,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { HakoError } from '../errors.js';
-import { native, LOCK_EX, LOCK_UN } from './native.js';
+import { native, LOCK_EX, LOCK_UN } from '../sys/native.js';
 import { inUserNamespace } from '../host/facts.js';
 import { fileError } from './input-file.js';
 

@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { native } from './native.js';
+import { native } from '../sys/native.js';
 import { HakoError } from '../errors.js';
 
 export interface ConsoleListener {

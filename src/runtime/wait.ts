@@ -5,7 +5,7 @@ import os from 'node:os';
 import { MSG } from '../plan/ops.js';
 import type { BuiltPlan } from '../plan/build.js';
 import { HakoError } from '../errors.js';
-import { native } from './native.js';
+import { native } from '../sys/native.js';
 import { closeFd, describeFailure } from './launch.js';
 
 const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];

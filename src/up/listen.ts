@@ -5,7 +5,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { HakoError } from '../errors.js';
-import { native } from '../runtime/native.js';
+import { native } from '../sys/native.js';
 
 export interface ListenAddress {
   host: string;

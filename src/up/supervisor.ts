@@ -7,7 +7,7 @@ import os from 'node:os';
 import type { Config } from '../spec/config.js';
 import { HakoError } from '../errors.js';
 import { create, startCreated, deleteContainer, Container, exitCodeOf, listenerFds, type RuntimeContext } from '../runtime/index.js';
-import { native } from '../runtime/native.js';
+import { native } from '../sys/native.js';
 import { decide, type RestartPolicy, type RunEnd } from './policy.js';
 import { checkVolumes } from './volumes.js';
 import { waitServing } from './ready.js';

@@ -7,7 +7,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { describe, it, expect } from 'vitest';
 import { makeBundle, hako, WHO, scratch } from '../helpers/hako.js';
 import { IS_ROOT, CLI, TEST_USER } from '../helpers/env.js';
-import { native } from '../../src/runtime/native.js';
+import { native } from '../../src/sys/native.js';
 
 const asWho = (who: string, argv: string[]) =>
   who === 'root' ? [process.execPath, ...argv] : ['setpriv', '--reuid', TEST_USER, '--regid', TEST_USER, '--init-groups', process.execPath, ...argv];

@@ -3,7 +3,7 @@
 import os from 'node:os';
 import { describe, it, expect } from 'vitest';
 import { describeFailure } from '../../src/runtime/launch.js';
-import { E, errnoName } from '../../src/runtime/errno.js';
+import { E, errnoName } from '../../src/sys/errno.js';
 import type { BuiltPlan } from '../../src/plan/build.js';
 import type { Step } from '../../src/plan/ops.js';
 

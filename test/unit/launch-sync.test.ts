@@ -4,12 +4,12 @@
 import os from 'node:os';
 import { describe, it, expect } from 'vitest';
 import { launch, describeFailure, type LaunchSys, type LaunchHooks } from '../../src/runtime/launch.js';
-import type { SyncMessage } from '../../src/runtime/native.js';
+import type { SyncMessage } from '../../src/sys/native.js';
 import { buildCreatePlan, type BuiltPlan } from '../../src/plan/build.js';
 import { MSG, HOOK_POINT } from '../../src/plan/ops.js';
 import { defaultSpec } from '../../src/spec/default.js';
 import { validateConfig } from '../../src/spec/validate.js';
-import { E } from '../../src/runtime/errno.js';
+import { E } from '../../src/sys/errno.js';
 import type { HostFacts } from '../../src/host/facts.js';
 import type { Config } from '../../src/spec/config.js';
 
