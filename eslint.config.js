@@ -28,7 +28,7 @@ export default tseslint.config(
     },
   },
   {
-    files: ['src/seccomp/**/*.ts', 'src/landlock/**/*.ts', 'src/cgroups/**/*.ts', 'src/spec/**/*.ts', 'src/sys/**/*.ts', 'src/host/subids.ts', 'src/host/facts.ts'],
+    files: ['src/seccomp/**/*.ts', 'src/landlock/**/*.ts', 'src/cgroups/**/*.ts', 'src/oci/**/*.ts', 'src/sys/**/*.ts', 'src/host/subids.ts', 'src/host/facts.ts'],
     rules: { 'no-restricted-imports': ['error', { patterns: upward('runtime', 'cli', 'up', 'harness', 'plan') }] },
   },
   {

@@ -13,7 +13,7 @@ import { mkdtempSync, mkdirSync, writeFileSync, copyFileSync, rmSync } from 'nod
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { defaultSpec } from '../../dist/spec/default.js';
+import { defaultSpec } from '../../dist/oci/default.js';
 import { ociProfile, hakoProgram, libseccompProgram, steps, constAllow, cachedCount, AUDIT_ARCH_X86_64, AUDIT_ARCH_I386 } from './programs.mjs';
 
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));

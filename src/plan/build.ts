@@ -1,7 +1,7 @@
 // config.json -> launch plan: a pure function of the validated config, the
 // bundle, rootless or not, and the host's facts. `hako plan` prints its result.
 import path from 'node:path';
-import type { Config, Process } from '../spec/config.js';
+import type { Config, Process } from '../oci/config.js';
 import { HakoError } from '../errors.js';
 import { HOOK_POINT, LIMIT, maxVariadic, type LaunchPlan, type Step } from './ops.js';
 import type { HostFacts } from '../host/facts.js';

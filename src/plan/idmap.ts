@@ -2,7 +2,7 @@
 // rootless with only the caller's own id) or through newuidmap/newgidmap with
 // the ranges of /etc/subuid and /etc/subgid.
 import fs from 'node:fs';
-import type { Config, IdMapping } from '../spec/config.js';
+import type { Config, IdMapping } from '../oci/config.js';
 import { HakoError } from '../errors.js';
 import type { HostFacts } from '../host/facts.js';
 import { rangesOf, type SubIdRange } from '../host/subids.js';

@@ -4,7 +4,7 @@
 // rootfs (openat2 RESOLVE_IN_ROOT), so a symlink cannot lead a mount outside.
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Config, Mount } from '../spec/config.js';
+import type { Config, Mount } from '../oci/config.js';
 import { HakoError } from '../errors.js';
 import { MNT_OPT, type Step } from './ops.js';
 import { MS, parseMountOptions } from './mount-options.js';

@@ -1,7 +1,7 @@
 // Which namespaces the child creates (clone flags), which it joins (setns by
 // path) and which the parent thread joins around clone (pid, time: they apply
 // to children only).
-import type { Config, NamespaceType } from '../spec/config.js';
+import type { Config, NamespaceType } from '../oci/config.js';
 import { HakoError } from '../errors.js';
 import type { ParentNamespaceType, Step } from './ops.js';
 

@@ -1,7 +1,7 @@
 // The process: hostname, sysctls, rlimits, oom score, user and groups, the
 // five capability sets, no_new_privs, the program to run.
 import path from 'node:path';
-import type { Process } from '../spec/config.js';
+import type { Process } from '../oci/config.js';
 import { HakoError } from '../errors.js';
 import type { Step } from './ops.js';
 import { capSets, type CapSets } from './capabilities.js';

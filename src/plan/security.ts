@@ -1,6 +1,6 @@
 // Landlock and seccomp as plan steps: Landlock first (it needs syscalls the
 // seccomp filter may deny), seccomp last before exec; AppArmor and SELinux labels.
-import type { Process } from '../spec/config.js';
+import type { Process } from '../oci/config.js';
 import type { HostFacts } from '../host/facts.js';
 import { HakoError } from '../errors.js';
 import type { Step } from './ops.js';

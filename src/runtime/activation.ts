@@ -12,7 +12,7 @@
 // - `hako up` owns the listening socket and hands it to the server at fd 3.
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Config } from '../spec/config.js';
+import type { Config } from '../oci/config.js';
 import { HakoError } from '../errors.js';
 import { loadBundleConfig } from './create.js';
 

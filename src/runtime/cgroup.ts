@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import type { Log } from './context.js';
 import type { LaunchHooks } from './launch.js';
 import { errnoName } from '../sys/errno.js';
-import type { Config } from '../spec/config.js';
+import type { Config } from '../oci/config.js';
 import { HakoError } from '../errors.js';
 import { CgroupError, CgroupManager, parseProcCgroup, prepareCgroup, type CgroupState, type LinuxResources } from '../cgroups/index.js';
 

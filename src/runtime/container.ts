@@ -6,10 +6,10 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { HakoError } from '../errors.js';
-import { OCI_VERSION, type ContainerRecord, type OciState, type Status } from '../spec/state.js';
-import { checkRecord } from '../spec/state-schema.js';
-import { validateConfig } from '../spec/validate.js';
-import type { Config } from '../spec/config.js';
+import { OCI_VERSION, type ContainerRecord, type OciState, type Status } from '../oci/state.js';
+import { checkRecord } from '../oci/state-schema.js';
+import { validateConfig } from '../oci/validate.js';
+import type { Config } from '../oci/config.js';
 import { Store, writeAtomic, readOwnFile, checkId } from './store.js';
 import { isAlive } from '../sys/proc.js';
 import { cgroupOf } from './cgroup.js';

@@ -3,9 +3,9 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { HakoError } from '../errors.js';
-import { parseJson, validateConfig } from '../spec/validate.js';
-import type { Config } from '../spec/config.js';
-import type { ContainerRecord } from '../spec/state.js';
+import { parseJson, validateConfig } from '../oci/validate.js';
+import type { Config } from '../oci/config.js';
+import type { ContainerRecord } from '../oci/state.js';
 import { buildCreatePlan, type BuiltPlan } from '../plan/build.js';
 import { readHostFacts } from '../host/facts.js';
 import { native } from '../sys/native.js';

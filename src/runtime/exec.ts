@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { HakoError } from '../errors.js';
-import type { Process } from '../spec/config.js';
+import type { Process } from '../oci/config.js';
 import { buildExecPlan } from '../plan/build.js';
 import { readHostFacts } from '../host/facts.js';
 import { native } from '../sys/native.js';

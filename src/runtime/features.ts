@@ -1,6 +1,6 @@
 // `hako features`: the runtime-spec features document.
 import { CAPABILITIES } from '../plan/capabilities.js';
-import { OCI_VERSION } from '../spec/state.js';
+import { OCI_VERSION } from '../oci/state.js';
 import { native } from '../sys/native.js';
 import { cgroupFeatures } from '../cgroups/index.js';
 import { features as seccompFeatures } from '../seccomp/index.js';

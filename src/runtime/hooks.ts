@@ -3,8 +3,8 @@
 // A hook need not read its stdin: when it exits first, writing the state meets
 // EPIPE, which says nothing about the hook (runc ignores it too).
 import { spawnSync } from 'node:child_process';
-import type { Hook } from '../spec/config.js';
-import type { OciState } from '../spec/state.js';
+import type { Hook } from '../oci/config.js';
+import type { OciState } from '../oci/state.js';
 import { HakoError } from '../errors.js';
 
 export function runHooks(kind: string, hooks: Hook[] | undefined, state: OciState): void {

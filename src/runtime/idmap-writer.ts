@@ -2,7 +2,7 @@
 // go-ahead: directly, or through newuidmap/newgidmap for subordinate ranges.
 import fs from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import type { IdMapping } from '../spec/config.js';
+import type { IdMapping } from '../oci/config.js';
 import type { IdMapPlan } from '../plan/idmap.js';
 import { HakoError } from '../errors.js';
 

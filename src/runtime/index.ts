@@ -27,9 +27,9 @@ export { readInputFile, fileError } from './input-file.js';
 export { signalProcess } from '../sys/proc.js';
 
 // What a caller needs to build a verb's input: configs, processes, resources.
-export { parseJson, validateConfig, validateProcess } from '../spec/validate.js';
-export { defaultSpec } from '../spec/default.js';
+export { parseJson, validateConfig, validateProcess } from '../oci/validate.js';
+export { defaultSpec } from '../oci/default.js';
 export { capMask } from '../plan/capabilities.js';
-export type { Config, Process } from '../spec/config.js';
-export type { OciState } from '../spec/state.js';
+export type { Config, Process } from '../oci/config.js';
+export type { OciState } from '../oci/state.js';
 export type { LinuxResources } from '../cgroups/index.js';

@@ -3,8 +3,8 @@
 // state, {ociVersion, fds: ["seccompFd"], pid, metadata, state}: pid is the
 // process the filter was loaded for (the init, or the exec'd process), state
 // the container's state. One message per connection, then the connection closes.
-import type { Config } from '../spec/config.js';
-import { OCI_VERSION, type OciState } from '../spec/state.js';
+import type { Config } from '../oci/config.js';
+import { OCI_VERSION, type OciState } from '../oci/state.js';
 import { HakoError } from '../errors.js';
 import { native } from '../sys/native.js';
 import fs from 'node:fs';

@@ -1,5 +1,5 @@
 // Compiles the config's seccomp profile and Landlock rules for the plan.
-import type { Config } from '../spec/config.js';
+import type { Config } from '../oci/config.js';
 import type { CompiledSeccomp, LandlockRules } from '../plan/security.js';
 import type { Log } from './context.js';
 import { HakoError } from '../errors.js';

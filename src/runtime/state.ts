@@ -1,6 +1,6 @@
 // state and list: what the store says about containers, as runc prints it.
 import { Container } from './container.js';
-import type { OciState } from '../spec/state.js';
+import type { OciState } from '../oci/state.js';
 import type { RuntimeContext } from './context.js';
 
 export function state(ctx: RuntimeContext, id: string): OciState {

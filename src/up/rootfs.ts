@@ -2,7 +2,7 @@
 // a no-op while the inputs are unchanged), otherwise it must already exist.
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Config } from '../spec/config.js';
+import type { Config } from '../oci/config.js';
 import { HakoError } from '../errors.js';
 
 export interface RootfsBuilder {

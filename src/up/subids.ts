@@ -5,7 +5,7 @@
 // range already in either file. Rootless, nothing here runs: the caller's own id is mapped.
 import fs from 'node:fs';
 import { spawnSync } from 'node:child_process';
-import type { Config, IdMapping } from '../spec/config.js';
+import type { Config, IdMapping } from '../oci/config.js';
 import { HakoError } from '../errors.js';
 import { parseSubIdFile, entryFor, type SubIdEntry } from '../host/subids.js';
 

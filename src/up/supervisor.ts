@@ -4,7 +4,7 @@
 // restarts, so clients queue in its backlog instead of being refused.
 import fs from 'node:fs';
 import os from 'node:os';
-import type { Config } from '../spec/config.js';
+import type { Config } from '../oci/config.js';
 import { HakoError } from '../errors.js';
 import { create, startCreated, deleteContainer, Container, exitCodeOf, listenerFds, type RuntimeContext } from '../runtime/index.js';
 import { native } from '../sys/native.js';

@@ -3,7 +3,7 @@
 // or a server that exits at once and is restarted in a loop.
 import fs from 'node:fs';
 import path from 'node:path';
-import type { Config } from '../spec/config.js';
+import type { Config } from '../oci/config.js';
 import { HakoError } from '../errors.js';
 import { hostIdOf } from './subids.js';
 

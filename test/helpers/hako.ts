@@ -6,8 +6,8 @@ import path from 'node:path';
 import { spawnSync, execFileSync, type SpawnSyncReturns } from 'node:child_process';
 import { afterAll } from 'vitest';
 import { BUSYBOX_ROOTFS, CLI, TEST_USER, WORK } from './env.js';
-import { defaultSpec } from '../../src/spec/default.js';
-import type { Config } from '../../src/spec/config.js';
+import { defaultSpec } from '../../src/oci/default.js';
+import type { Config } from '../../src/oci/config.js';
 
 export type Who = 'root' | 'rootless';
 

@@ -6,7 +6,7 @@ import { execFileSync } from 'node:child_process';
 import { describe, it, expect } from 'vitest';
 import { makeBundle, hako, WHO, scratch, type Who } from '../helpers/hako.js';
 import { IS_ROOT, BUSYBOX_ROOTFS, TEST_USER } from '../helpers/env.js';
-import type { Config } from '../../src/spec/config.js';
+import type { Config } from '../../src/oci/config.js';
 
 /** Container processes (by their bundle path in /proc/N/cmdline or cwd) still alive. */
 function leftovers(root: string): string[] {

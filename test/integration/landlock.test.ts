@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import { describe, it, expect } from 'vitest';
 import { makeBundle, hako, WHO, type Who } from '../helpers/hako.js';
 import { IS_ROOT } from '../helpers/env.js';
-import type { Config } from '../../src/spec/config.js';
+import type { Config } from '../../src/oci/config.js';
 
 const LL = 'run.hako.landlock.';
 const abi = (): number => {

@@ -9,7 +9,7 @@ import { describe, it, expect } from 'vitest';
 import { hako, WHO, scratchForThisFile } from '../helpers/hako.js';
 import { IS_ROOT } from '../helpers/env.js';
 import { LIMIT } from '../../src/plan/ops.js';
-import type { Config } from '../../src/spec/config.js';
+import type { Config } from '../../src/oci/config.js';
 
 const { makeBundle, scratch } = scratchForThisFile();
 const vars = (n: number) => Array.from({ length: n }, (_, i) => `V${i}=${i}`);

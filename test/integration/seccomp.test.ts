@@ -8,7 +8,7 @@ import { describe, it, expect, beforeAll, afterEach } from 'vitest';
 import { makeBundle, hako, WHO, scratch, type Who } from '../helpers/hako.js';
 import { IS_ROOT, BUSYBOX_ROOTFS, REPO, WORK } from '../helpers/env.js';
 import { CONTAINERS_PROFILE, ociFromProfile } from '../helpers/libseccomp/profile.js';
-import type { Config } from '../../src/spec/config.js';
+import type { Config } from '../../src/oci/config.js';
 import type { OciSeccomp } from '../../src/seccomp/index.js';
 
 // x86_64 syscall numbers the probe calls.

@@ -14,7 +14,7 @@ import { execFileSync } from 'node:child_process';
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { hako } from '../helpers/hako.js';
 import { IS_ROOT } from '../helpers/env.js';
-import type { Config } from '../../src/spec/config.js';
+import type { Config } from '../../src/oci/config.js';
 import { attackKit, copyRootfs, jsonLines, oneSentence } from './helpers/attack.js';
 
 const kit = attackKit();

@@ -15,7 +15,7 @@ import { CLI, IS_ROOT, REPO, TEST_USER } from '../helpers/env.js';
 import { hako, scratch, testUserIds, type Who } from '../helpers/hako.js';
 import { ensureSubIds, entryFor, freeRange, loginDefsLimits, parseSubIdFile, rangeMappings, withSubIdMappings, type SubIdEntry } from '../../src/up/subids.js';
 import { checkVolumes, hostUser } from '../../src/up/volumes.js';
-import type { Config } from '../../src/spec/config.js';
+import type { Config } from '../../src/oci/config.js';
 
 const FHIR = path.join(REPO, 'bundles/fhir');
 

@@ -9,7 +9,7 @@ import { spawn, spawnSync, execFileSync, type ChildProcess } from 'node:child_pr
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { hako, scratchForThisFile, testUserIds, WHO, type Who } from '../helpers/hako.js';
 import { BUSYBOX_ROOTFS, CLI, IS_ROOT, TEST_USER } from '../helpers/env.js';
-import { defaultSpec } from '../../src/spec/default.js';
+import { defaultSpec } from '../../src/oci/default.js';
 import { cgroupProblem } from '../../src/runtime/cgroup-trust.js';
 import { CgroupManager, type CgroupState } from '../../src/cgroups/index.js';
 

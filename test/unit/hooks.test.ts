@@ -2,7 +2,7 @@
 // or a timeout fails one (issue 10 B: `spawnSync … EPIPE` failed `true` at random).
 import { describe, it, expect } from 'vitest';
 import { runHooks } from '../../src/runtime/hooks.js';
-import type { OciState } from '../../src/spec/state.js';
+import type { OciState } from '../../src/oci/state.js';
 
 const state: OciState = { ociVersion: '1.2.0', id: 'h1', status: 'creating', pid: 1, bundle: '/b', annotations: { a: 'b' } };
 // Bigger than a socket's buffer: writing it to a hook that exits unread meets EPIPE every time.

@@ -7,11 +7,11 @@ import { launch, describeFailure, type LaunchSys, type LaunchHooks } from '../..
 import type { SyncMessage } from '../../src/sys/native.js';
 import { buildCreatePlan, type BuiltPlan } from '../../src/plan/build.js';
 import { MSG, HOOK_POINT } from '../../src/plan/ops.js';
-import { defaultSpec } from '../../src/spec/default.js';
-import { validateConfig } from '../../src/spec/validate.js';
+import { defaultSpec } from '../../src/oci/default.js';
+import { validateConfig } from '../../src/oci/validate.js';
 import { E } from '../../src/sys/errno.js';
 import type { HostFacts } from '../../src/host/facts.js';
-import type { Config } from '../../src/spec/config.js';
+import type { Config } from '../../src/oci/config.js';
 
 const host: HostFacts = { uid: 1000, gid: 1000, user: 'alice', lastCap: 40, landlockAbi: 7, cgroup2Unified: true };
 

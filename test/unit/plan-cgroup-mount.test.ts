@@ -3,10 +3,10 @@
 // superblock on the same mount root (EBUSY, seen in the test VM), so a tmpfs covers it first.
 import { describe, expect, it } from 'vitest';
 import { buildCreatePlan } from '../../src/plan/build.js';
-import { defaultSpec } from '../../src/spec/default.js';
-import { validateConfig } from '../../src/spec/validate.js';
+import { defaultSpec } from '../../src/oci/default.js';
+import { validateConfig } from '../../src/oci/validate.js';
 import type { HostFacts } from '../../src/host/facts.js';
-import type { Config } from '../../src/spec/config.js';
+import type { Config } from '../../src/oci/config.js';
 
 const host: HostFacts = { uid: 1000, gid: 1000, user: 'alice', lastCap: 40, landlockAbi: 7, cgroup2Unified: true };
 const CGROUP_MOUNT = { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'] };

@@ -2,7 +2,7 @@
 import { describe, expect, test } from 'vitest';
 import { buildCreatePlan } from '../../src/plan/build.js';
 import { readHostFacts } from '../../src/host/facts.js';
-import { defaultSpec } from '../../src/spec/default.js';
+import { defaultSpec } from '../../src/oci/default.js';
 
 describe('create plan order', () => {
   test('sysctls are written before /proc/sys and the root turn read-only (Docker sets net.ipv4.ip_unprivileged_port_start)', () => {

@@ -6,12 +6,12 @@ import { describe, it, expect } from 'vitest';
 import { buildCreatePlan } from '../../src/plan/build.js';
 import { planNamespaces } from '../../src/plan/namespaces.js';
 import { encodeSteps } from '../../src/plan/encode.js';
-import { defaultSpec } from '../../src/spec/default.js';
-import { validateConfig } from '../../src/spec/validate.js';
+import { defaultSpec } from '../../src/oci/default.js';
+import { validateConfig } from '../../src/oci/validate.js';
 import { LIMIT } from '../../src/plan/ops.js';
 import { HakoError } from '../../src/errors.js';
 import type { HostFacts } from '../../src/host/facts.js';
-import type { Config } from '../../src/spec/config.js';
+import type { Config } from '../../src/oci/config.js';
 
 const host: HostFacts = { uid: 1000, gid: 1000, user: 'alice', lastCap: 40, landlockAbi: 7, cgroup2Unified: true };
 

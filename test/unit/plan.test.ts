@@ -1,14 +1,14 @@
 // The launch plan is pure data: these tests need no privileges.
 import { describe, it, expect } from 'vitest';
 import { buildCreatePlan, buildExecPlan } from '../../src/plan/build.js';
-import { defaultSpec } from '../../src/spec/default.js';
-import { validateConfig } from '../../src/spec/validate.js';
+import { defaultSpec } from '../../src/oci/default.js';
+import { validateConfig } from '../../src/oci/validate.js';
 import { encodeSteps } from '../../src/plan/encode.js';
 import { parseMountOptions, MS } from '../../src/plan/mount-options.js';
 import { parseSubIds, planIdMaps } from '../../src/plan/idmap.js';
 import { CLONE } from '../../src/plan/namespaces.js';
 import type { HostFacts } from '../../src/host/facts.js';
-import type { Config } from '../../src/spec/config.js';
+import type { Config } from '../../src/oci/config.js';
 import { HakoError } from '../../src/errors.js';
 
 const host: HostFacts = { uid: 1000, gid: 1000, user: 'alice', lastCap: 40, landlockAbi: 7, cgroup2Unified: true };

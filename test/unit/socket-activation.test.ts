@@ -1,6 +1,6 @@
 import { describe, expect, test } from 'vitest';
 import { planSocketActivation } from '../../src/runtime/activation.js';
-import { defaultSpec } from '../../src/spec/default.js';
+import { defaultSpec } from '../../src/oci/default.js';
 
 const cfg = () => {
   const c = defaultSpec(false);

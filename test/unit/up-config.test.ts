@@ -6,7 +6,7 @@ import path from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { withSocketActivation, listenerFds as activationFds } from '../../src/runtime/activation.js';
 import { checkVolumes, dataVolumes, writableByMode } from '../../src/up/volumes.js';
-import type { Config } from '../../src/spec/config.js';
+import type { Config } from '../../src/oci/config.js';
 
 function config(namespaces: string[], env = ['PATH=/bin']): Config {
   return {

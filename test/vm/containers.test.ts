@@ -8,8 +8,8 @@ import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { detect, type HostCgroups } from '../../src/cgroups/index.js';
-import { defaultSpec } from '../../src/spec/default.js';
-import type { Config } from '../../src/spec/config.js';
+import { defaultSpec } from '../../src/oci/default.js';
+import type { Config } from '../../src/oci/config.js';
 import { BUSYBOX_ROOTFS, CLI } from '../helpers/env.js';
 
 const inVm = process.env.HAKO_VM === '1';

@@ -10,7 +10,7 @@ import { BUSYBOX_ROOTFS, CLI, REPO, TEST_USER, WORK } from '../../helpers/env.js
 import { beforeAll, afterAll } from 'vitest';
 import { hako, scratchForThisFile, testUserIds, type Who } from '../../helpers/hako.js';
 import { CAPABILITIES } from '../../../src/plan/capabilities.js';
-import type { Config } from '../../../src/spec/config.js';
+import type { Config } from '../../../src/oci/config.js';
 
 export const TOOLS = path.join(WORK, 'attack-tools');
 /** busybox plus /bin/attacker and an empty /report (a bind-mount point), shared read-only. */
