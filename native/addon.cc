@@ -259,45 +259,6 @@ Napi::Value SendMsg(const Napi::CallbackInfo &info) {
   return info.Env().Undefined();
 }
 
-// One message, its fd (SCM_RIGHTS, or -1) and its sender's pid (SCM_CREDENTIALS,
-// or 0). Extra fds are closed: a message carries one at most.
-long RecvWithCreds(int sock, void *data, size_t len, int *fd, int *pid) {
-  struct iovec iov = {data, len};
-  union {
-    char buf[CMSG_SPACE(sizeof(int) * 4) + CMSG_SPACE(sizeof(struct ucred))];
-    struct cmsghdr align;
-  } u;
-  struct msghdr mh;
-  memset(&mh, 0, sizeof mh);
-  mh.msg_iov = &iov;
-  mh.msg_iovlen = 1;
-  mh.msg_control = u.buf;
-  mh.msg_controllen = sizeof u.buf;
-  *fd = -1;
-  *pid = 0;
-  long r;
-  do r = recvmsg(sock, &mh, MSG_CMSG_CLOEXEC);
-  while (r < 0 && errno == EINTR);
-  if (r < 0) return -errno;
-  for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-    if (c->cmsg_level != SOL_SOCKET) continue;
-    if (c->cmsg_type == SCM_RIGHTS) {
-      size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-      for (size_t i = 0; i < n; i++) {
-        int f;
-        memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof f);
-        if (*fd < 0) *fd = f;
-        else close(f);
-      }
-    } else if (c->cmsg_type == SCM_CREDENTIALS) {
-      struct ucred uc;
-      memcpy(&uc, CMSG_DATA(c), sizeof uc);
-      *pid = uc.pid;
-    }
-  }
-  return r;
-}
-
 // recvMsg(fd, timeoutMs) -> { type, step, err, value, fd, sender } | null on EOF; throws ETIMEDOUT
 Napi::Value RecvMsg(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
@@ -312,7 +273,7 @@ Napi::Value RecvMsg(const Napi::CallbackInfo &info) {
   struct hako_msg_wire m;
   int passed = -1;
   int sender = 0;
-  long r = RecvWithCreds(fd, &m, sizeof m, &passed, &sender);
+  long r = hako_recv_msg(fd, &m, sizeof m, &passed, &sender);
   if (r < 0) return ThrowErrno(env, "receive from container init", (int)-r);
   if (r == 0) return env.Null();
   if (r != (long)sizeof m) {

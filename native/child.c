@@ -10,6 +10,7 @@
  */
 #include "child.h"
 
+#include "digits.h"
 #include "plan_format.h"
 
 #include <errno.h>
@@ -40,18 +41,6 @@ static void reset_signals(void) {
     syscall(SYS_rt_sigaction, sig, &dfl, 0, 8);
   }
   syscall(SYS_rt_sigprocmask, SIG_SETMASK, &empty, 0, 8);
-}
-
-static void utoa(char *out, unsigned v) {
-  char d[16];
-  int n = 0;
-  size_t i = 0;
-  do {
-    d[n++] = (char)('0' + v % 10);
-    v /= 10;
-  } while (v && n < 15);
-  while (n) out[i++] = d[--n];
-  out[i] = 0;
 }
 
 static void fail(int sync_fd, int err) {
@@ -134,8 +123,8 @@ void hako_child_exec(int init_fd, int plan_fd, int sync_fd, const int *fd_from, 
   }
 
   char plan_arg[16], sync_arg[16];
-  utoa(plan_arg, (unsigned)(high + 1));
-  utoa(sync_arg, (unsigned)high);
+  hako_utoa(plan_arg, (unsigned)(high + 1));
+  hako_utoa(sync_arg, (unsigned)high);
   const char *argv[] = {"hako-init", plan_arg, sync_arg, 0};
   const char *envp[] = {0};
   syscall(SYS_execveat, high + 2, "", argv, envp, AT_EMPTY_PATH);

@@ -9,6 +9,7 @@
  * into a sentence.
  */
 #include "executor.h"
+#include "digits.h"
 #include "fdpass.h"
 #include "plan_format.h"
 
@@ -157,30 +158,10 @@ static size_t slen(const char *s) {
 /* Writes "/proc/self/fd/<fd>" into out (at least 32 bytes). */
 static const char *fd_path(char *out, int fd) {
   static const char prefix[] = "/proc/self/fd/";
-  char digits[16];
-  int n = 0;
   size_t i = 0;
-  unsigned v = (unsigned)fd;
-  do {
-    digits[n++] = (char)('0' + v % 10);
-    v /= 10;
-  } while (v && n < 15);
   for (; prefix[i]; i++) out[i] = prefix[i];
-  while (n) out[i++] = digits[--n];
-  out[i] = 0;
+  hako_utoa(out + i, (unsigned)fd);
   return out;
-}
-
-static void utoa(char *out, unsigned v) {
-  char d[16];
-  int n = 0;
-  size_t i = 0;
-  do {
-    d[n++] = (char)('0' + v % 10);
-    v /= 10;
-  } while (v && n < 15);
-  while (n) out[i++] = d[--n];
-  out[i] = 0;
 }
 
 struct ctx {
@@ -622,7 +603,7 @@ static int do_console_pty(struct ctx *c) {
   int peer = (int)syscall(SYS_ioctl, master, TIOCGPTPEER, O_RDWR | O_NOCTTY | O_CLOEXEC);
   if (peer < 0) return -errno;
   char name[32] = "/dev/pts/";
-  utoa(name + 9, (unsigned)ptn);
+  hako_utoa(name + 9, (unsigned)ptn);
   int sent = hako_send_fd(c->console_fd, master, name, slen(name));
   if (sent < 0) return sent;
   syscall(SYS_close, master);
