@@ -2,9 +2,8 @@
 // code cache for it (dist/cli/hako.cjs.v8cache), which bin/hako hands to V8:
 // every `hako` call pays node's start-up plus loading the CLI, and one file
 // whose functions are already compiled loads several times faster than
-// hundreds of modules. Packages that must stay files of their own (esbuild
-// finds its binary beside itself; the FHIR engine and tar load only in `up`;
-// pino loads only when something is logged) are left external.
+// hundreds of modules. pino stays a file of its own: it loads only when
+// something is logged.
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -21,7 +20,7 @@ await build({
   platform: 'node',
   format: 'cjs',
   target: 'node20',
-  external: ['esbuild', '@medplum/*', 'tar', 'fhir-kit-client', 'pino'],
+  external: ['pino'],
   // The sources are ES modules that find files beside themselves.
   define: { 'import.meta.url': '__hakoUrl' },
   banner: { js: "const __hakoUrl = require('node:url').pathToFileURL(__filename).href;" },

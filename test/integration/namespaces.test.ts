@@ -94,8 +94,8 @@ describe.each(WHO)('namespaces (%s)', (who) => {
     });
     let out = '';
     let err = '';
-    child.stdout.on('data', (d) => (out += d));
-    child.stderr.on('data', (d) => (err += d));
+    child.stdout!.on('data', (d) => (out += d));
+    child.stderr!.on('data', (d) => (err += d));
     const code = await new Promise((res) => child.on('exit', res));
     fs.closeSync(fd);
     expect(err).toBe('');

@@ -16,8 +16,8 @@ import { hako, scratch, testUserIds, type Who } from '../helpers/hako.js';
 import { ensureSubIds, entryFor, freeRange, loginDefsLimits, parseSubIdFile, rangeMappings, withSubIdMappings, type SubIdEntry } from '../../src/up/subids.js';
 import { checkVolumes, hostUser } from '../../src/up/volumes.js';
 import type { Config } from '../../src/oci/config.js';
+import { copyFhirBundle } from '../../bundles/fhir/test/copy.js';
 
-const FHIR = path.join(REPO, 'bundles/fhir');
 
 describe('the subordinate range: parsing, choosing a free one, mapping', () => {
   it('parses /etc/subuid-style text, skipping malformed lines, and finds a user by name or uid', () => {
@@ -206,8 +206,7 @@ function chownTree(who: Who, dir: string): void {
 function fhirBundle(who: Who): string {
   const bundle = scratch(who, 'fhir-ids-');
   dirs.push(bundle);
-  fs.copyFileSync(path.join(FHIR, 'config.json'), path.join(bundle, 'config.json'));
-  fs.cpSync(path.join(FHIR, 'server'), path.join(bundle, 'server'), { recursive: true });
+  copyFhirBundle(bundle);
   fs.mkdirSync(path.join(bundle, 'data'), { mode: 0o700 });
   chownTree(who, bundle);
   return bundle;

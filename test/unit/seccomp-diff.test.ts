@@ -302,7 +302,7 @@ describe('hako vs libseccomp', () => {
   it('generated profiles', () => {
     const pool = ['read', 'write', 'openat', 'close', 'mmap', 'ioctl', 'socket', 'personality', 'clone', 'kill', 'getppid', 'mount', 'ptrace', 'bpf', 'futex', 'prctl', 'setns', 'unshare', 'fcntl', 'exit_group', 'io_uring_setup', 'getrandom', 'execve', 'madvise', 'open', 'stat', '_llseek', 'arch_prctl', 'renameat2', 'statx'];
     const actions = fc.oneof(
-      fc.constantFrom('SCMP_ACT_ALLOW', 'SCMP_ACT_KILL_PROCESS', 'SCMP_ACT_KILL_THREAD', 'SCMP_ACT_TRAP', 'SCMP_ACT_LOG', 'SCMP_ACT_NOTIFY').map((action) => ({ action })),
+      fc.constantFrom('SCMP_ACT_ALLOW', 'SCMP_ACT_KILL_PROCESS', 'SCMP_ACT_KILL_THREAD', 'SCMP_ACT_TRAP', 'SCMP_ACT_LOG', 'SCMP_ACT_NOTIFY').map((action) => ({ action, errnoRet: undefined as number | undefined })),
       fc.record({ action: fc.constantFrom('SCMP_ACT_ERRNO', 'SCMP_ACT_TRACE'), errnoRet: fc.integer({ min: 0, max: 4095 }) }),
     );
     const value = (wide: boolean): fc.Arbitrary<bigint> =>

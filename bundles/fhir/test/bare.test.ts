@@ -5,10 +5,9 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Client } from 'fhir-kit-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { bundleFhirServer } from '../../src/rootfs/server-bundle.js';
-import { createAndFindChart, failure, invalidResourceRefused, statusOf, transactionRewritesReferences, type Resource } from './fhir-scenario.js';
+import { bundleFhirServer } from '../build/server-bundle.js';
+import { createAndFindChart, failure, fhirClient, type FhirClient, invalidResourceRefused, statusOf, transactionRewritesReferences, type Resource } from './scenario.js';
 
 type Running = { child: ChildProcess; baseUrl: string; stderr: () => string };
 
@@ -17,7 +16,7 @@ let serverJs: string;
 
 beforeAll(async () => {
   work = await mkdtemp(join(tmpdir(), 'hako-fhir-e2e-'));
-  await bundleFhirServer({ bundleDir: join(import.meta.dirname, '../../bundles/fhir'), outDir: join(work, 'app') });
+  await bundleFhirServer({ bundleDir: join(import.meta.dirname, '..'), outDir: join(work, 'app') });
   serverJs = join(work, 'app', 'server.js');
 });
 afterAll(async () => {
@@ -50,10 +49,10 @@ async function exitOf(child: ChildProcess): Promise<number | null> {
   return child.exitCode;
 }
 
-async function withServer<T>(dataDir: string, body: (client: Client, server: Running) => Promise<T>): Promise<T> {
+async function withServer<T>(dataDir: string, body: (client: FhirClient, server: Running) => Promise<T>): Promise<T> {
   const server = await start(dataDir);
   try {
-    return await body(new Client({ baseUrl: server.baseUrl }), server);
+    return await body(fhirClient(server.baseUrl), server);
   } finally {
     server.child.kill('SIGTERM');
     await exitOf(server.child);
@@ -134,7 +133,7 @@ describe('FHIR server, bare on the host', () => {
   it('keeps every acknowledged write across SIGKILL in the middle of a write load', async () => {
     const data = await mkdtemp(join(work, 'data-'));
     const server = await start(data);
-    const client = new Client({ baseUrl: server.baseUrl });
+    const client = fhirClient(server.baseUrl);
     const acknowledged: string[] = [];
     const loop = async (worker: number): Promise<void> => {
       for (let n = 0; n < 75; n++) {
@@ -165,7 +164,7 @@ describe('FHIR server, bare on the host', () => {
   it('stops with exit 0 on SIGTERM and keeps its data for the next start', async () => {
     const data = await mkdtemp(join(work, 'data-'));
     const server = await start(data);
-    const client = new Client({ baseUrl: server.baseUrl });
+    const client = fhirClient(server.baseUrl);
     const patient = await client.create({ resourceType: 'Patient', body: { resourceType: 'Patient', active: true } });
     server.child.kill('SIGTERM');
     expect(await exitOf(server.child)).toBe(0);

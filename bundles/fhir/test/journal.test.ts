@@ -2,7 +2,7 @@ import { mkdtemp, readFile, rm, stat, truncate, writeFile } from 'node:fs/promis
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { Journal, MAGIC, encodeRecord, scanRecords } from '../../bundles/fhir/server/journal.js';
+import { Journal, MAGIC, encodeRecord, scanRecords } from '../server/journal.js';
 
 let dir: string;
 let path: string;

