@@ -59,7 +59,8 @@ try {
   const median = (v) => [...v].sort((a, b) => a - b)[v.length >> 1];
   const runc = median(times.runc);
   console.log(`run of /bin/true, ${rounds} interleaved rounds, medians (ms, / runc):`);
-  for (const [name, v] of Object.entries(times)) console.log(`  ${name.padEnd(28)} ${median(v).toFixed(1).padStart(7)}  ${(median(v) / runc).toFixed(2)}`);
+  for (const [name, v] of Object.entries(times))
+    console.log(`  ${name.padEnd(28)} ${median(v).toFixed(1).padStart(7)}  ${(median(v) / runc).toFixed(2)}`);
 } finally {
   spawnSync('git', ['worktree', 'remove', '--force', other], { cwd: repo, stdio: 'ignore' });
   fs.rmSync(work, { recursive: true, force: true });

@@ -36,7 +36,22 @@ const hide = 'mount -t tmpfs none /sys/fs/cgroup && exec "$@"';
 const runners = {
   hako: (id) => [process.execPath, path.join(repo, 'bin/hako'), '--root', path.join(work, 'hako'), 'run', '-b', bundle, id],
   runc: (id) => ['runc', '--root', path.join(work, 'runc'), 'run', '-b', bundle, id],
-  crun: (id) => ['unshare', '-m', 'sh', '-c', hide, 'sh', 'crun', '--root', path.join(work, 'crun'), '--cgroup-manager=disabled', 'run', '-b', bundle, id],
+  crun: (id) => [
+    'unshare',
+    '-m',
+    'sh',
+    '-c',
+    hide,
+    'sh',
+    'crun',
+    '--root',
+    path.join(work, 'crun'),
+    '--cgroup-manager=disabled',
+    'run',
+    '-b',
+    bundle,
+    id,
+  ],
   'crun wrapper alone': () => ['unshare', '-m', 'sh', '-c', hide, 'sh', 'true'],
 };
 
@@ -72,15 +87,22 @@ const median = (xs) => {
   const s = [...xs].sort((a, b) => a - b);
   return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 };
-const m = Object.fromEntries(Object.entries(times).filter(([, v]) => v.length).map(([k, v]) => [k, median(v)]));
+const m = Object.fromEntries(
+  Object.entries(times)
+    .filter(([, v]) => v.length)
+    .map(([k, v]) => [k, median(v)]),
+);
 if (m.crun !== undefined) m['crun (wrapper subtracted)'] = m.crun - m['crun wrapper alone'];
-const node = median(Array.from({ length: 10 }, () => {
-  const t0 = process.hrtime.bigint();
-  spawnSync(process.execPath, ['-e', '0']);
-  return Number(process.hrtime.bigint() - t0) / 1e6;
-}));
+const node = median(
+  Array.from({ length: 10 }, () => {
+    const t0 = process.hrtime.bigint();
+    spawnSync(process.execPath, ['-e', '0']);
+    return Number(process.hrtime.bigint() - t0) / 1e6;
+  }),
+);
 console.log(`run of /bin/true, ${rounds} interleaved rounds, medians (ms):`);
 for (const [k, v] of Object.entries(m)) console.log(`  ${k.padEnd(28)} ${v.toFixed(1)}`);
 console.log(`  ${'node -e 0 (for scale)'.padEnd(28)} ${node.toFixed(1)}`);
-if (m.runc) console.log(`ratio hako/runc: ${(m.hako / m.runc).toFixed(2)} (CLI), ${(m['hako in-process'] / m.runc).toFixed(2)} (in-process)`);
+if (m.runc)
+  console.log(`ratio hako/runc: ${(m.hako / m.runc).toFixed(2)} (CLI), ${(m['hako in-process'] / m.runc).toFixed(2)} (in-process)`);
 if (m['crun (wrapper subtracted)']) console.log(`ratio hako/crun: ${(m.hako / m['crun (wrapper subtracted)']).toFixed(2)}`);

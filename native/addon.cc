@@ -22,6 +22,7 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
+#include <linux/seccomp.h>
 
 #include <cstdint>
 #include <string>
@@ -155,7 +156,7 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
 
   // Namespaces that only affect children (pid, time) are joined by this
   // thread around clone and left again right after; nsproxy is per thread.
-  std::vector<std::pair<int, int>> restore;  // (saved fd, nstype)
+  std::vector<std::pair<int, int>> restore; // (saved fd, nstype)
   auto undo = [&]() {
     for (auto &r : restore) {
       setns(r.first, r.second);
@@ -175,7 +176,8 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
     if (p.empty() || (t != "pid" && t != "time")) {
       undo();
       closeAll();
-      return ThrowErrno(env, "parent namespace " + std::to_string(i) + " must be { path, type: \"pid\" | \"time\" }", EINVAL);
+      return ThrowErrno(env, "parent namespace " + std::to_string(i) + " must be { path, type: \"pid\" | \"time\" }",
+                        EINVAL);
     }
     bool isTime = t == "time";
     const char *self = isTime ? "/proc/thread-self/ns/time_for_children" : "/proc/thread-self/ns/pid_for_children";
@@ -291,8 +293,9 @@ Napi::Value RecvMsg(const Napi::CallbackInfo &info) {
 }
 
 class WaitWorker : public Napi::AsyncWorker {
- public:
-  WaitWorker(Napi::Env env, int pid) : Napi::AsyncWorker(env), pid_(pid), deferred_(Napi::Promise::Deferred::New(env)) {}
+public:
+  WaitWorker(Napi::Env env, int pid)
+      : Napi::AsyncWorker(env), pid_(pid), deferred_(Napi::Promise::Deferred::New(env)) {}
   Napi::Promise Promise() { return deferred_.Promise(); }
   void Execute() override {
     int r;
@@ -313,7 +316,7 @@ class WaitWorker : public Napi::AsyncWorker {
     deferred_.Resolve(out);
   }
 
- private:
+private:
   int pid_;
   int status_ = 0;
   int err_ = 0;
@@ -398,7 +401,7 @@ Napi::Value ListenUnix(const Napi::CallbackInfo &info) {
 }
 
 class RecvFdWorker : public Napi::AsyncWorker {
- public:
+public:
   RecvFdWorker(Napi::Env env, int lfd, int timeout)
       : Napi::AsyncWorker(env), lfd_(lfd), timeout_(timeout), deferred_(Napi::Promise::Deferred::New(env)) {}
   Napi::Promise Promise() { return deferred_.Promise(); }
@@ -416,8 +419,10 @@ class RecvFdWorker : public Napi::AsyncWorker {
     }
     char buf[4096];
     long r = hako_recv_fd(c, buf, sizeof buf, &fd_);
-    if (r < 0) err_ = (int)-r;
-    else data_.assign(buf, (size_t)r);
+    if (r < 0)
+      err_ = (int)-r;
+    else
+      data_.assign(buf, (size_t)r);
     close(c);
   }
   void OnOK() override {
@@ -434,7 +439,7 @@ class RecvFdWorker : public Napi::AsyncWorker {
     deferred_.Resolve(out);
   }
 
- private:
+private:
   int lfd_, timeout_;
   int err_ = 0, fd_ = -1;
   std::string data_;
@@ -443,7 +448,8 @@ class RecvFdWorker : public Napi::AsyncWorker {
 
 // recvFd(listenFd, timeoutMs) -> Promise<{fd, data}>: accept one connection, take one fd.
 Napi::Value RecvFd(const Napi::CallbackInfo &info) {
-  auto *w = new RecvFdWorker(info.Env(), info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Number>().Int32Value());
+  auto *w =
+      new RecvFdWorker(info.Env(), info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Number>().Int32Value());
   Napi::Promise p = w->Promise();
   w->Queue();
   return p;
@@ -464,7 +470,8 @@ Napi::Value SetWinsize(const Napi::CallbackInfo &info) {
   memset(&ws, 0, sizeof ws);
   ws.ws_row = (unsigned short)info[1].As<Napi::Number>().Uint32Value();
   ws.ws_col = (unsigned short)info[2].As<Napi::Number>().Uint32Value();
-  if (ioctl(info[0].As<Napi::Number>().Int32Value(), TIOCSWINSZ, &ws) < 0) return ThrowErrno(info.Env(), "TIOCSWINSZ", errno);
+  if (ioctl(info[0].As<Napi::Number>().Int32Value(), TIOCSWINSZ, &ws) < 0)
+    return ThrowErrno(info.Env(), "TIOCSWINSZ", errno);
   return info.Env().Undefined();
 }
 
@@ -510,6 +517,61 @@ Napi::Value LandlockAbi(const Napi::CallbackInfo &info) {
   return Napi::Number::New(info.Env(), v < 0 ? 0 : (double)v);
 }
 
+// ---- seccomp user notification: hako's own agent (src/profile) runs these in a worker thread ----
+
+// notifPoll(fd, timeoutMs) -> 1 a notification waits, 0 timed out, -1 every process under the
+// filter is gone (or the fd is bad): the agent's loop stops.
+Napi::Value NotifPoll(const Napi::CallbackInfo &info) {
+  struct pollfd p = {info[0].As<Napi::Number>().Int32Value(), POLLIN, 0};
+  int r;
+  do r = poll(&p, 1, info[1].As<Napi::Number>().Int32Value());
+  while (r < 0 && errno == EINTR);
+  if (r < 0) return Napi::Number::New(info.Env(), -1);
+  if (r == 0) return Napi::Number::New(info.Env(), 0);
+  return Napi::Number::New(info.Env(), (p.revents & POLLIN) ? 1 : -1);
+}
+
+// notifRecv(fd) -> {id, pid, nr, arch, args: bigint[6]}, or null when the caller died first.
+// Only registers: the agent never reads the caller's memory (it could change under it).
+Napi::Value NotifRecv(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  struct seccomp_notif n;
+  memset(&n, 0, sizeof n); // the kernel refuses a buffer that is not zeroed
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  if (ioctl(fd, SECCOMP_IOCTL_NOTIF_RECV, &n) < 0) {
+    if (errno == ENOENT || errno == EINTR) return env.Null();
+    return ThrowErrno(env, "receive a seccomp notification", errno);
+  }
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("id", Napi::BigInt::New(env, (uint64_t)n.id));
+  o.Set("pid", Napi::Number::New(env, n.pid));
+  o.Set("nr", Napi::Number::New(env, n.data.nr));
+  o.Set("arch", Napi::Number::New(env, n.data.arch));
+  Napi::Array a = Napi::Array::New(env, 6);
+  for (uint32_t i = 0; i < 6; i++) a.Set(i, Napi::BigInt::New(env, (uint64_t)n.data.args[i]));
+  o.Set("args", a);
+  return o;
+}
+
+// notifRespond(fd, id, errno, continue) -> false when the caller is gone. continue lets the
+// call run as if unfiltered (used only for calls hako itself or the start-up phase makes).
+Napi::Value NotifRespond(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  bool lossless = false;
+  struct seccomp_notif_resp r;
+  memset(&r, 0, sizeof r);
+  r.id = info[1].As<Napi::BigInt>().Uint64Value(&lossless);
+  int err = info[2].As<Napi::Number>().Int32Value();
+  bool cont = info[3].As<Napi::Boolean>().Value();
+  r.error = cont ? 0 : -err;
+  r.flags = cont ? SECCOMP_USER_NOTIF_FLAG_CONTINUE : 0;
+  if (ioctl(info[0].As<Napi::Number>().Int32Value(), SECCOMP_IOCTL_NOTIF_SEND, &r) < 0) {
+    if (errno == ENOENT) return Napi::Boolean::New(env, false);
+    return ThrowErrno(env, "answer a seccomp notification", errno);
+  }
+  return Napi::Boolean::New(env, true);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("loadInit", Napi::Function::New(env, LoadInit));
   exports.Set("spawn", Napi::Function::New(env, Spawn));
@@ -529,9 +591,12 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("detachMount", Napi::Function::New(env, DetachMount));
   exports.Set("mountId", Napi::Function::New(env, MountId));
   exports.Set("landlockAbi", Napi::Function::New(env, LandlockAbi));
+  exports.Set("notifPoll", Napi::Function::New(env, NotifPoll));
+  exports.Set("notifRecv", Napi::Function::New(env, NotifRecv));
+  exports.Set("notifRespond", Napi::Function::New(env, NotifRespond));
   return exports;
 }
 
-}  // namespace
+} // namespace
 
 NODE_API_MODULE(hako_native, Init)

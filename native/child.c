@@ -61,11 +61,11 @@ static void wait_go(int sync_fd) {
   long r;
   do r = syscall(SYS_recvfrom, sync_fd, &m, sizeof m, 0, 0, 0);
   while (r < 0 && errno == EINTR);
-  if (r != (long)sizeof m || m.type != MSG_GO) for (;;) syscall(SYS_exit_group, 125);
+  if (r != (long)sizeof m || m.type != MSG_GO)
+    for (;;) syscall(SYS_exit_group, 125);
 }
 
-void hako_child_exec(int init_fd, int plan_fd, int sync_fd, const int *fd_from, const int *fd_to, int nfds,
-                     int flags) {
+void hako_child_exec(int init_fd, int plan_fd, int sync_fd, const int *fd_from, const int *fd_to, int nfds, int flags) {
   int dumpable_while_waiting = flags & HAKO_CHILD_DUMPABLE_WHILE_WAITING;
   /* First of all: nothing in a namespace we share with others may ptrace us,
    * read our fds or open /proc/self/exe (the node binary). */

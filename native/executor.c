@@ -59,7 +59,7 @@ struct hako_landlock_net_port_attr {
   uint64_t port;
 };
 #define HAKO_LANDLOCK_RULE_PATH_BENEATH 1
-#define HAKO_LANDLOCK_RULE_NET_PORT 2
+#define HAKO_LANDLOCK_RULE_NET_PORT     2
 
 /* ---- the plan reader: no allocation, pointers into the buffer ---- */
 
@@ -80,7 +80,9 @@ static uint32_t rd32(const unsigned char *p) {
   return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
 }
 
-static uint64_t rd64(const unsigned char *p) { return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32; }
+static uint64_t rd64(const unsigned char *p) {
+  return (uint64_t)rd32(p) | (uint64_t)rd32(p + 4) << 32;
+}
 
 /* Reads one step at *off; returns 0 or -1 when the buffer is malformed. */
 static int read_step(const unsigned char *buf, size_t len, size_t *off, struct step *st) {
@@ -125,7 +127,9 @@ static const char *const SIGNATURE[OP_MAX] = {
 #include "plan_ops.def"
 };
 
-static int kind_of(char k) { return k == 'i' ? HAKO_ARG_INT : HAKO_ARG_BYTES; }
+static int kind_of(char k) {
+  return k == 'i' ? HAKO_ARG_INT : HAKO_ARG_BYTES;
+}
 
 static int args_match(const struct step *st) {
   /* OP_EXEC is read apart (do_exec_big); 0 and retired numbers have no signature. */
@@ -439,7 +443,8 @@ static int do_mask(struct ctx *c, const char *path) {
   long r = syscall(SYS_fstat, fd, &sb);
   if (r == 0) {
     if (S_ISDIR(sb.st_mode)) {
-      r = syscall(SYS_mount, "tmpfs", fd_path(buf, fd), "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, "size=0");
+      r = syscall(SYS_mount, "tmpfs", fd_path(buf, fd), "tmpfs", MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC,
+                  "size=0");
     } else {
       /* The container's /dev/null could be anything the rootfs made it (a
        * symlink to a host sysctl): bind only what is the null device. */

@@ -62,8 +62,10 @@ long hako_recv_msg(int sock, void *data, size_t len, int *fd, int *pid) {
       for (size_t i = 0; i < n; i++) {
         int f;
         memcpy(&f, CMSG_DATA(c) + i * sizeof(int), sizeof f);
-        if (*fd < 0) *fd = f;
-        else syscall(SYS_close, f);
+        if (*fd < 0)
+          *fd = f;
+        else
+          syscall(SYS_close, f);
       }
     } else if (c->cmsg_type == SCM_CREDENTIALS && pid) {
       struct ucred uc;
@@ -74,4 +76,6 @@ long hako_recv_msg(int sock, void *data, size_t len, int *fd, int *pid) {
   return r;
 }
 
-long hako_recv_fd(int sock, void *data, size_t len, int *fd) { return hako_recv_msg(sock, data, len, fd, 0); }
+long hako_recv_fd(int sock, void *data, size_t len, int *fd) {
+  return hako_recv_msg(sock, data, len, fd, 0);
+}

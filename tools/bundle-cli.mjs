@@ -35,11 +35,13 @@ const cache = `${outfile}.v8cache`;
 fs.rmSync(cache, { force: true });
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'hako-cache-'));
 try {
-  const hako = (args, env = {}) => spawnSync(process.execPath, [path.join(repo, 'bin/hako'), ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
+  const hako = (args, env = {}) =>
+    spawnSync(process.execPath, [path.join(repo, 'bin/hako'), ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
   fs.mkdirSync(path.join(tmp, 'rootfs'));
   const spec = hako(['spec', '-b', tmp, ...(process.geteuid() === 0 ? [] : ['--rootless'])]);
   const plan = spec.status === 0 ? hako(['plan', '-b', tmp], { HAKO_WRITE_CODE_CACHE: cache }) : spec;
-  if (plan.status !== 0 || !fs.existsSync(cache)) console.warn(`bundle-cli: no code cache (${(plan.stderr || '').trim().split('\n').pop() || 'no output'})`);
+  if (plan.status !== 0 || !fs.existsSync(cache))
+    console.warn(`bundle-cli: no code cache (${(plan.stderr || '').trim().split('\n').pop() || 'no output'})`);
 } finally {
   fs.rmSync(tmp, { recursive: true, force: true });
 }

@@ -25,30 +25,36 @@ mkdirSync(join(bundle, 'rootfs/bin'), { recursive: true });
 for (const d of ['proc', 'dev', 'sys', 'tmp']) mkdirSync(join(bundle, 'rootfs', d));
 copyFileSync('/bin/busybox', join(bundle, 'rootfs/bin/busybox'));
 for (const name of ['sh', 'true']) symlinkSync('busybox', join(bundle, 'rootfs/bin', name));
-writeFileSync(join(bundle, 'config.json'), JSON.stringify({
-  ociVersion: '1.0.2',
-  process: { terminal: false, user: { uid: 0, gid: 0 }, args: ['/bin/true'], env: ['PATH=/bin'], cwd: '/', noNewPrivileges: true },
-  root: { path: 'rootfs', readonly: true },
-  hostname: 'bench',
-  mounts: [
-    { destination: '/proc', type: 'proc', source: 'proc' },
-    { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
-  ],
-  linux: { resources, namespaces: [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }] },
-}));
+writeFileSync(
+  join(bundle, 'config.json'),
+  JSON.stringify({
+    ociVersion: '1.0.2',
+    process: { terminal: false, user: { uid: 0, gid: 0 }, args: ['/bin/true'], env: ['PATH=/bin'], cwd: '/', noNewPrivileges: true },
+    root: { path: 'rootfs', readonly: true },
+    hostname: 'bench',
+    mounts: [
+      { destination: '/proc', type: 'proc', source: 'proc' },
+      { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
+    ],
+    linux: { resources, namespaces: [{ type: 'pid' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }] },
+  }),
+);
 
 function timeCommand(cmd, args) {
   const t0 = performance.now();
   const r = spawnSync(cmd, args, { encoding: 'utf8' });
   const ms = performance.now() - t0;
-  if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${(r.stderr || '').trim().split('\n').slice(0, 6).join(' | ')}`);
+  if (r.status !== 0)
+    throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${(r.stderr || '').trim().split('\n').slice(0, 6).join(' | ')}`);
   return ms;
 }
 
 const runc = (i) => timeCommand('runc', ['--root', join(work, 'runc'), 'run', '--no-pivot', '--bundle', bundle, `r${i}`]);
-const hako = (i) => timeCommand('node', [join(repo, 'bin/hako'), '--root', join(work, 'hako'), 'run', '--no-pivot', '--bundle', bundle, `h${i}`]);
+const hako = (i) =>
+  timeCommand('node', [join(repo, 'bin/hako'), '--root', join(work, 'hako'), 'run', '--no-pivot', '--bundle', bundle, `h${i}`]);
 const node = () => timeCommand('node', ['-e', '0']);
-const cgroupsLeft = () => execFileSync('sh', ['-c', `ls ${host.mount}/hako 2>/dev/null | grep -c '^h' || true`], { encoding: 'utf8' }).trim();
+const cgroupsLeft = () =>
+  execFileSync('sh', ['-c', `ls ${host.mount}/hako 2>/dev/null | grep -c '^h' || true`], { encoding: 'utf8' }).trim();
 
 // One long-lived process joins each cgroup and goes back, so the driver time holds no fork.
 const host = detect();
@@ -85,15 +91,25 @@ sleeper.kill('SIGKILL');
 
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const fmt = (ms) => `${ms.toFixed(1)} ms`;
-console.log(`cgroup bench in the VM: kernel ${execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim()}, ${N} interleaved rounds, medians`);
+console.log(
+  `cgroup bench in the VM: kernel ${execFileSync('uname', ['-r'], { encoding: 'utf8' }).trim()}, ${N} interleaved rounds, medians`,
+);
 console.log(`limits: memory 64 MiB (no swap), pids 64, cpu shares 512, quota 50000/100000`);
-console.log(`runc run (create+start+delete, ${execFileSync('runc', ['--version'], { encoding: 'utf8' }).split('\n')[0]}): ${fmt(median(samples.runc))}`);
+console.log(
+  `runc run (create+start+delete, ${execFileSync('runc', ['--version'], { encoding: 'utf8' }).split('\n')[0]}): ${fmt(median(samples.runc))}`,
+);
 if (hakoProblem) {
   console.log(`hako run: not measured, the CLI could not run the bundle here: ${hakoProblem}`);
 } else {
-  console.log(`hako run (create+start+delete, cgroup with limits): ${fmt(median(samples.hako))}; ratio hako/runc ${(median(samples.hako) / median(samples.runc)).toFixed(2)}; hako cgroups left behind: ${cgroupsLeft()}`);
+  console.log(
+    `hako run (create+start+delete, cgroup with limits): ${fmt(median(samples.hako))}; ratio hako/runc ${(median(samples.hako) / median(samples.runc)).toFixed(2)}; hako cgroups left behind: ${cgroupsLeft()}`,
+  );
 }
-console.log(`node -e 0 (start-up floor of any Node CLI): ${fmt(median(samples.node))}` +
-  (hakoProblem ? '' : `; hako run minus it: ${fmt(median(samples.hako) - median(samples.node))}`));
-console.log(`hako driver, cgroup part only (plan+create+limits+addProcess+destroy): ${fmt(median(samples.driver))} ` +
-  `(${(100 * median(samples.driver) / median(samples.runc)).toFixed(1)}% of a whole runc run)`);
+console.log(
+  `node -e 0 (start-up floor of any Node CLI): ${fmt(median(samples.node))}` +
+    (hakoProblem ? '' : `; hako run minus it: ${fmt(median(samples.hako) - median(samples.node))}`),
+);
+console.log(
+  `hako driver, cgroup part only (plan+create+limits+addProcess+destroy): ${fmt(median(samples.driver))} ` +
+    `(${((100 * median(samples.driver)) / median(samples.runc)).toFixed(1)}% of a whole runc run)`,
+);

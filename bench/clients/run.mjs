@@ -44,10 +44,18 @@ const dsock = path.join(dir, 'docker.sock');
 
 // The runtimes, as the clients get them: a path to a runc-compatible binary.
 const crunWrapper = path.join(dir, 'crun-nocgroup');
-fs.writeFileSync(crunWrapper, `#!/bin/sh
+fs.writeFileSync(
+  crunWrapper,
+  `#!/bin/sh
 exec unshare -m --propagation private sh -c 'mount -t tmpfs none /sys/fs/cgroup && exec crun --cgroup-manager=disabled "$@"' crun "$@"
-`, { mode: 0o755 });
-const RUNTIMES = { hako: path.join(REPO, 'bin/hako'), runc: execFileSync('sh', ['-c', 'command -v runc'], { encoding: 'utf8' }).trim(), crun: crunWrapper };
+`,
+  { mode: 0o755 },
+);
+const RUNTIMES = {
+  hako: path.join(REPO, 'bin/hako'),
+  runc: execFileSync('sh', ['-c', 'command -v runc'], { encoding: 'utf8' }).trim(),
+  crun: crunWrapper,
+};
 
 function daemon(cmd, args, log) {
   const out = fs.openSync(path.join(dir, log), 'a');
@@ -65,7 +73,9 @@ async function until(what, fn, ms = 60_000) {
 const ctr = (args) => spawnSync('ctr', ['--address', sock, '--namespace', 'bench', ...args], { encoding: 'utf8' });
 const docker = (args) => spawnSync(DOCKER, ['-H', `unix://${dsock}`, ...args], { encoding: 'utf8' });
 
-fs.writeFileSync(path.join(dir, 'containerd.toml'), `version = 2
+fs.writeFileSync(
+  path.join(dir, 'containerd.toml'),
+  `version = 2
 root = "${dir}/ctd-root"
 state = "${dir}/ctd-state"
 disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.devmapper"]
@@ -75,7 +85,8 @@ disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.b
   address = "${sock}.ttrpc"
 [plugins."io.containerd.internal.v1.opt"]
   path = "${dir}/ctd-opt"
-`);
+`,
+);
 
 const procs = [];
 function stop(p) {
@@ -88,16 +99,25 @@ function stop(p) {
 async function teardown() {
   for (const p of procs.reverse()) {
     stop(p);
-    await until('daemon exit', () => {
-      try {
-        process.kill(p.pid, 0);
-        return false;
-      } catch {
-        return true;
-      }
-    }, 20_000).catch(() => process.kill(p.pid, 'SIGKILL'));
+    await until(
+      'daemon exit',
+      () => {
+        try {
+          process.kill(p.pid, 0);
+          return false;
+        } catch {
+          return true;
+        }
+      },
+      20_000,
+    ).catch(() => process.kill(p.pid, 'SIGKILL'));
   }
-  const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((m) => m && m.startsWith(dir)).sort((a, b) => b.length - a.length);
+  const mounts = fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[4])
+    .filter((m) => m && m.startsWith(dir))
+    .sort((a, b) => b.length - a.length);
   for (const m of mounts) spawnSync('umount', ['-l', m]);
   fs.rmSync(dir, { recursive: true, force: true });
 }
@@ -118,19 +138,52 @@ let n = 0;
 const CASES = {
   'ctr run': (rt) => {
     const id = `b${n++}`;
-    return ctr(['run', '--rm', '--runc-binary', RUNTIMES[rt], '--runc-root', path.join(dir, `root-${rt}`), '--fifo-dir', path.join(dir, 'fifo'), 'docker.io/local/bench:1', id, '/bin/true']);
+    return ctr([
+      'run',
+      '--rm',
+      '--runc-binary',
+      RUNTIMES[rt],
+      '--runc-root',
+      path.join(dir, `root-${rt}`),
+      '--fifo-dir',
+      path.join(dir, 'fifo'),
+      'docker.io/local/bench:1',
+      id,
+      '/bin/true',
+    ]);
   },
-  'docker run': (rt) => docker(['run', '--rm', '--network', 'none', '--runtime', rt === 'runc' ? 'runc' : `bench-${rt}`, 'local/bench:1', '/bin/true']),
+  'docker run': (rt) =>
+    docker(['run', '--rm', '--network', 'none', '--runtime', rt === 'runc' ? 'runc' : `bench-${rt}`, 'local/bench:1', '/bin/true']),
 };
 
 try {
   procs.push(daemon('containerd', ['--config', path.join(dir, 'containerd.toml')], 'containerd.log'));
   await until('containerd', () => fs.existsSync(sock) && ctr(['version']).status === 0);
-  procs.push(daemon('dockerd', [
-    '--data-root', path.join(dir, 'docker-root'), '--exec-root', path.join(dir, 'docker-exec'), '-H', `unix://${dsock}`,
-    '--pidfile', path.join(dir, 'docker.pid'), '--iptables=false', '--ip-masq=false', '--bridge=none', '--containerd', sock,
-    '--add-runtime', `bench-hako=${RUNTIMES.hako}`, '--add-runtime', `bench-crun=${RUNTIMES.crun}`,
-  ], 'dockerd.log'));
+  procs.push(
+    daemon(
+      'dockerd',
+      [
+        '--data-root',
+        path.join(dir, 'docker-root'),
+        '--exec-root',
+        path.join(dir, 'docker-exec'),
+        '-H',
+        `unix://${dsock}`,
+        '--pidfile',
+        path.join(dir, 'docker.pid'),
+        '--iptables=false',
+        '--ip-masq=false',
+        '--bridge=none',
+        '--containerd',
+        sock,
+        '--add-runtime',
+        `bench-hako=${RUNTIMES.hako}`,
+        '--add-runtime',
+        `bench-crun=${RUNTIMES.crun}`,
+      ],
+      'dockerd.log',
+    ),
+  );
   await until('dockerd', () => fs.existsSync(dsock) && docker(['version']).status === 0);
   const tar = path.join(dir, 'rootfs.tar');
   execFileSync('tar', ['--numeric-owner', '-C', ROOTFS, '-cf', tar, '.']);
@@ -141,7 +194,10 @@ try {
 
   // Bare cost of the crun wrapper's extra exec's, to read crun's figures by.
   const wrapCost = [];
-  for (let i = 0; i < 20; i++) wrapCost.push(timed(() => spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', 'mount -t tmpfs none /sys/fs/cgroup && exec true'])));
+  for (let i = 0; i < 20; i++)
+    wrapCost.push(
+      timed(() => spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', 'mount -t tmpfs none /sys/fs/cgroup && exec true'])),
+    );
 
   const runtimes = Object.keys(RUNTIMES);
   const results = {};
@@ -160,9 +216,13 @@ try {
   lines.push(`| --- | ${runtimes.map(() => '---').join(' | ')} |`);
   for (const [name, byRt] of Object.entries(results)) {
     const base = median(byRt.runc);
-    lines.push(`| ${name} /bin/true | ${runtimes.map((rt) => `${median(byRt[rt]).toFixed(0)} (${(median(byRt[rt]) / base).toFixed(2)}×)`).join(' | ')} |`);
+    lines.push(
+      `| ${name} /bin/true | ${runtimes.map((rt) => `${median(byRt[rt]).toFixed(0)} (${(median(byRt[rt]) / base).toFixed(2)}×)`).join(' | ')} |`,
+    );
   }
-  lines.push(`crun's wrapper (unshare -m + sh + tmpfs mount) alone: ${median(wrapCost).toFixed(1)} ms per call; the shim calls the runtime 4 times per ctr run`);
+  lines.push(
+    `crun's wrapper (unshare -m + sh + tmpfs mount) alone: ${median(wrapCost).toFixed(1)} ms per call; the shim calls the runtime 4 times per ctr run`,
+  );
   console.log(lines.join('\n'));
   console.log(JSON.stringify({ rounds: ROUNDS, results }, null, 0));
 } finally {

@@ -14,7 +14,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { defaultSpec } from '../../dist/oci/default.js';
-import { ociProfile, hakoProgram, libseccompProgram, steps, constAllow, cachedCount, AUDIT_ARCH_X86_64, AUDIT_ARCH_I386 } from './programs.mjs';
+import {
+  ociProfile,
+  hakoProgram,
+  libseccompProgram,
+  steps,
+  constAllow,
+  cachedCount,
+  AUDIT_ARCH_X86_64,
+  AUDIT_ARCH_I386,
+} from './programs.mjs';
 
 const here = (p) => fileURLToPath(new URL(p, import.meta.url));
 const [profilePath = '/usr/share/containers/seccomp.json', rounds = '11', calls = '2000000'] = process.argv.slice(2);
@@ -54,17 +63,30 @@ for (const call of calls_) {
 const samples = Object.fromEntries(Object.keys(variants).map((k) => [k, []]));
 for (let i = 0; i < Number(rounds); i++) for (const [k, b] of Object.entries(variants)) samples[k].push(runIn(b));
 const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
-console.log(`profile ${profilePath}: ${(profile.syscalls ?? []).reduce((s, r) => s + r.names.length, 0)} names; ${rounds} rounds x ${calls} calls, interleaved`);
+console.log(
+  `profile ${profilePath}: ${(profile.syscalls ?? []).reduce((s, r) => s + r.names.length, 0)} names; ${rounds} rounds x ${calls} calls, interleaved`,
+);
 for (const call of calls_) {
   const base = median(samples[`none ${call}`]);
   for (const v of ['none', 'hako', 'libseccomp']) {
     const m = median(samples[`${v} ${call}`]);
-    console.log(`${call.padEnd(12)} ${v.padEnd(11)} ${m.toFixed(1)} ns/call (+${(m - base).toFixed(1)})  samples ${samples[`${v} ${call}`].map((x) => x.toFixed(0)).join(' ')}`);
+    console.log(
+      `${call.padEnd(12)} ${v.padEnd(11)} ${m.toFixed(1)} ns/call (+${(m - base).toFixed(1)})  samples ${samples[`${v} ${call}`].map((x) => x.toFixed(0)).join(' ')}`,
+    );
   }
 }
 const NR = { getppid: 110, personality: 135 };
-const avg = (p, arch, lo, hi) => { let s = 0; for (let nr = lo; nr < hi; nr++) s += steps(p, nr, arch); return (s / (hi - lo)).toFixed(1); };
-for (const [name, p] of [['hako', hako], ['libseccomp', lib]]) {
-  console.log(`${name.padEnd(11)} ${p.length / 8} instructions; steps: getppid ${steps(p, NR.getppid)}, personality ${steps(p, NR.personality)}, mean x86_64 0..469 ${avg(p, AUDIT_ARCH_X86_64, 0, 470)}, mean i386 0..469 ${avg(p, AUDIT_ARCH_I386, 0, 470)}; kernel cache: getppid ${constAllow(p, NR.getppid, AUDIT_ARCH_X86_64) ? 'cached' : 'filter runs'}, ${cachedCount(p)} x86_64 and ${cachedCount(p, 470, AUDIT_ARCH_I386)} i386 numbers of 470 cached`);
+const avg = (p, arch, lo, hi) => {
+  let s = 0;
+  for (let nr = lo; nr < hi; nr++) s += steps(p, nr, arch);
+  return (s / (hi - lo)).toFixed(1);
+};
+for (const [name, p] of [
+  ['hako', hako],
+  ['libseccomp', lib],
+]) {
+  console.log(
+    `${name.padEnd(11)} ${p.length / 8} instructions; steps: getppid ${steps(p, NR.getppid)}, personality ${steps(p, NR.personality)}, mean x86_64 0..469 ${avg(p, AUDIT_ARCH_X86_64, 0, 470)}, mean i386 0..469 ${avg(p, AUDIT_ARCH_I386, 0, 470)}; kernel cache: getppid ${constAllow(p, NR.getppid, AUDIT_ARCH_X86_64) ? 'cached' : 'filter runs'}, ${cachedCount(p)} x86_64 and ${cachedCount(p, 470, AUDIT_ARCH_I386)} i386 numbers of 470 cached`,
+  );
 }
 rmSync(dir, { recursive: true, force: true });

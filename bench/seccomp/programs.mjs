@@ -19,7 +19,8 @@ export function ociProfile(path) {
   if (!p.archMap && !p.syscalls?.some((s) => s.includes || s.excludes)) return p;
   const caps = ['CAP_AUDIT_WRITE', 'CAP_KILL', 'CAP_NET_BIND_SERVICE']; // hako spec's default set
   const applies = (s) => {
-    const inc = s.includes ?? {}, exc = s.excludes ?? {};
+    const inc = s.includes ?? {},
+      exc = s.excludes ?? {};
     if (inc.arches?.length && !inc.arches.includes('amd64')) return false;
     if (inc.caps?.length && !inc.caps.every((c) => caps.includes(c))) return false;
     if (exc.arches?.includes('amd64')) return false;
@@ -31,7 +32,12 @@ export function ociProfile(path) {
     defaultAction: p.defaultAction,
     ...(p.defaultErrnoRet !== undefined ? { defaultErrnoRet: p.defaultErrnoRet } : {}),
     architectures: entry ? [entry.architecture, ...(entry.subArchitectures ?? [])] : [],
-    syscalls: p.syscalls.filter(applies).map((s) => ({ names: s.names, action: s.action, ...(s.errnoRet !== undefined ? { errnoRet: s.errnoRet } : {}), ...(s.args?.length ? { args: s.args } : {}) })),
+    syscalls: p.syscalls.filter(applies).map((s) => ({
+      names: s.names,
+      action: s.action,
+      ...(s.errnoRet !== undefined ? { errnoRet: s.errnoRet } : {}),
+      ...(s.args?.length ? { args: s.args } : {}),
+    })),
   };
 }
 
@@ -39,7 +45,13 @@ export function ociProfile(path) {
 export function libseccompProgram(profile, dir) {
   const oracle = join(dir, 'export');
   execFileSync('cc', ['-O1', '-o', oracle, here('../../test/helpers/libseccomp/export.c'), '-lseccomp']);
-  const name = { SCMP_ARCH_X86: 'x86', SCMP_ARCH_X32: 'x32', SCMP_ARCH_AARCH64: 'aarch64', SCMP_ARCH_ARM: 'arm', SCMP_ARCH_X86_64: 'x86_64' };
+  const name = {
+    SCMP_ARCH_X86: 'x86',
+    SCMP_ARCH_X32: 'x32',
+    SCMP_ARCH_AARCH64: 'aarch64',
+    SCMP_ARCH_ARM: 'arm',
+    SCMP_ARCH_X86_64: 'x86_64',
+  };
   const lines = [`default ${profile.defaultAction} ${profile.defaultErrnoRet ?? 1}`, 'badarch SCMP_ACT_KILL_PROCESS 0'];
   for (const a of profile.architectures ?? []) lines.push(`arch ${name[a]}`);
   for (const s of profile.syscalls ?? []) {
@@ -59,21 +71,38 @@ export function constAllow(program, nr, arch) {
   const len = program.length / 8;
   let a = 0;
   for (let pc = 0; pc < len; pc++) {
-    const code = view.getUint16(pc * 8, true), jt = view.getUint8(pc * 8 + 2), jf = view.getUint8(pc * 8 + 3), k = view.getUint32(pc * 8 + 4, true);
+    const code = view.getUint16(pc * 8, true),
+      jt = view.getUint8(pc * 8 + 2),
+      jf = view.getUint8(pc * 8 + 3),
+      k = view.getUint32(pc * 8 + 4, true);
     switch (code) {
       case 0x20: // LD W ABS
         if (k === NR_OFF) a = nr >>> 0;
         else if (k === ARCH_OFF) a = arch >>> 0;
         else return false;
         break;
-      case 0x06: return k === 0x7fff0000; // RET K
-      case 0x05: pc += k; break; // JA
-      case 0x15: pc += a === k ? jt : jf; break;
-      case 0x35: pc += a >>> 0 >= k ? jt : jf; break;
-      case 0x25: pc += a >>> 0 > k ? jt : jf; break;
-      case 0x45: pc += (a & k) !== 0 ? jt : jf; break;
-      case 0x54: a = (a & k) >>> 0; break;
-      default: return false;
+      case 0x06:
+        return k === 0x7fff0000; // RET K
+      case 0x05:
+        pc += k;
+        break; // JA
+      case 0x15:
+        pc += a === k ? jt : jf;
+        break;
+      case 0x35:
+        pc += a >>> 0 >= k ? jt : jf;
+        break;
+      case 0x25:
+        pc += a >>> 0 > k ? jt : jf;
+        break;
+      case 0x45:
+        pc += (a & k) !== 0 ? jt : jf;
+        break;
+      case 0x54:
+        a = (a & k) >>> 0;
+        break;
+      default:
+        return false;
     }
   }
   return false;

@@ -3,7 +3,7 @@
 // delegated to it, as systemd's user@.service does).
 import { accessSync, constants, readFileSync } from 'node:fs';
 import { posix } from 'node:path';
-import { v1Hierarchies, type V1Hierarchy } from './v1.js';
+import { V1_JOIN, v1Hierarchies, type V1Hierarchy } from './v1.js';
 
 export type CgroupMode = 'unified' | 'hybrid' | 'legacy' | 'none';
 
@@ -30,7 +30,11 @@ export interface HostCgroups {
   v1?: V1Hierarchy[];
 }
 
-export interface MountEntry { mountPoint: string; fsType: string; superOptions: string }
+export interface MountEntry {
+  mountPoint: string;
+  fsType: string;
+  superOptions: string;
+}
 
 /** Parses /proc/self/mountinfo (fields after " - " are fstype, source, super options). */
 export function parseMountinfo(text: string): MountEntry[] {
@@ -54,8 +58,6 @@ export function parseProcCgroup(text: string): string {
   }
   return '/';
 }
-
-const V1_CONTROLLERS = ['cpu', 'cpuacct', 'cpuset', 'memory', 'pids', 'blkio', 'devices', 'freezer', 'hugetlb', 'net_cls', 'net_prio', 'perf_event', 'rdma', 'misc'];
 
 export function readControllers(dir: string): string[] {
   try {
@@ -97,7 +99,7 @@ export function detect(opts: { proc?: string; uid?: number } = {}): HostCgroups 
   const mounts = parseMountinfo(readFileSync(`${proc}/self/mountinfo`, 'utf8'));
   const v2 = mounts.find((m) => m.fsType === 'cgroup2');
   const v1Controllers = [
-    ...new Set(mounts.filter((m) => m.fsType === 'cgroup').flatMap((m) => m.superOptions.split(',').filter((o) => V1_CONTROLLERS.includes(o)))),
+    ...new Set(mounts.filter((m) => m.fsType === 'cgroup').flatMap((m) => m.superOptions.split(',').filter((o) => V1_JOIN.includes(o)))),
   ].sort();
   const mode: CgroupMode = v2 ? (v1Controllers.length > 0 ? 'hybrid' : 'unified') : v1Controllers.length > 0 ? 'legacy' : 'none';
   const mount = v2?.mountPoint ?? null;
@@ -109,7 +111,18 @@ export function detect(opts: { proc?: string; uid?: number } = {}): HostCgroups 
     // No /proc/self/cgroup: a kernel without cgroups; `problem` below says so.
   }
   const rootless = uid !== 0;
-  const host: HostCgroups = { mode, mount, controllers, v1Controllers, uid, rootless, ownCgroup, base: null, baseControllers: [], problem: null };
+  const host: HostCgroups = {
+    mode,
+    mount,
+    controllers,
+    v1Controllers,
+    uid,
+    rootless,
+    ownCgroup,
+    base: null,
+    baseControllers: [],
+    problem: null,
+  };
   let procCgroup = '';
   try {
     procCgroup = readFileSync(`${proc}/self/cgroup`, 'utf8');
@@ -117,17 +130,19 @@ export function detect(opts: { proc?: string; uid?: number } = {}): HostCgroups 
     // as above
   }
   const hierarchies = v1Hierarchies(mounts, procCgroup).filter((h) => writable(h.mount));
-  const v1Covers = (missing: string[]) => !rootless && missing.length > 0 && missing.every((c) => hierarchies.some((h) => h.controllers.includes(c)));
+  const v1Covers = (missing: string[]) =>
+    !rootless && missing.length > 0 && missing.every((c) => hierarchies.some((h) => h.controllers.includes(c)));
   if (!mount) {
     if (mode === 'legacy' && v1Covers(ESSENTIAL)) {
       host.v1 = hierarchies;
       return host;
     }
-    host.problem = mode === 'legacy'
-      ? rootless
-        ? `this host has only cgroup v1 (legacy mode), which cannot be delegated to uid ${uid}: limits need root here`
-        : 'this host has only cgroup v1 (legacy mode), and its hierarchies are not writable'
-      : 'this host has no cgroup filesystem mounted';
+    host.problem =
+      mode === 'legacy'
+        ? rootless
+          ? `this host has only cgroup v1 (legacy mode), which cannot be delegated to uid ${uid}: limits need root here`
+          : 'this host has only cgroup v1 (legacy mode), and its hierarchies are not writable'
+        : 'this host has no cgroup filesystem mounted';
     return host;
   }
   host.base = rootless ? delegatedRoot(mount, ownCgroup) : writable(mount) ? '/' : null;
@@ -147,11 +162,12 @@ export function detect(opts: { proc?: string; uid?: number } = {}): HostCgroups 
     host.v1 = hierarchies;
   } else if (missing.length > 0) {
     const where = host.base === '/' ? mount : posix.join(mount, host.base);
-    host.problem = mode === 'hybrid'
-      ? rootless
-        ? `cgroup v2 runs in hybrid mode here: ${missing.join(', ')} belong to cgroup v1, which cannot be delegated to uid ${uid}, and ${where} offers only ${host.baseControllers.join(' ') || 'no controllers'}`
-        : `cgroup v2 runs in hybrid mode here: ${missing.join(', ')} belong to cgroup v1, and ${where} offers only ${host.baseControllers.join(' ') || 'no controllers'}`
-      : `${where} offers no ${missing.join(', ')} controller${missing.length > 1 ? 's' : ''}${rootless ? ' (not delegated to this user)' : ''}`;
+    host.problem =
+      mode === 'hybrid'
+        ? rootless
+          ? `cgroup v2 runs in hybrid mode here: ${missing.join(', ')} belong to cgroup v1, which cannot be delegated to uid ${uid}, and ${where} offers only ${host.baseControllers.join(' ') || 'no controllers'}`
+          : `cgroup v2 runs in hybrid mode here: ${missing.join(', ')} belong to cgroup v1, and ${where} offers only ${host.baseControllers.join(' ') || 'no controllers'}`
+        : `${where} offers no ${missing.join(', ')} controller${missing.length > 1 ? 's' : ''}${rootless ? ' (not delegated to this user)' : ''}`;
   }
   return host;
 }

@@ -4,7 +4,14 @@ import { readFileSync, watch } from 'node:fs';
 import { posix } from 'node:path';
 import { parseFlatKeyed } from './stats.js';
 
-export interface MemoryEvents { low: number; high: number; max: number; oom: number; oomKill: number; oomGroupKill: number }
+export interface MemoryEvents {
+  low: number;
+  high: number;
+  max: number;
+  oom: number;
+  oomKill: number;
+  oomGroupKill: number;
+}
 
 export function readMemoryEvents(dir: string): MemoryEvents {
   let e: Record<string, number> = {};
@@ -13,7 +20,14 @@ export function readMemoryEvents(dir: string): MemoryEvents {
   } catch {
     // No memory controller here: every counter stays 0.
   }
-  return { low: e.low ?? 0, high: e.high ?? 0, max: e.max ?? 0, oom: e.oom ?? 0, oomKill: e.oom_kill ?? 0, oomGroupKill: e.oom_group_kill ?? 0 };
+  return {
+    low: e.low ?? 0,
+    high: e.high ?? 0,
+    max: e.max ?? 0,
+    oom: e.oom ?? 0,
+    oomKill: e.oom_kill ?? 0,
+    oomGroupKill: e.oom_group_kill ?? 0,
+  };
 }
 
 /**

@@ -26,6 +26,7 @@ export function readFile(path: string): string {
 /** A cgroup's directory: the mount joined with a hierarchy path (no trailing slash for "/"),
  *  refusing a path that would leave the mount. */
 export function cgroupDir(mount: string, path: string): string {
-  if (!path.startsWith('/') || path.split('/').includes('..')) throw new CgroupError(`cgroup path ${JSON.stringify(path)} would leave ${mount}`);
+  if (!path.startsWith('/') || path.split('/').includes('..'))
+    throw new CgroupError(`cgroup path ${JSON.stringify(path)} would leave ${mount}`);
   return path === '/' ? mount : posix.join(mount, path);
 }

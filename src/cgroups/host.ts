@@ -64,14 +64,20 @@ export function describeHost(host: HostCgroups = detect()): string[] {
   const who = host.rootless ? `uid ${host.uid} (rootless)` : 'root';
   lines.push(`cgroups: running as ${who} in ${host.ownCgroup}`);
   if (host.base !== null) {
-    lines.push(`cgroups: writable subtree ${host.base}${host.rootless ? ' (delegated)' : ''}, controllers: ${host.baseControllers.join(' ') || 'none'}`);
+    lines.push(
+      `cgroups: writable subtree ${host.base}${host.rootless ? ' (delegated)' : ''}, controllers: ${host.baseControllers.join(' ') || 'none'}`,
+    );
   }
   if (host.v1?.length) {
-    lines.push(`cgroups: cgroup v1 takes the limits of ${host.v1.flatMap((h) => h.controllers).join(' ')} (as runc does on a ${host.mode} host, as root)`);
+    lines.push(
+      `cgroups: cgroup v1 takes the limits of ${host.v1.flatMap((h) => h.controllers).join(' ')} (as runc does on a ${host.mode} host, as root)`,
+    );
   }
-  lines.push(host.problem === null
-    ? `cgroups: ok: memory, pids and cpu limits are enforced${host.v1?.length ? ' (through cgroup v1)' : ''}`
-    : `cgroups: warning: ${host.problem}; containers run without those limits (${STRICT_ENV}=1 refuses instead)`);
+  lines.push(
+    host.problem === null
+      ? `cgroups: ok: memory, pids and cpu limits are enforced${host.v1?.length ? ' (through cgroup v1)' : ''}`
+      : `cgroups: warning: ${host.problem}; containers run without those limits (${STRICT_ENV}=1 refuses instead)`,
+  );
   return lines;
 }
 

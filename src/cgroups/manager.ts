@@ -67,14 +67,18 @@ function onlyAvailable(conv: Conversion, available: string[], strict: boolean, w
   const writes = conv.writes.filter((w) => {
     if (w.controller === 'cgroup' || available.includes(w.controller)) return true;
     if (strict || w.field.includes('.unified[')) {
-      throw new CgroupError(`${w.field}: the ${w.controller} controller is not available in ${where} (it offers: ${available.join(' ') || 'none'})`);
+      throw new CgroupError(
+        `${w.field}: the ${w.controller} controller is not available in ${where} (it offers: ${available.join(' ') || 'none'})`,
+      );
     }
     missing.add(w.controller);
     return false;
   });
   const warnings = [...conv.warnings];
   if (missing.size > 0) {
-    warnings.push(`${[...missing].join(', ')} limits are not applied: ${where} offers no such controller (set HAKO_CGROUP_STRICT=1 to refuse instead)`);
+    warnings.push(
+      `${[...missing].join(', ')} limits are not applied: ${where} offers no such controller (set HAKO_CGROUP_STRICT=1 to refuse instead)`,
+    );
   }
   return { writes, warnings };
 }
@@ -95,7 +99,8 @@ function leftForV2(res: LinuxResources | undefined, v1: Set<string>): LinuxResou
   if (v1.has('net_cls') || v1.has('net_prio')) delete out.network;
   if (out.cpu) {
     const cpu = { ...out.cpu };
-    if (v1.has('cpu')) for (const k of ['shares', 'quota', 'burst', 'period', 'realtimeRuntime', 'realtimePeriod', 'idle'] as const) delete cpu[k];
+    if (v1.has('cpu'))
+      for (const k of ['shares', 'quota', 'burst', 'period', 'realtimeRuntime', 'realtimePeriod', 'idle'] as const) delete cpu[k];
     if (v1.has('cpuset')) for (const k of ['cpus', 'mems'] as const) delete cpu[k];
     out.cpu = cpu;
   }
@@ -103,7 +108,12 @@ function leftForV2(res: LinuxResources | undefined, v1: Set<string>): LinuxResou
 }
 
 /** The v1 writes for the controllers our v1 hierarchies hold. */
-function v1Conversion(res: LinuxResources | undefined, v1: Set<string>, devices: DeviceNodeInput[] | undefined, deviceRules: boolean): Conversion {
+function v1Conversion(
+  res: LinuxResources | undefined,
+  v1: Set<string>,
+  devices: DeviceNodeInput[] | undefined,
+  deviceRules: boolean,
+): Conversion {
   if (v1.size === 0) return { writes: [], warnings: [] };
   const conv = toV1Writes({ resources: res, devices, deviceRules: deviceRules && v1.has('devices') });
   return { writes: conv.writes.filter((w) => v1.has(w.controller)), warnings: v1.has('memory') ? conv.warnings : [] };
@@ -133,7 +143,9 @@ export class CgroupManager {
     const strict = input.strict ?? false;
     // Each v1 hierarchy resolves the path against our own cgroup in it; every one stays inside its mount.
     const v1: V1State[] = v1Hosts.map((h) => ({
-      mount: h.mount, controllers: h.controllers, created: [],
+      mount: h.mount,
+      controllers: h.controllers,
+      created: [],
       path: resolveCgroupPath(input.cgroupsPath, { id: input.id, rootless: false, ownCgroup: h.own, base: '/' }),
     }));
     const v1Set = new Set(v1.flatMap((h) => h.controllers));
@@ -141,17 +153,42 @@ export class CgroupManager {
     if (!host.mount || host.base === null) {
       // Legacy: no v2 tree at all; the first hierarchy names the cgroup (clone3 then falls back to moving it).
       return {
-        id: input.id, mount: v1[0].mount, base: '/', path: v1[0].path, available: [], strict, legacy: true, v1,
-        resources: input.resources, devices: input.devices, writes: [], v1Writes: v1conv.writes, warnings: v1conv.warnings,
+        id: input.id,
+        mount: v1[0].mount,
+        base: '/',
+        path: v1[0].path,
+        available: [],
+        strict,
+        legacy: true,
+        v1,
+        resources: input.resources,
+        devices: input.devices,
+        writes: [],
+        v1Writes: v1conv.writes,
+        warnings: v1conv.warnings,
       };
     }
-    const path = resolveCgroupPath(input.cgroupsPath, { id: input.id, rootless: host.rootless, ownCgroup: host.ownCgroup, base: host.base });
+    const path = resolveCgroupPath(input.cgroupsPath, {
+      id: input.id,
+      rootless: host.rootless,
+      ownCgroup: host.ownCgroup,
+      base: host.base,
+    });
     const where = cgroupDir(host.mount, host.base);
     const conv = onlyAvailable(toCgroupWrites(leftForV2(input.resources, v1Set)), host.baseControllers, strict, where);
     return {
-      id: input.id, mount: host.mount, base: host.base, path, available: host.baseControllers, strict,
+      id: input.id,
+      mount: host.mount,
+      base: host.base,
+      path,
+      available: host.baseControllers,
+      strict,
       ...(v1.length > 0 ? { v1 } : {}),
-      resources: input.resources, devices: input.devices, writes: conv.writes, v1Writes: v1conv.writes, warnings: [...v1conv.warnings, ...conv.warnings],
+      resources: input.resources,
+      devices: input.devices,
+      writes: conv.writes,
+      v1Writes: v1conv.writes,
+      warnings: [...v1conv.warnings, ...conv.warnings],
     };
   }
 
@@ -212,9 +249,10 @@ export class CgroupManager {
       try {
         putFile(posix.join(dir, 'cgroup.subtree_control'), `+${c}`);
       } catch (e) {
-        const why = errno(e) === 'EBUSY'
-          ? `${path} holds processes itself, and cgroup v2 enables controllers only below cgroups without their own processes`
-          : errno(e);
+        const why =
+          errno(e) === 'EBUSY'
+            ? `${path} holds processes itself, and cgroup v2 enables controllers only below cgroups without their own processes`
+            : errno(e);
         throw new CgroupError(`cannot enable the ${c} controller in ${dir}: ${why}`);
       }
     }
@@ -268,7 +306,12 @@ export class CgroupManager {
 
   private applyV2(resources: LinuxResources | undefined): string[] {
     const bfq = existsSync(this.file('io.bfq.weight'));
-    const conv = onlyAvailable(toCgroupWrites(resources, { bfq }), this.state.available, this.state.strict, cgroupDir(this.state.mount, this.state.base));
+    const conv = onlyAvailable(
+      toCgroupWrites(resources, { bfq }),
+      this.state.available,
+      this.state.strict,
+      cgroupDir(this.state.mount, this.state.base),
+    );
     const present = readControllers(this.dir);
     for (const w of conv.writes) {
       if (w.controller !== 'cgroup' && !present.includes(w.controller)) {
@@ -277,7 +320,10 @@ export class CgroupManager {
       try {
         putFile(this.file(w.file), w.value);
       } catch (e) {
-        const why = errno(e) === 'ENOENT' ? `${w.file} does not exist in this kernel` : `the kernel refused ${JSON.stringify(w.value)} for ${w.file} (${errno(e)})`;
+        const why =
+          errno(e) === 'ENOENT'
+            ? `${w.file} does not exist in this kernel`
+            : `the kernel refused ${JSON.stringify(w.value)} for ${w.file} (${errno(e)})`;
         throw new CgroupError(`${w.field}: ${why}`);
       }
     }
@@ -295,9 +341,12 @@ export class CgroupManager {
     try {
       putFile(this.file('cgroup.procs'), String(pid));
     } catch (e) {
-      const why = errno(e) === 'ESRCH' ? 'no such process'
-        : errno(e) === 'EACCES' || errno(e) === 'EPERM' ? `${errno(e)}: moving a process needs write access to cgroup.procs of the common ancestor of its old and new cgroups`
-        : errno(e);
+      const why =
+        errno(e) === 'ESRCH'
+          ? 'no such process'
+          : errno(e) === 'EACCES' || errno(e) === 'EPERM'
+            ? `${errno(e)}: moving a process needs write access to cgroup.procs of the common ancestor of its old and new cgroups`
+            : errno(e);
       throw new CgroupError(`cannot move process ${pid} into ${this.dir}: ${why}`);
     }
   }

@@ -145,7 +145,8 @@ function cpu(res: LinuxResources, out: Conversion): void {
   if (c.mems !== undefined && c.mems !== '') push('cpuset.mems', cpuList(c.mems, `${f}.mems`), 'mems', 'cpuset');
 }
 
-function pids(res: LinuxResources, out: Conversion): void {
+/** pids.max: the same file in v2 and v1. */
+export function pids(res: LinuxResources, out: Conversion): void {
   const v = limit(res.pids?.limit, `${R}.pids.limit`);
   if (v !== undefined) out.writes.push({ file: 'pids.max', value: v, controller: 'pids', field: `${R}.pids.limit` });
 }
@@ -252,4 +253,3 @@ export function toCgroupWrites(res: LinuxResources | undefined, opts: ConvertOpt
   unified(res, out);
   return out;
 }
-

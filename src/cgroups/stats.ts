@@ -19,16 +19,19 @@ export function parseFlatKeyed(text: string): Record<string, number> {
 
 /** io.stat lines: "MAJ:MIN rbytes=1 wbytes=2 rios=3 wios=4 dbytes=0 dios=0". */
 export function parseIoStat(text: string): { major: number; minor: number; fields: Record<string, number> }[] {
-  return text.split('\n').filter((l) => l.trim()).map((line) => {
-    const [dev, ...kv] = line.trim().split(/\s+/);
-    const [major, minor] = dev.split(':').map(Number);
-    const fields: Record<string, number> = {};
-    for (const pair of kv) {
-      const [k, v] = pair.split('=');
-      fields[k] = Number(v);
-    }
-    return { major, minor, fields };
-  });
+  return text
+    .split('\n')
+    .filter((l) => l.trim())
+    .map((line) => {
+      const [dev, ...kv] = line.trim().split(/\s+/);
+      const [major, minor] = dev.split(':').map(Number);
+      const fields: Record<string, number> = {};
+      for (const pair of kv) {
+        const [k, v] = pair.split('=');
+        fields[k] = Number(v);
+      }
+      return { major, minor, fields };
+    });
 }
 
 function read(dir: string, file: string): string | null {
@@ -45,7 +48,12 @@ function single(dir: string, file: string): number {
   return text === 'max' ? UNLIMITED : Number(text);
 }
 
-export interface BlkioEntry { major: number; minor: number; op: string; value: number }
+export interface BlkioEntry {
+  major: number;
+  minor: number;
+  op: string;
+  value: number;
+}
 
 export interface CgroupStats {
   cpu: {
@@ -63,7 +71,11 @@ export interface CgroupStats {
   hugetlb: Record<string, { usage: number; max: number; failcnt: number }>;
 }
 
-export interface StatsEvent { type: 'stats'; id: string; data: CgroupStats }
+export interface StatsEvent {
+  type: 'stats';
+  id: string;
+  data: CgroupStats;
+}
 
 export function readStats(dir: string): CgroupStats {
   const cpu = parseFlatKeyed(read(dir, 'cpu.stat') ?? '');
@@ -91,11 +103,20 @@ export function readStats(dir: string): CgroupStats {
     // cpu.stat counts microseconds; runc reports nanoseconds.
     cpu: {
       usage: { total: (cpu.usage_usec ?? 0) * 1000, kernel: (cpu.system_usec ?? 0) * 1000, user: (cpu.user_usec ?? 0) * 1000 },
-      throttling: { periods: cpu.nr_periods ?? 0, throttledPeriods: cpu.nr_throttled ?? 0, throttledTime: (cpu.throttled_usec ?? 0) * 1000 },
+      throttling: {
+        periods: cpu.nr_periods ?? 0,
+        throttledPeriods: cpu.nr_throttled ?? 0,
+        throttledTime: (cpu.throttled_usec ?? 0) * 1000,
+      },
     },
     memory: {
       cache: mem.file ?? 0,
-      usage: { usage: single(dir, 'memory.current'), limit: single(dir, 'memory.max'), max: single(dir, 'memory.peak'), failcnt: memEvents.max ?? 0 },
+      usage: {
+        usage: single(dir, 'memory.current'),
+        limit: single(dir, 'memory.max'),
+        max: single(dir, 'memory.peak'),
+        failcnt: memEvents.max ?? 0,
+      },
       swap: { usage: single(dir, 'memory.swap.current'), limit: single(dir, 'memory.swap.max'), failcnt: swapEvents.max ?? 0 },
       raw: mem,
     },
@@ -125,24 +146,38 @@ export function parseBlkioV1(text: string): BlkioEntry[] {
 }
 
 /** The same stats from cgroup v1 files (runc's fs stats readers); read(controller, file) gives a file's text or null. */
-export function readStatsV1(read: (controller: string, file: string) => string | null, v2Hugetlb: CgroupStats['hugetlb'] = {}): CgroupStats {
+export function readStatsV1(
+  read: (controller: string, file: string) => string | null,
+  v2Hugetlb: CgroupStats['hugetlb'] = {},
+): CgroupStats {
   const cpuStat = parseFlatKeyed(read('cpu', 'cpu.stat') ?? '');
   const mem = parseFlatKeyed(read('memory', 'memory.stat') ?? '');
   const pidsMax = read('pids', 'pids.max')?.trim();
   return {
     // cpuacct counts nanoseconds already.
     cpu: {
-      usage: { total: v1Number(read('cpuacct', 'cpuacct.usage')), kernel: v1Number(read('cpuacct', 'cpuacct.usage_sys')), user: v1Number(read('cpuacct', 'cpuacct.usage_user')) },
-      throttling: { periods: cpuStat.nr_periods ?? 0, throttledPeriods: cpuStat.nr_throttled ?? 0, throttledTime: cpuStat.throttled_time ?? 0 },
+      usage: {
+        total: v1Number(read('cpuacct', 'cpuacct.usage')),
+        kernel: v1Number(read('cpuacct', 'cpuacct.usage_sys')),
+        user: v1Number(read('cpuacct', 'cpuacct.usage_user')),
+      },
+      throttling: {
+        periods: cpuStat.nr_periods ?? 0,
+        throttledPeriods: cpuStat.nr_throttled ?? 0,
+        throttledTime: cpuStat.throttled_time ?? 0,
+      },
     },
     memory: {
       cache: mem.cache ?? mem.total_cache ?? 0,
       usage: {
-        usage: v1Number(read('memory', 'memory.usage_in_bytes')), limit: v1Number(read('memory', 'memory.limit_in_bytes')),
-        max: v1Number(read('memory', 'memory.max_usage_in_bytes')), failcnt: v1Number(read('memory', 'memory.failcnt')),
+        usage: v1Number(read('memory', 'memory.usage_in_bytes')),
+        limit: v1Number(read('memory', 'memory.limit_in_bytes')),
+        max: v1Number(read('memory', 'memory.max_usage_in_bytes')),
+        failcnt: v1Number(read('memory', 'memory.failcnt')),
       },
       swap: {
-        usage: v1Number(read('memory', 'memory.memsw.usage_in_bytes')), limit: v1Number(read('memory', 'memory.memsw.limit_in_bytes')),
+        usage: v1Number(read('memory', 'memory.memsw.usage_in_bytes')),
+        limit: v1Number(read('memory', 'memory.memsw.limit_in_bytes')),
         failcnt: v1Number(read('memory', 'memory.memsw.failcnt')),
       },
       raw: mem,

@@ -1,8 +1,17 @@
 // The OCI runtime-spec `linux.resources` object, as far as the cgroup driver reads it.
 // Structural on purpose, so the validated spec type from src/oci is assignable to it.
 
-export interface LinuxDeviceRate { major: number; minor: number; rate: number }
-export interface LinuxWeightDevice { major: number; minor: number; weight?: number; leafWeight?: number }
+export interface LinuxDeviceRate {
+  major: number;
+  minor: number;
+  rate: number;
+}
+export interface LinuxWeightDevice {
+  major: number;
+  minor: number;
+  weight?: number;
+  leafWeight?: number;
+}
 
 export interface LinuxResources {
   memory?: {

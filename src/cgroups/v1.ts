@@ -12,11 +12,27 @@ import { posix } from 'node:path';
 import { CgroupError } from './errors.js';
 import { cgroupDir, putFile, readFile } from './files.js';
 import type { MountEntry } from './detect.js';
-import { cpuList, device, inRange, integer, limit, type Conversion } from './resources.js';
+import { cpuList, device, inRange, integer, limit, pids, type Conversion } from './resources.js';
 import type { CgroupWrite, LinuxResources } from './types.js';
+import { sleepMs } from '../sys/proc.js';
 
 /** Controllers hako places a container in when a v1 hierarchy holds them (runc's list, less the named ones). */
-export const V1_JOIN = ['cpu', 'cpuacct', 'cpuset', 'memory', 'pids', 'blkio', 'devices', 'freezer', 'hugetlb', 'net_cls', 'net_prio', 'perf_event', 'rdma', 'misc'];
+export const V1_JOIN = [
+  'cpu',
+  'cpuacct',
+  'cpuset',
+  'memory',
+  'pids',
+  'blkio',
+  'devices',
+  'freezer',
+  'hugetlb',
+  'net_cls',
+  'net_prio',
+  'perf_event',
+  'rdma',
+  'misc',
+];
 
 /** One mounted v1 hierarchy: its mount point, the controllers it holds, and our own cgroup in it. */
 export interface V1Hierarchy {
@@ -54,7 +70,10 @@ export function v1Hierarchies(mounts: MountEntry[], procSelfCgroup: string): V1H
   const out: V1Hierarchy[] = [];
   for (const m of mounts) {
     if (m.fsType !== 'cgroup') continue;
-    const controllers = m.superOptions.split(',').filter((o) => V1_JOIN.includes(o)).sort();
+    const controllers = m.superOptions
+      .split(',')
+      .filter((o) => V1_JOIN.includes(o))
+      .sort();
     if (controllers.length === 0 || seen.has(controllers.join(','))) continue; // the same hierarchy mounted twice
     seen.add(controllers.join(','));
     out.push({ mount: m.mountPoint, controllers, own: own.get(controllers[0]) ?? '/' });
@@ -70,20 +89,39 @@ const R = 'linux.resources';
 
 /** The default device rules runc appends (specconv.AllowedDevices): mknod of anything, and the usual nodes. */
 const ALLOWED_DEVICES = [
-  'c *:* m', 'b *:* m',
-  'c 1:3 rwm', 'c 1:8 rwm', 'c 1:7 rwm', 'c 5:0 rwm', 'c 1:5 rwm', 'c 1:9 rwm', // null random full tty zero urandom
-  'c 5:1 rwm', 'c 136:* rwm', 'c 5:2 rwm', // console, pts, ptmx
+  'c *:* m',
+  'b *:* m',
+  'c 1:3 rwm',
+  'c 1:8 rwm',
+  'c 1:7 rwm',
+  'c 5:0 rwm',
+  'c 1:5 rwm',
+  'c 1:9 rwm', // null random full tty zero urandom
+  'c 5:1 rwm',
+  'c 136:* rwm',
+  'c 5:2 rwm', // console, pts, ptmx
 ];
 
 /** A linux.devices entry or a linux.resources.devices rule, as far as v1 reads it. */
-export interface DeviceRuleInput { allow?: boolean; type?: string; major?: number; minor?: number; access?: string }
-export interface DeviceNodeInput { type: string; major?: number; minor?: number }
+export interface DeviceRuleInput {
+  allow?: boolean;
+  type?: string;
+  major?: number;
+  minor?: number;
+  access?: string;
+}
+export interface DeviceNodeInput {
+  type: string;
+  major?: number;
+  minor?: number;
+}
 
 function v1Memory(res: LinuxResources, out: Conversion): void {
   const m = res.memory;
   if (!m) return;
   const f = `${R}.memory`;
-  const push = (file: string, value: string, field: string) => out.writes.push({ file, value, controller: 'memory', field: `${f}.${field}` });
+  const push = (file: string, value: string, field: string) =>
+    out.writes.push({ file, value, controller: 'memory', field: `${f}.${field}` });
   const max = m.limit === undefined ? undefined : integer(m.limit, `${f}.limit`);
   if (max !== undefined && max < -1) throw new CgroupError(`${f}.limit: ${max} is not a valid limit`);
   let swap = m.swap === undefined ? undefined : integer(m.swap, `${f}.swap`);
@@ -98,7 +136,8 @@ function v1Memory(res: LinuxResources, out: Conversion): void {
   if (swap !== undefined && swap !== 0) push('memory.memsw.limit_in_bytes', String(swap), 'swap');
   const soft = limit(m.reservation, `${f}.reservation`);
   if (soft !== undefined) push('memory.soft_limit_in_bytes', soft === 'max' ? '-1' : soft, 'reservation');
-  if (m.kernel !== undefined && m.kernel !== 0) out.warnings.push(`${f}.kernel: kernel memory limits are deprecated and ignored (as runc does)`);
+  if (m.kernel !== undefined && m.kernel !== 0)
+    out.warnings.push(`${f}.kernel: kernel memory limits are deprecated and ignored (as runc does)`);
   const tcp = limit(m.kernelTCP, `${f}.kernelTCP`);
   if (tcp !== undefined) push('memory.kmem.tcp.limit_in_bytes', tcp === 'max' ? '-1' : tcp, 'kernelTCP');
   if (m.swappiness !== undefined) {
@@ -114,14 +153,16 @@ function v1Cpu(res: LinuxResources, out: Conversion): void {
   const c = res.cpu;
   if (!c) return;
   const f = `${R}.cpu`;
-  const push = (file: string, value: string, field: string, controller = 'cpu') => out.writes.push({ file, value, controller, field: `${f}.${field}` });
+  const push = (file: string, value: string, field: string, controller = 'cpu') =>
+    out.writes.push({ file, value, controller, field: `${f}.${field}` });
   if (c.shares !== undefined && c.shares !== 0) {
     const s = integer(c.shares, `${f}.shares`);
     if (s < 0) throw new CgroupError(`${f}.shares: ${s} is not a valid share count`);
     push('cpu.shares', String(s), 'shares');
   }
   // runc writes the period before the quota.
-  if (c.period !== undefined && c.period !== 0) push('cpu.cfs_period_us', String(inRange(c.period, `${f}.period`, 1000, 1000000)), 'period');
+  if (c.period !== undefined && c.period !== 0)
+    push('cpu.cfs_period_us', String(inRange(c.period, `${f}.period`, 1000, 1000000)), 'period');
   if (c.quota !== undefined && c.quota !== 0) {
     const q = integer(c.quota, `${f}.quota`);
     if (q < -1) throw new CgroupError(`${f}.quota: ${q} is not a valid quota`);
@@ -133,16 +174,13 @@ function v1Cpu(res: LinuxResources, out: Conversion): void {
     if (b < 0) throw new CgroupError(`${f}.burst: ${b} is not a valid burst`);
     push('cpu.cfs_burst_us', String(b), 'burst');
   }
-  if (c.realtimePeriod !== undefined && c.realtimePeriod !== 0) push('cpu.rt_period_us', String(integer(c.realtimePeriod, `${f}.realtimePeriod`)), 'realtimePeriod');
-  if (c.realtimeRuntime !== undefined && c.realtimeRuntime !== 0) push('cpu.rt_runtime_us', String(integer(c.realtimeRuntime, `${f}.realtimeRuntime`)), 'realtimeRuntime');
+  if (c.realtimePeriod !== undefined && c.realtimePeriod !== 0)
+    push('cpu.rt_period_us', String(integer(c.realtimePeriod, `${f}.realtimePeriod`)), 'realtimePeriod');
+  if (c.realtimeRuntime !== undefined && c.realtimeRuntime !== 0)
+    push('cpu.rt_runtime_us', String(integer(c.realtimeRuntime, `${f}.realtimeRuntime`)), 'realtimeRuntime');
   if (c.idle !== undefined) push('cpu.idle', String(inRange(c.idle, `${f}.idle`, 0, 1)), 'idle');
   if (c.cpus !== undefined && c.cpus !== '') push('cpuset.cpus', cpuList(c.cpus, `${f}.cpus`), 'cpus', 'cpuset');
   if (c.mems !== undefined && c.mems !== '') push('cpuset.mems', cpuList(c.mems, `${f}.mems`), 'mems', 'cpuset');
-}
-
-function v1Pids(res: LinuxResources, out: Conversion): void {
-  const v = limit(res.pids?.limit, `${R}.pids.limit`);
-  if (v !== undefined) out.writes.push({ file: 'pids.max', value: v, controller: 'pids', field: `${R}.pids.limit` });
 }
 
 const V1_THROTTLES = [
@@ -158,12 +196,15 @@ function v1BlockIO(res: LinuxResources, out: Conversion): void {
   const f = `${R}.blockIO`;
   const push = (file: string, value: string, field: string) => out.writes.push({ file, value, controller: 'blkio', field });
   if (b.weight !== undefined && b.weight !== 0) push('blkio.weight', String(inRange(b.weight, `${f}.weight`, 10, 1000)), `${f}.weight`);
-  if (b.leafWeight !== undefined && b.leafWeight !== 0) push('blkio.leaf_weight', String(inRange(b.leafWeight, `${f}.leafWeight`, 10, 1000)), `${f}.leafWeight`);
+  if (b.leafWeight !== undefined && b.leafWeight !== 0)
+    push('blkio.leaf_weight', String(inRange(b.leafWeight, `${f}.leafWeight`, 10, 1000)), `${f}.leafWeight`);
   (b.weightDevice ?? []).forEach((d, i) => {
     const field = `${f}.weightDevice[${i}]`;
     const dev = device(d, field);
-    if (d.weight !== undefined && d.weight !== 0) push('blkio.weight_device', `${dev} ${inRange(d.weight, `${field}.weight`, 10, 1000)}`, field);
-    if (d.leafWeight !== undefined && d.leafWeight !== 0) push('blkio.leaf_weight_device', `${dev} ${inRange(d.leafWeight, `${field}.leafWeight`, 10, 1000)}`, field);
+    if (d.weight !== undefined && d.weight !== 0)
+      push('blkio.weight_device', `${dev} ${inRange(d.weight, `${field}.weight`, 10, 1000)}`, field);
+    if (d.leafWeight !== undefined && d.leafWeight !== 0)
+      push('blkio.leaf_weight_device', `${dev} ${inRange(d.leafWeight, `${field}.leafWeight`, 10, 1000)}`, field);
   });
   for (const [list, file] of V1_THROTTLES) {
     (b[list] ?? []).forEach((d, i) => {
@@ -192,11 +233,23 @@ function v1Network(res: LinuxResources, out: Conversion): void {
   const n = res.network;
   if (!n) return;
   const f = `${R}.network`;
-  if (n.classID !== undefined) out.writes.push({ file: 'net_cls.classid', value: String(inRange(n.classID, `${f}.classID`, 0, 2 ** 32 - 1)), controller: 'net_cls', field: `${f}.classID` });
+  if (n.classID !== undefined)
+    out.writes.push({
+      file: 'net_cls.classid',
+      value: String(inRange(n.classID, `${f}.classID`, 0, 2 ** 32 - 1)),
+      controller: 'net_cls',
+      field: `${f}.classID`,
+    });
   (n.priorities ?? []).forEach((p, i) => {
     const field = `${f}.priorities[${i}]`;
-    if (typeof p.name !== 'string' || !/^[\w.@:-]+$/.test(p.name)) throw new CgroupError(`${field}.name: ${JSON.stringify(p.name)} is not an interface name`);
-    out.writes.push({ file: 'net_prio.ifpriomap', value: `${p.name} ${inRange(p.priority, `${field}.priority`, 0, 2 ** 32 - 1)}`, controller: 'net_prio', field });
+    if (typeof p.name !== 'string' || !/^[\w.@:-]+$/.test(p.name))
+      throw new CgroupError(`${field}.name: ${JSON.stringify(p.name)} is not an interface name`);
+    out.writes.push({
+      file: 'net_prio.ifpriomap',
+      value: `${p.name} ${inRange(p.priority, `${field}.priority`, 0, 2 ** 32 - 1)}`,
+      controller: 'net_prio',
+      field,
+    });
   });
 }
 
@@ -204,9 +257,17 @@ function deviceRule(r: DeviceRuleInput, field: string): { file: string; value: s
   const type = r.type ?? 'a';
   if (!['a', 'b', 'c'].includes(type)) throw new CgroupError(`${field}.type: ${JSON.stringify(type)} is not one of "a", "b", "c"`);
   const access = r.access ?? 'rwm';
-  if (typeof access !== 'string' || !/^[rwm]{1,3}$/.test(access)) throw new CgroupError(`${field}.access: ${JSON.stringify(access)} is not made of r, w and m`);
-  const num = (v: number | undefined, what: string) => (v === undefined || v === -1 ? '*' : String(integer(v, `${field}.${what}`, 'a device number')));
-  return { file: r.allow ? 'devices.allow' : 'devices.deny', value: type === 'a' && r.major === undefined && r.minor === undefined ? 'a' : `${type} ${num(r.major, 'major')}:${num(r.minor, 'minor')} ${access}` };
+  if (typeof access !== 'string' || !/^[rwm]{1,3}$/.test(access))
+    throw new CgroupError(`${field}.access: ${JSON.stringify(access)} is not made of r, w and m`);
+  const num = (v: number | undefined, what: string) =>
+    v === undefined || v === -1 ? '*' : String(integer(v, `${field}.${what}`, 'a device number'));
+  return {
+    file: r.allow ? 'devices.allow' : 'devices.deny',
+    value:
+      type === 'a' && r.major === undefined && r.minor === undefined
+        ? 'a'
+        : `${type} ${num(r.major, 'major')}:${num(r.minor, 'minor')} ${access}`,
+  };
 }
 
 /** runc's device rules: deny all, the config's rules in order, its linux.devices, then the default nodes. */
@@ -237,7 +298,7 @@ export function toV1Writes(input: V1ConvertInput): Conversion {
   const res = input.resources ?? {};
   v1Cpu(res, out);
   v1Memory(res, out);
-  v1Pids(res, out);
+  pids(res, out);
   v1BlockIO(res, out);
   v1Hugetlb(res, out);
   v1Network(res, out);
@@ -255,10 +316,6 @@ export function v1Name(v2Controller: string): string {
 
 function errno(e: unknown): string {
   return (e as NodeJS.ErrnoException).code ?? String(e);
-}
-
-function sleepSync(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
 /** The container's cgroup in every v1 hierarchy it uses. */
@@ -333,13 +390,20 @@ export class V1Cgroups {
       if (!dir) throw new CgroupError(`${w.field}: no cgroup v1 hierarchy holds the ${w.controller} controller`);
       let file = w.file;
       // Without CFQ, weights live in BFQ's files (runc does the same).
-      if (file.startsWith('blkio.weight') && !existsSync(posix.join(dir, file)) && existsSync(posix.join(dir, file.replace('blkio.', 'blkio.bfq.')))) {
+      if (
+        file.startsWith('blkio.weight') &&
+        !existsSync(posix.join(dir, file)) &&
+        existsSync(posix.join(dir, file.replace('blkio.', 'blkio.bfq.')))
+      ) {
         file = file.replace('blkio.', 'blkio.bfq.');
       }
       try {
         putFile(posix.join(dir, file), w.value);
       } catch (e) {
-        const why = errno(e) === 'ENOENT' ? `${file} does not exist in this kernel` : `the kernel refused ${JSON.stringify(w.value)} for ${file} (${errno(e)})`;
+        const why =
+          errno(e) === 'ENOENT'
+            ? `${file} does not exist in this kernel`
+            : `the kernel refused ${JSON.stringify(w.value)} for ${file} (${errno(e)})`;
         throw new CgroupError(`${w.field}: ${why}`);
       }
     }
@@ -461,7 +525,7 @@ export class V1Cgroups {
       } catch (e) {
         if (errno(e) === 'ENOENT') return;
         if (errno(e) !== 'EBUSY' || i >= 100) throw new CgroupError(`cannot remove cgroup ${dir}: ${errno(e)}`);
-        sleepSync(10);
+        sleepMs(10);
       }
     }
   }

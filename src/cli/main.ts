@@ -31,7 +31,10 @@ const OUTPUT = {
 const program = new Command('hako')
   .description('a rootless OCI container runtime')
   .version(`hako version ${VERSION}\ncommit: ${COMMIT}\nspec: 1.2.0`, '-v, --version')
-  .option('--root <dir>', 'state directory, owned by you and not writable by others (default /run/hako as root; rootless $XDG_RUNTIME_DIR/hako, else /run/user/UID/hako, else ~/.local/state/hako)')
+  .option(
+    '--root <dir>',
+    'state directory, owned by you and not writable by others (default /run/hako as root; rootless $XDG_RUNTIME_DIR/hako, else /run/user/UID/hako, else ~/.local/state/hako)',
+  )
   .option('--log <file>', 'log file (default stderr)')
   .option('--log-format <fmt>', 'text or json', 'text')
   .option('--debug', 'debug logging')
@@ -48,20 +51,42 @@ const program = new Command('hako')
 program.hook('preAction', () => {
   const g = program.opts();
   if (g.logFormat !== 'text' && g.logFormat !== 'json') throw new HakoError(`--log-format: "${g.logFormat}" is not text or json`);
-  if (g.rootless !== undefined && !['true', 'false', 'auto'].includes(g.rootless)) throw new HakoError(`--rootless: "${g.rootless}" is not true, false or auto`);
+  if (g.rootless !== undefined && !['true', 'false', 'auto'].includes(g.rootless))
+    throw new HakoError(`--rootless: "${g.rootless}" is not true, false or auto`);
   if (g.log !== undefined) {
     if (g.log === '') throw new HakoError('--log: the file name is empty');
     openLog(g.log);
   }
 });
 
-for (const c of [createCommand, startCommand, stateCommand, killCommand, deleteCommand, runCommand, listCommand, specCommand, planCommand, execCommand, featuresCommand, psCommand, pauseCommand, resumeCommand, updateCommand, eventsCommand, doctorCommand])
+for (const c of [
+  createCommand,
+  startCommand,
+  stateCommand,
+  killCommand,
+  deleteCommand,
+  runCommand,
+  listCommand,
+  specCommand,
+  planCommand,
+  execCommand,
+  featuresCommand,
+  psCommand,
+  pauseCommand,
+  resumeCommand,
+  updateCommand,
+  eventsCommand,
+  doctorCommand,
+])
   program.addCommand(c.exitOverride().configureOutput(OUTPUT));
 
-// `up` brings the socket, HTTP and rootfs-building modules that no runc verb
-// needs: it is loaded only when asked for (or for help), by a name the CLI
-// bundler leaves alone (dist/cli/commands/up.js beside the bundle).
-const UP_MODULE: string = './commands/up.js';
+// `up` and `profile` bring the socket, HTTP, agent and rootfs-building modules
+// that no runc verb needs: they are loaded only when asked for (or for help), by
+// names the CLI bundler leaves alone (dist/cli/commands/*.js beside the bundle).
+const LAZY: Record<string, { module: string; name: string }> = {
+  up: { module: './commands/up.js', name: 'upCommand' },
+  profile: { module: './commands/profile.js', name: 'profileCommand' },
+};
 const GLOBAL_VALUE_FLAGS = new Set(['--root', '--log', '--log-format', '--rootless', '--criu', '--cgroup-manager']);
 
 function subcommand(argv: string[]): string | undefined {
@@ -80,7 +105,13 @@ async function main(): Promise<void> {
   try {
     // require() of an ES module (Node >= 20.19): the bundle is CommonJS, and a
     // dynamic import() would need the V8 code cache's loader to carry a callback.
-    if (sub === 'up' || wantsHelp) program.addCommand((createRequire(import.meta.url)(UP_MODULE) as typeof import('./commands/up.js')).upCommand.exitOverride().configureOutput(OUTPUT));
+    for (const [verb, lazy] of Object.entries(LAZY)) {
+      if (sub !== verb && !wantsHelp) continue;
+      const command = (createRequire(import.meta.url)(lazy.module) as Record<string, Command>)[lazy.name]!;
+      program.addCommand(command.exitOverride().configureOutput(OUTPUT));
+      // commander sets these on a command only: the subcommands of `profile` need them too.
+      for (const c of command.commands) c.exitOverride().configureOutput(OUTPUT);
+    }
     await program.parseAsync(process.argv);
   } catch (e) {
     // By name, not instanceof: `up` is loaded from outside the bundle with its
@@ -95,7 +126,12 @@ async function main(): Promise<void> {
       process.exitCode = c.exitCode;
       if (c.exitCode !== 0 && g.log && !['commander.help', 'commander.helpDisplayed', 'commander.version'].includes(c.code)) {
         try {
-          log.error(c.message.replace(/^error: /, '').replace(/[\r\n]+/g, ' ').trim());
+          log.error(
+            c.message
+              .replace(/^error: /, '')
+              .replace(/[\r\n]+/g, ' ')
+              .trim(),
+          );
         } catch {
           // the log cannot be written: commander's line on stderr is all there is
         }

@@ -65,7 +65,10 @@ class Capture {
   readonly err = fs.openSync(path.join(this.dir, 'err'), 'w+', 0o600);
 
   fds() {
-    return [{ from: this.out, to: 1 }, { from: this.err, to: 2 }];
+    return [
+      { from: this.out, to: 1 },
+      { from: this.err, to: 2 },
+    ];
   }
   read(): { stdout: string; stderr: string } {
     return { stdout: fs.readFileSync(path.join(this.dir, 'out'), 'utf8'), stderr: fs.readFileSync(path.join(this.dir, 'err'), 'utf8') };
@@ -98,7 +101,7 @@ export class HarnessContainer {
 
   /** Resolves with the init's exit code (128+n for a signal). We are its parent. */
   wait(): Promise<number> {
-    this.exit ??= native.waitPid(this.pid).then((s) => (s.signal ? 128 + s.signal : s.code ?? 0));
+    this.exit ??= native.waitPid(this.pid).then((s) => (s.signal ? 128 + s.signal : (s.code ?? 0)));
     return this.exit;
   }
 
@@ -159,7 +162,6 @@ export class Hako {
 
   /** After a failed start: kill the init through its pidfd and reap it (we are its parent,
    *  unless a fork made it our grandchild), then delete --force what create left. */
-
 
   /** Runs a container to its end and returns its exit code and output. */
   async run(o: StartOptions): Promise<Output> {

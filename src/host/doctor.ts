@@ -28,7 +28,10 @@ export interface IdTool {
   how: string;
 }
 
-export interface IdRange { start: number; count: number }
+export interface IdRange {
+  start: number;
+  count: number;
+}
 
 export interface DoctorFacts {
   uid: number;
@@ -71,25 +74,43 @@ export function cgroupChecks(lines: string[]): Check[] {
 
 function userns(f: DoctorFacts): Check {
   if (f.maxUserNamespaces === 0)
-    return { verdict: 'missing', text: 'user namespaces: /proc/sys/user/max_user_namespaces is 0, so none can be created (sysctl user.max_user_namespaces=15000)' };
+    return {
+      verdict: 'missing',
+      text: 'user namespaces: /proc/sys/user/max_user_namespaces is 0, so none can be created (sysctl user.max_user_namespaces=15000)',
+    };
   if (f.unprivilegedUsernsClone === 0)
-    return { verdict: 'missing', text: 'user namespaces: unprivileged users may not create them (sysctl kernel.unprivileged_userns_clone=1)' };
+    return {
+      verdict: 'missing',
+      text: 'user namespaces: unprivileged users may not create them (sysctl kernel.unprivileged_userns_clone=1)',
+    };
   if (f.apparmorRestrictsUserns === 1)
-    return { verdict: 'missing', text: 'user namespaces: AppArmor restricts them for unprivileged users (sysctl kernel.apparmor_restrict_unprivileged_userns=0, or an AppArmor profile for node)' };
+    return {
+      verdict: 'missing',
+      text: 'user namespaces: AppArmor restricts them for unprivileged users (sysctl kernel.apparmor_restrict_unprivileged_userns=0, or an AppArmor profile for node)',
+    };
   const max = f.maxUserNamespaces === null ? '' : ` (max_user_namespaces ${f.maxUserNamespaces})`;
   return { verdict: 'ok', text: `user namespaces: unprivileged users may create them${max}` };
 }
 
 function idTool(name: string, tool: IdTool | null): Check {
-  if (!tool) return { verdict: 'warn', text: `${name}: not found in PATH; rootless containers can map only the caller's own id (Debian/Ubuntu package uidmap)` };
-  if (!tool.privileged) return { verdict: 'warn', text: `${name}: ${tool.path} is ${tool.how}; rootless containers can map only the caller's own id` };
+  if (!tool)
+    return {
+      verdict: 'warn',
+      text: `${name}: not found in PATH; rootless containers can map only the caller's own id (Debian/Ubuntu package uidmap)`,
+    };
+  if (!tool.privileged)
+    return { verdict: 'warn', text: `${name}: ${tool.path} is ${tool.how}; rootless containers can map only the caller's own id` };
   return { verdict: 'ok', text: `${name}: ${tool.path} (${tool.how})` };
 }
 
 function ranges(file: string, f: DoctorFacts, rs: IdRange[]): Check {
   const who = f.user ? `${f.user} (uid ${f.uid})` : `uid ${f.uid}`;
   if (f.uid === 0) return { verdict: 'ok', text: `${file}: not needed as root (any id can be mapped)` };
-  if (rs.length === 0) return { verdict: 'warn', text: `${file}: no range for ${who}; rootless containers can map only its own id (usermod --add-subuids/--add-subgids)` };
+  if (rs.length === 0)
+    return {
+      verdict: 'warn',
+      text: `${file}: no range for ${who}; rootless containers can map only its own id (usermod --add-subuids/--add-subgids)`,
+    };
   const total = rs.reduce((n, r) => n + r.count, 0);
   const list = rs.map((r) => `${r.start}-${r.start + r.count - 1}`).join(', ');
   return { verdict: 'ok', text: `${file}: ${who} has ${list} (${plural(total, 'id')})` };
@@ -98,13 +119,20 @@ function ranges(file: string, f: DoctorFacts, rs: IdRange[]): Check {
 function seccomp(f: DoctorFacts): Check[] {
   if (f.seccompActions === null) {
     return f.seccompKernel
-      ? [{ verdict: 'warn', text: 'seccomp: available, but /proc/sys/kernel/seccomp/actions_avail is absent: cannot tell which actions work' }]
+      ? [
+          {
+            verdict: 'warn',
+            text: 'seccomp: available, but /proc/sys/kernel/seccomp/actions_avail is absent: cannot tell which actions work',
+          },
+        ]
       : [{ verdict: 'warn', text: 'seccomp: the kernel has no seccomp; containers asking for a seccomp profile will fail' }];
   }
   const out: Check[] = [{ verdict: 'ok', text: `seccomp: actions ${f.seccompActions.join(' ')}` }];
-  out.push(f.seccompActions.includes('user_notif')
-    ? { verdict: 'ok', text: 'seccomp: user notification (SCMP_ACT_NOTIFY, listenerPath) available' }
-    : { verdict: 'warn', text: 'seccomp: no user notification (user_notif); profiles using SCMP_ACT_NOTIFY will fail' });
+  out.push(
+    f.seccompActions.includes('user_notif')
+      ? { verdict: 'ok', text: 'seccomp: user notification (SCMP_ACT_NOTIFY, listenerPath) available' }
+      : { verdict: 'warn', text: 'seccomp: no user notification (user_notif); profiles using SCMP_ACT_NOTIFY will fail' },
+  );
   return out;
 }
 
@@ -116,15 +144,27 @@ export function checks(f: DoctorFacts): Check[] {
   out.push(idTool('newuidmap', f.newuidmap), idTool('newgidmap', f.newgidmap));
   out.push(ranges('/etc/subuid', f, f.subuid), ranges('/etc/subgid', f, f.subgid));
   out.push(...seccomp(f));
-  out.push(f.landlockAbi > 0
-    ? { verdict: 'ok', text: `landlock: ABI ${f.landlockAbi}` }
-    : { verdict: 'warn', text: 'landlock: not available (kernel without CONFIG_SECURITY_LANDLOCK, or not in the lsm= list); run.hako.landlock.* annotations are skipped, or refused in strict mode' });
-  out.push(f.overlay
-    ? { verdict: 'ok', text: 'overlayfs: in /proc/filesystems' }
-    : { verdict: 'warn', text: 'overlayfs: not in /proc/filesystems (modprobe overlay); overlay mounts in a bundle will fail' });
-  out.push(f.stateRootProblem === null
-    ? { verdict: 'ok', text: `state root: ${f.stateRoot} is writable` }
-    : { verdict: 'missing', text: `state root: ${f.stateRootProblem}${f.stateRootProblem.includes('--root') ? '' : ' (choose another with --root)'}` });
+  out.push(
+    f.landlockAbi > 0
+      ? { verdict: 'ok', text: `landlock: ABI ${f.landlockAbi}` }
+      : {
+          verdict: 'warn',
+          text: 'landlock: not available (kernel without CONFIG_SECURITY_LANDLOCK, or not in the lsm= list); run.hako.landlock.* annotations are skipped, or refused in strict mode',
+        },
+  );
+  out.push(
+    f.overlay
+      ? { verdict: 'ok', text: 'overlayfs: in /proc/filesystems' }
+      : { verdict: 'warn', text: 'overlayfs: not in /proc/filesystems (modprobe overlay); overlay mounts in a bundle will fail' },
+  );
+  out.push(
+    f.stateRootProblem === null
+      ? { verdict: 'ok', text: `state root: ${f.stateRoot} is writable` }
+      : {
+          verdict: 'missing',
+          text: `state root: ${f.stateRootProblem}${f.stateRootProblem.includes('--root') ? '' : ' (choose another with --root)'}`,
+        },
+  );
   return out;
 }
 
@@ -136,7 +176,11 @@ export function formatChecks(cs: Check[]): string {
 export function verdict(cs: Check[]): { line: string; exitCode: 0 | 1 } {
   const missing = cs.filter((c) => c.verdict === 'missing').length;
   const warn = cs.filter((c) => c.verdict === 'warn').length;
-  if (missing > 0) return { line: `hako cannot run rootless containers here: ${plural(missing, 'fact')} missing, ${plural(warn, 'warning')}`, exitCode: 1 };
+  if (missing > 0)
+    return {
+      line: `hako cannot run rootless containers here: ${plural(missing, 'fact')} missing, ${plural(warn, 'warning')}`,
+      exitCode: 1,
+    };
   return { line: `hako can run rootless containers here${warn ? ` (${plural(warn, 'warning')})` : ''}`, exitCode: 0 };
 }
 
@@ -205,7 +249,9 @@ function stateRootProblem(root: string): string | null {
     return null;
   } catch (e) {
     const why = (e as NodeJS.ErrnoException).code ?? (e as Error).message;
-    return dir === target ? `${root} is not writable by uid ${process.geteuid!()} (${why})` : `${root} does not exist and cannot be created in ${dir} (${why})`;
+    return dir === target
+      ? `${root} is not writable by uid ${process.geteuid!()} (${why})`
+      : `${root} does not exist and cannot be created in ${dir} (${why})`;
   }
 }
 
@@ -252,7 +298,9 @@ export function gatherFacts(root?: string): DoctorFacts {
     stateRootIssue = (e as Error).message;
   }
   return {
-    uid, user, cgroupLines,
+    uid,
+    user,
+    cgroupLines,
     maxUserNamespaces: readNumber('/proc/sys/user/max_user_namespaces'),
     unprivilegedUsernsClone: readNumber('/proc/sys/kernel/unprivileged_userns_clone'),
     apparmorRestrictsUserns: readNumber('/proc/sys/kernel/apparmor_restrict_unprivileged_userns'),
@@ -260,8 +308,11 @@ export function gatherFacts(root?: string): DoctorFacts {
     newgidmap: idToolFact('newgidmap'),
     subuid: subIds('/etc/subuid', user, uid),
     subgid: subIds('/etc/subgid', user, uid),
-    seccompActions, seccompKernel,
+    seccompActions,
+    seccompKernel,
     landlockAbi: native.landlockAbi(),
-    overlay, stateRoot, stateRootProblem: stateRootIssue,
+    overlay,
+    stateRoot,
+    stateRootProblem: stateRootIssue,
   };
 }

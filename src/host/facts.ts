@@ -59,5 +59,14 @@ export function readHostFacts(landlockAbi = 0): HostFacts {
   } catch {
     // a uid with no passwd entry: subuid lookups go by number
   }
-  return { uid: process.geteuid!(), gid: process.getegid!(), user, lastCap, landlockAbi, cgroup2Unified: isCgroup2Unified(), inUserNs: inUserNamespace(), lsm: readLsm() };
+  return {
+    uid: process.geteuid!(),
+    gid: process.getegid!(),
+    user,
+    lastCap,
+    landlockAbi,
+    cgroup2Unified: isCgroup2Unified(),
+    inUserNs: inUserNamespace(),
+    lsm: readLsm(),
+  };
 }

@@ -23,11 +23,14 @@ export function parseSubIdFile(text: string): SubIdEntry[] {
   return out;
 }
 
-const owns = (e: SubIdEntry, user: string | null, uid: number | undefined) => e.owner === user || (uid !== undefined && e.owner === String(uid));
+const owns = (e: SubIdEntry, user: string | null, uid: number | undefined) =>
+  e.owner === user || (uid !== undefined && e.owner === String(uid));
 
 /** A user's ranges (by name or uid), in file order. */
 export function rangesOf(text: string, user: string | null, uid: number): SubIdRange[] {
-  return parseSubIdFile(text).filter((e) => owns(e, user, uid)).map(({ start, count }) => ({ start, count }));
+  return parseSubIdFile(text)
+    .filter((e) => owns(e, user, uid))
+    .map(({ start, count }) => ({ start, count }));
 }
 
 /** The first usable entry of a user, by name or by uid (as newuidmap reads the files). */

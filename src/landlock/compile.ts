@@ -25,19 +25,27 @@ const KEYS = ['fs.ro', 'fs.rw', 'net.bind', 'net.connect', 'strict'] as const;
 type Key = (typeof KEYS)[number];
 
 function paths(key: string, value: string): string[] {
-  return value.split(':').filter((p) => p !== '').map((p) => {
-    if (!p.startsWith('/') || p.includes('\0')) throw new LandlockError(`annotation ${key}: ${JSON.stringify(p)} is not an absolute path`);
-    const n = posix.normalize(p);
-    return n.length > 1 && n.endsWith('/') ? n.slice(0, -1) : n;
-  });
+  return value
+    .split(':')
+    .filter((p) => p !== '')
+    .map((p) => {
+      if (!p.startsWith('/') || p.includes('\0'))
+        throw new LandlockError(`annotation ${key}: ${JSON.stringify(p)} is not an absolute path`);
+      const n = posix.normalize(p);
+      return n.length > 1 && n.endsWith('/') ? n.slice(0, -1) : n;
+    });
 }
 
 function ports(key: string, value: string): number[] {
-  return value.split(',').map((s) => s.trim()).filter((s) => s !== '').map((s) => {
-    const n = Number(s);
-    if (!/^\d+$/.test(s) || n > 65535) throw new LandlockError(`annotation ${key}: ${JSON.stringify(s)} is not a TCP port (0..65535)`);
-    return n;
-  });
+  return value
+    .split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '')
+    .map((s) => {
+      const n = Number(s);
+      if (!/^\d+$/.test(s) || n > 65535) throw new LandlockError(`annotation ${key}: ${JSON.stringify(s)} is not a TCP port (0..65535)`);
+      return n;
+    });
 }
 
 /**
@@ -47,18 +55,24 @@ function ports(key: string, value: string): number[] {
  * nothing enforceable is left, handledFs and handledNet are both 0 and there is nothing to
  * enforce. In strict mode every drop is an error.
  */
-export function compileLandlock(annotations: Record<string, string> | undefined, abi: number, opts: LandlockOptions = {}): LandlockPlan | null {
+export function compileLandlock(
+  annotations: Record<string, string> | undefined,
+  abi: number,
+  opts: LandlockOptions = {},
+): LandlockPlan | null {
   const set = new Map<Key, string>();
   for (const [k, v] of Object.entries(annotations ?? {})) {
     if (!k.startsWith(PREFIX)) continue;
     const key = k.slice(PREFIX.length);
-    if (!(KEYS as readonly string[]).includes(key)) throw new LandlockError(`annotation ${k}: unknown Landlock annotation (known: ${KEYS.map((x) => PREFIX + x).join(', ')})`);
+    if (!(KEYS as readonly string[]).includes(key))
+      throw new LandlockError(`annotation ${k}: unknown Landlock annotation (known: ${KEYS.map((x) => PREFIX + x).join(', ')})`);
     set.set(key as Key, v);
   }
   if (set.size === 0) return null;
 
   const strictValue = set.get('strict') ?? 'false';
-  if (strictValue !== 'true' && strictValue !== 'false') throw new LandlockError(`annotation ${PREFIX}strict: must be "true" or "false", not ${JSON.stringify(strictValue)}`);
+  if (strictValue !== 'true' && strictValue !== 'false')
+    throw new LandlockError(`annotation ${PREFIX}strict: must be "true" or "false", not ${JSON.stringify(strictValue)}`);
   const strict = strictValue === 'true';
   const warnings: string[] = [];
   const drop = (sentence: string): void => {
@@ -78,7 +92,10 @@ export function compileLandlock(annotations: Record<string, string> | undefined,
   } else if (wantFs) {
     handledFs = ALL_FS & fsKnown;
     for (const r of FS_LATER) if (!(fsKnown & r.right)) drop(`Landlock ABI ${abi} lacks ${r.name} (ABI ${r.abi}): ${r.without}`);
-    const rules: Array<[string, bigint]> = [['fs.ro', READ_ONLY], ['fs.rw', ALL_FS]];
+    const rules: Array<[string, bigint]> = [
+      ['fs.ro', READ_ONLY],
+      ['fs.rw', ALL_FS],
+    ];
     for (const [key, access] of rules) {
       for (const path of paths(PREFIX + key, set.get(key as Key) ?? '')) {
         if (opts.rootfsExists && !opts.rootfsExists(path)) {
@@ -93,9 +110,17 @@ export function compileLandlock(annotations: Record<string, string> | undefined,
   let handledNet = 0n;
   const portRules: LandlockPlan['ports'] = [];
   if (wantNet && !netKnown) {
-    drop(`Landlock ABI ${abi} has no TCP rules (ABI 4): ${[...set.keys()].filter((k) => k.startsWith('net.')).map((k) => PREFIX + k).join(' and ')} not applied`);
+    drop(
+      `Landlock ABI ${abi} has no TCP rules (ABI 4): ${[...set.keys()]
+        .filter((k) => k.startsWith('net.'))
+        .map((k) => PREFIX + k)
+        .join(' and ')} not applied`,
+    );
   } else if (wantNet) {
-    const rules: Array<[Key, bigint]> = [['net.bind', NET.BIND_TCP], ['net.connect', NET.CONNECT_TCP]];
+    const rules: Array<[Key, bigint]> = [
+      ['net.bind', NET.BIND_TCP],
+      ['net.connect', NET.CONNECT_TCP],
+    ];
     for (const [key, access] of rules) {
       if (!set.has(key)) continue;
       handledNet |= access;

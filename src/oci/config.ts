@@ -74,9 +74,7 @@ export const Hooks = Type.Object({
   poststop: HookList,
 });
 
-export const NamespaceType = Type.Union(
-  ['pid', 'network', 'mount', 'ipc', 'uts', 'user', 'cgroup', 'time'].map((t) => Type.Literal(t)),
-);
+export const NamespaceType = Type.Union(['pid', 'network', 'mount', 'ipc', 'uts', 'user', 'cgroup', 'time'].map((t) => Type.Literal(t)));
 export const Namespace = Type.Object({ type: NamespaceType, path: Type.Optional(Str) });
 
 export const Device = Type.Object({

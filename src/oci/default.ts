@@ -21,7 +21,12 @@ export function defaultSpec(rootless: boolean): Config {
     mounts: [
       { destination: '/proc', type: 'proc', source: 'proc' },
       { destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'strictatime', 'mode=755', 'size=65536k'] },
-      { destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'] },
+      {
+        destination: '/dev/pts',
+        type: 'devpts',
+        source: 'devpts',
+        options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'],
+      },
       { destination: '/dev/shm', type: 'tmpfs', source: 'shm', options: ['nosuid', 'noexec', 'nodev', 'mode=1777', 'size=65536k'] },
       { destination: '/dev/mqueue', type: 'mqueue', source: 'mqueue', options: ['nosuid', 'noexec', 'nodev'] },
       { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
@@ -30,8 +35,16 @@ export function defaultSpec(rootless: boolean): Config {
     linux: {
       namespaces: [{ type: 'pid' }, { type: 'network' }, { type: 'ipc' }, { type: 'uts' }, { type: 'mount' }, { type: 'cgroup' }],
       maskedPaths: [
-        '/proc/acpi', '/proc/asound', '/proc/kcore', '/proc/keys', '/proc/latency_stats', '/proc/timer_list',
-        '/proc/timer_stats', '/proc/sched_debug', '/sys/firmware', '/proc/scsi',
+        '/proc/acpi',
+        '/proc/asound',
+        '/proc/kcore',
+        '/proc/keys',
+        '/proc/latency_stats',
+        '/proc/timer_list',
+        '/proc/timer_stats',
+        '/proc/sched_debug',
+        '/sys/firmware',
+        '/proc/scsi',
       ],
       readonlyPaths: ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'],
     },
@@ -42,9 +55,13 @@ export function defaultSpec(rootless: boolean): Config {
     spec.linux!.gidMappings = [{ containerID: 0, hostID: process.getegid!(), size: 1 }];
     // A rootless container cannot mount sysfs for a network namespace it
     // shares, nor a cgroup tree: bind them (runc's rootless spec does this).
-    spec.mounts = spec.mounts!.map((m) =>
-      m.destination === '/sys' ? { destination: '/sys', type: 'none', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] } : m,
-    ).filter((m) => m.destination !== '/sys/fs/cgroup');
+    spec.mounts = spec
+      .mounts!.map((m) =>
+        m.destination === '/sys'
+          ? { destination: '/sys', type: 'none', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] }
+          : m,
+      )
+      .filter((m) => m.destination !== '/sys/fs/cgroup');
     spec.mounts = spec.mounts.map((m) => (m.destination === '/dev/pts' ? { ...m, options: m.options!.filter((o) => o !== 'gid=5') } : m));
   }
   return spec;

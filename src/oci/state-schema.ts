@@ -8,7 +8,11 @@ import { jsonPath } from './validate.js';
 import type { ContainerRecord } from './state.js';
 
 /** A normalized absolute path: no "." or ".." component, no empty one. */
-const AbsPath = Type.String({ pattern: '^/$|^(/(?!\\.\\.?(/|$))[^/\\x00]+)+$', maxLength: 4096, description: 'a normalized absolute path, without "." or ".." components' });
+const AbsPath = Type.String({
+  pattern: '^/$|^(/(?!\\.\\.?(/|$))[^/\\x00]+)+$',
+  maxLength: 4096,
+  description: 'a normalized absolute path, without "." or ".." components',
+});
 
 export const CgroupStateSchema = Type.Object({
   mount: AbsPath,
@@ -18,12 +22,17 @@ export const CgroupStateSchema = Type.Object({
   strict: Type.Boolean(),
   created: Type.Array(AbsPath, { maxItems: 64 }),
   // Root on a hybrid or legacy host: the container's cgroup in each v1 hierarchy.
-  v1: Type.Optional(Type.Array(Type.Object({
-    mount: AbsPath,
-    controllers: Type.Array(Type.String({ pattern: '^[a-z_=]+$' }), { maxItems: 64 }),
-    path: AbsPath,
-    created: Type.Array(AbsPath, { maxItems: 64 }),
-  }), { maxItems: 32 })),
+  v1: Type.Optional(
+    Type.Array(
+      Type.Object({
+        mount: AbsPath,
+        controllers: Type.Array(Type.String({ pattern: '^[a-z_=]+$' }), { maxItems: 64 }),
+        path: AbsPath,
+        created: Type.Array(AbsPath, { maxItems: 64 }),
+      }),
+      { maxItems: 32 },
+    ),
+  ),
   legacy: Type.Optional(Type.Boolean()),
 });
 
@@ -50,6 +59,9 @@ export function checkRecord(value: unknown): { record: ContainerRecord } | { pro
   if (Check(ContainerRecordSchema, value)) return { record: value as ContainerRecord };
   const first = Errors(ContainerRecordSchema, value).First()!;
   // A pattern's own text says little: schemas with a description name what is expected.
-  const why = first.schema.description && first.message.startsWith('Expected string to match') ? `must be ${first.schema.description}` : first.message.toLowerCase();
+  const why =
+    first.schema.description && first.message.startsWith('Expected string to match')
+      ? `must be ${first.schema.description}`
+      : first.message.toLowerCase();
   return { problem: `${jsonPath(first.path)}: ${why}` };
 }

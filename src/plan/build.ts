@@ -66,7 +66,7 @@ function processSteps(proc: Process, o: PlanOptions, where: string, setgroupsDen
   steps.push(...identitySteps(proc, { setgroupsDenied, lastCap: o.host.lastCap, where }).steps);
   steps.push(...execSteps(proc));
   if (nnp) steps.push({ op: 'NO_NEW_PRIVS', args: [], what: 'set no_new_privs' });
-  steps.push(...securitySteps(o.landlock ?? null, nnp ? o.seccomp ?? null : null));
+  steps.push(...securitySteps(o.landlock ?? null, nnp ? (o.seccomp ?? null) : null));
   return steps;
 }
 
@@ -112,8 +112,7 @@ export function buildCreatePlan(o: PlanOptions): BuiltPlan {
   steps.push(...planPivot(ctx));
   // Sysctls before /proc/sys turns read-only (runc's order: sysctl, readonly and masked paths, read-only root).
   for (const [key, value] of Object.entries(cfg.linux?.sysctl ?? {})) {
-    if (key.includes('..') || key.includes('/'))
-      throw new HakoError(`config.json: linux.sysctl: "${key}" is not a sysctl name`);
+    if (key.includes('..') || key.includes('/')) throw new HakoError(`config.json: linux.sysctl: "${key}" is not a sysctl name`);
     steps.push({ op: 'WRITE_FILE', args: [`/proc/sys/${key.replace(/\./g, '/')}`, value], what: `set sysctl ${key}` });
   }
   steps.push(...planFinalizeRootfs(ctx));
@@ -140,12 +139,26 @@ export function buildCreatePlan(o: PlanOptions): BuiltPlan {
       throw new HakoError(
         `config.json: hooks.startContainer[${i}]: args and env hold ${strings} strings together, more than the ${maxVariadic('RUN_HOOK')} a startContainer hook can take (it runs inside the container from one plan step of at most ${LIMIT.MAX_ARGS} arguments)`,
       );
-    steps.push({ op: 'RUN_HOOK', args: [h.timeout ?? 0, argv.length, h.path, ...argv.slice(1), ...(h.env ?? [])], what: `run the startContainer hook ${h.path}` });
+    steps.push({
+      op: 'RUN_HOOK',
+      args: [h.timeout ?? 0, argv.length, h.path, ...argv.slice(1), ...(h.env ?? [])],
+      what: `run the startContainer hook ${h.path}`,
+    });
   }
   steps.push(finalExec(proc));
   // Rootless, the runtime writes the id maps through /proc/PID: the child is dumpable only while it does.
   const dumpableWhileMapped = !!idmap && o.rootless;
-  return { cloneFlags: ns.cloneFlags, parentNamespaces: ns.parentNamespaces, parentNamespaceTypes: ns.parentNamespaceTypes, fds, steps, idmap, setgroupsDenied, dumpableWhileMapped, fifoFd };
+  return {
+    cloneFlags: ns.cloneFlags,
+    parentNamespaces: ns.parentNamespaces,
+    parentNamespaceTypes: ns.parentNamespaceTypes,
+    fds,
+    steps,
+    idmap,
+    setgroupsDenied,
+    dumpableWhileMapped,
+    fifoFd,
+  };
 }
 
 export interface ExecPlanOptions extends Omit<PlanOptions, 'fifoPath' | 'noPivot'> {
@@ -157,8 +170,14 @@ export interface ExecPlanOptions extends Omit<PlanOptions, 'fifoPath' | 'noPivot
 }
 
 const JOIN_ORDER: Array<[string, number]> = [
-  ['user', CLONE.NEWUSER], ['ipc', CLONE.NEWIPC], ['uts', CLONE.NEWUTS], ['net', CLONE.NEWNET],
-  ['cgroup', CLONE.NEWCGROUP], ['pid', CLONE.NEWPID], ['time', CLONE.NEWTIME], ['mnt', CLONE.NEWNS],
+  ['user', CLONE.NEWUSER],
+  ['ipc', CLONE.NEWIPC],
+  ['uts', CLONE.NEWUTS],
+  ['net', CLONE.NEWNET],
+  ['cgroup', CLONE.NEWCGROUP],
+  ['pid', CLONE.NEWPID],
+  ['time', CLONE.NEWTIME],
+  ['mnt', CLONE.NEWNS],
 ];
 
 /** exec: join every namespace the init is in (mount last), fork into its pid
@@ -178,5 +197,15 @@ export function buildExecPlan(o: ExecPlanOptions, differs: (ns: string) => boole
   steps.push(...processSteps(o.process, o, 'process', o.setgroupsDenied, false));
   steps.push({ op: 'REPORT_READY', args: [], what: 'report the process ready' });
   steps.push(finalExec(o.process));
-  return { cloneFlags: 0, parentNamespaces: [], parentNamespaceTypes: [], fds, steps, idmap: null, setgroupsDenied: o.setgroupsDenied, dumpableWhileMapped: false, fifoFd: -1 };
+  return {
+    cloneFlags: 0,
+    parentNamespaces: [],
+    parentNamespaceTypes: [],
+    fds,
+    steps,
+    idmap: null,
+    setgroupsDenied: o.setgroupsDenied,
+    dumpableWhileMapped: false,
+    fifoFd: -1,
+  };
 }

@@ -82,8 +82,10 @@ function cgroupMount(m: Mount, ctx: MountContext): Mount {
 function substitute(m: Mount, ctx: MountContext): Mount {
   if (m.type === 'cgroup' || m.type === 'cgroup2') return cgroupMount(m, ctx);
   if (!ctx.rootless) return m;
-  if (m.type === 'sysfs' && !ctx.newNet) return { ...m, type: 'none', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] };
-  if (m.type === 'mqueue' && !ctx.newIpc) return { ...m, type: 'none', source: '/dev/mqueue', options: ['rbind', 'nosuid', 'noexec', 'nodev'] };
+  if (m.type === 'sysfs' && !ctx.newNet)
+    return { ...m, type: 'none', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] };
+  if (m.type === 'mqueue' && !ctx.newIpc)
+    return { ...m, type: 'none', source: '/dev/mqueue', options: ['rbind', 'nosuid', 'noexec', 'nodev'] };
   if (m.type === 'devpts' && ctx.idmap) {
     // gid=5 (tty) is refused when that gid is not mapped in the container.
     const options = (m.options ?? []).filter((o) => {
@@ -124,10 +126,10 @@ function mountSteps(orig: Mount, index: number, ctx: MountContext, earlier: Moun
     if (!fs.existsSync(source)) throw new HakoError(`config.json: mounts[${index}].source: "${source}" does not exist`);
   }
   const steps: Step[] = [];
-  const what = `mount ${isBind ? source : m.type ?? source} on ${dest}`;
+  const what = `mount ${isBind ? source : (m.type ?? source)} on ${dest}`;
   if (isBind && isHostFile(source)) steps.push({ op: 'MKFILE_IN_ROOT', args: [dest, 0o644], what: `create the mount point ${dest}` });
   else steps.push({ op: 'MKDIR_IN_ROOT', args: [dest, 0o755], what: `create the mount point ${dest}` });
-  const type = isBind ? '' : m.type ?? '';
+  const type = isBind ? '' : (m.type ?? '');
   if (!isBind && !type) throw new HakoError(`config.json: mounts[${index}].type: needed for a mount that is not a bind mount`);
   // linux.mountLabel labels the filesystems made for the container (runc: tmpfs and devpts).
   const label = ctx.cfg.linux?.mountLabel && (type === 'tmpfs' || type === 'devpts') ? [`context="${ctx.cfg.linux.mountLabel}"`] : [];
@@ -144,7 +146,11 @@ function mountSteps(orig: Mount, index: number, ctx: MountContext, earlier: Moun
       });
   } else {
     if (type === 'cgroup2' && hostCgroupAt(dest, earlier, ctx))
-      steps.push({ op: 'MOUNT', args: ['tmpfs', dest, 'tmpfs', MS.NOSUID | MS.NODEV | MS.NOEXEC, 'size=4k,mode=755', IN_ROOT], what: `cover the host's cgroup tree on ${dest}` });
+      steps.push({
+        op: 'MOUNT',
+        args: ['tmpfs', dest, 'tmpfs', MS.NOSUID | MS.NODEV | MS.NOEXEC, 'size=4k,mode=755', IN_ROOT],
+        what: `cover the host's cgroup tree on ${dest}`,
+      });
     steps.push({ op: 'MOUNT', args: [m.source ?? type, dest, type, flags, data, targetOpts(type, dest)], what });
   }
   for (const p of opts.propagation)
@@ -183,20 +189,30 @@ function deviceSteps(ctx: MountContext): Step[] {
 }
 
 const PROPAGATION_FLAGS: Record<string, number> = {
-  private: MS.PRIVATE, rprivate: MS.PRIVATE | MS.REC, slave: MS.SLAVE, rslave: MS.SLAVE | MS.REC,
-  shared: MS.SHARED, rshared: MS.SHARED | MS.REC, unbindable: MS.UNBINDABLE, runbindable: MS.UNBINDABLE | MS.REC,
+  private: MS.PRIVATE,
+  rprivate: MS.PRIVATE | MS.REC,
+  slave: MS.SLAVE,
+  rslave: MS.SLAVE | MS.REC,
+  shared: MS.SHARED,
+  rshared: MS.SHARED | MS.REC,
+  unbindable: MS.UNBINDABLE,
+  runbindable: MS.UNBINDABLE | MS.REC,
 };
 
 /** Steps before pivot_root: everything mounted into the rootfs. */
 export function planRootfs(ctx: MountContext): Step[] {
   const { cfg, rootfs } = ctx;
   const prop = PROPAGATION_FLAGS[cfg.linux?.rootfsPropagation ?? 'rslave'];
-  const steps: Step[] = ctx.sharedMountNs ? [] : [
-    // runc's default: rslave, so nothing the container mounts reaches the host.
-    { op: 'MOUNT', args: ['', '/', '', prop | MS.REC, '', 0], what: 'set the propagation of /' },
-    // pivot_root refuses a shared parent mount; runc makes it private too.
-    ...(prop & MS.SHARED ? [{ op: 'PARENT_MOUNT_PRIVATE' as const, args: [rootfs], what: `make the mount holding ${rootfs} private` }] : []),
-  ];
+  const steps: Step[] = ctx.sharedMountNs
+    ? []
+    : [
+        // runc's default: rslave, so nothing the container mounts reaches the host.
+        { op: 'MOUNT', args: ['', '/', '', prop | MS.REC, '', 0], what: 'set the propagation of /' },
+        // pivot_root refuses a shared parent mount; runc makes it private too.
+        ...(prop & MS.SHARED
+          ? [{ op: 'PARENT_MOUNT_PRIVATE' as const, args: [rootfs], what: `make the mount holding ${rootfs} private` }]
+          : []),
+      ];
   steps.push(
     { op: 'MOUNT', args: [rootfs, rootfs, '', MS.BIND | MS.REC, '', 0], what: `bind the rootfs ${rootfs} onto itself` },
     { op: 'OPEN_ROOT', args: [rootfs], what: `open the rootfs ${rootfs}` },
@@ -218,7 +234,8 @@ export function planPivot(ctx: MountContext): Step[] {
   steps.push({ op: 'OPEN_ROOT', args: ['/'], what: 'open the new root' });
   // The propagation asked for applies to the new "/", which only now is the root (runc does the same).
   const asked = ctx.cfg.linux?.rootfsPropagation;
-  if (asked && !ctx.sharedMountNs) steps.push({ op: 'MOUNT', args: ['', '/', '', PROPAGATION_FLAGS[asked], '', 0], what: `set the propagation of the new / to ${asked}` });
+  if (asked && !ctx.sharedMountNs)
+    steps.push({ op: 'MOUNT', args: ['', '/', '', PROPAGATION_FLAGS[asked], '', 0], what: `set the propagation of the new / to ${asked}` });
   return steps;
 }
 

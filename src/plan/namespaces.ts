@@ -6,13 +6,25 @@ import { HakoError } from '../errors.js';
 import type { ParentNamespaceType, Step } from './ops.js';
 
 export const CLONE = {
-  NEWNS: 0x00020000, NEWCGROUP: 0x02000000, NEWUTS: 0x04000000, NEWIPC: 0x08000000,
-  NEWUSER: 0x10000000, NEWPID: 0x20000000, NEWNET: 0x40000000, NEWTIME: 0x00000080,
+  NEWNS: 0x00020000,
+  NEWCGROUP: 0x02000000,
+  NEWUTS: 0x04000000,
+  NEWIPC: 0x08000000,
+  NEWUSER: 0x10000000,
+  NEWPID: 0x20000000,
+  NEWNET: 0x40000000,
+  NEWTIME: 0x00000080,
 } as const;
 
 const FLAG: Record<NamespaceType, number> = {
-  mount: CLONE.NEWNS, cgroup: CLONE.NEWCGROUP, uts: CLONE.NEWUTS, ipc: CLONE.NEWIPC,
-  user: CLONE.NEWUSER, pid: CLONE.NEWPID, network: CLONE.NEWNET, time: CLONE.NEWTIME,
+  mount: CLONE.NEWNS,
+  cgroup: CLONE.NEWCGROUP,
+  uts: CLONE.NEWUTS,
+  ipc: CLONE.NEWIPC,
+  user: CLONE.NEWUSER,
+  pid: CLONE.NEWPID,
+  network: CLONE.NEWNET,
+  time: CLONE.NEWTIME,
 };
 
 export interface NamespacePlan {
@@ -68,8 +80,7 @@ export function planNamespaces(cfg: Config): NamespacePlan {
   if (isNew('time')) {
     steps.push({ op: 'UNSHARE', args: [CLONE.NEWTIME], what: 'create the time namespace' });
     const offsets = timeOffsets(cfg);
-    if (offsets)
-      steps.push({ op: 'WRITE_FILE', args: ['/proc/self/timens_offsets', offsets], what: 'set the time namespace offsets' });
+    if (offsets) steps.push({ op: 'WRITE_FILE', args: ['/proc/self/timens_offsets', offsets], what: 'set the time namespace offsets' });
   } else if (cfg.linux?.timeOffsets && Object.keys(cfg.linux.timeOffsets).length) {
     throw new HakoError('config.json: linux.timeOffsets: needs a new time namespace in linux.namespaces');
   }

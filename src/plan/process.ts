@@ -61,13 +61,18 @@ export function identitySteps(proc: Process, o: IdentityOptions): { steps: Step[
     { op: 'SETRESGID', args: [gid], what: `switch to gid ${gid}` },
     { op: 'SETRESUID', args: [uid], what: `switch to uid ${uid}` },
     { op: 'KEEPCAPS', args: [0], what: 'stop keeping capabilities' },
-    { op: 'CAPSET', args: [caps.effective, caps.permitted, caps.inheritable], what: 'set the effective, permitted and inheritable capabilities' },
+    {
+      op: 'CAPSET',
+      args: [caps.effective, caps.permitted, caps.inheritable],
+      what: 'set the effective, permitted and inheritable capabilities',
+    },
   );
   // The kernel only lets a capability be ambient when it is permitted and
   // inheritable; runc skips the others, and so do we.
   const ambient = caps.ambient & caps.permitted & caps.inheritable;
   if (ambient) steps.push({ op: 'AMBIENT_RAISE', args: [ambient], what: 'raise the ambient capabilities' });
-  if (proc.user.umask !== undefined) steps.push({ op: 'UMASK', args: [proc.user.umask], what: `set the umask to ${proc.user.umask.toString(8)}` });
+  if (proc.user.umask !== undefined)
+    steps.push({ op: 'UMASK', args: [proc.user.umask], what: `set the umask to ${proc.user.umask.toString(8)}` });
   return { steps, caps };
 }
 

@@ -44,11 +44,17 @@ export function securitySteps(landlock: LandlockRules | null, seccomp: CompiledS
 export function lsmSteps(proc: Process, where: string, lsm: HostFacts['lsm']): Step[] {
   const steps: Step[] = [];
   if (proc.apparmorProfile) {
-    if (!lsm?.apparmor) throw new HakoError(`${where}.apparmorProfile: AppArmor is not enabled on this host: remove the profile or enable AppArmor`);
-    steps.push({ op: 'WRITE_FILE', args: ['/proc/self/attr/apparmor/exec', `exec ${proc.apparmorProfile}`], what: `set the AppArmor profile ${proc.apparmorProfile}` });
+    if (!lsm?.apparmor)
+      throw new HakoError(`${where}.apparmorProfile: AppArmor is not enabled on this host: remove the profile or enable AppArmor`);
+    steps.push({
+      op: 'WRITE_FILE',
+      args: ['/proc/self/attr/apparmor/exec', `exec ${proc.apparmorProfile}`],
+      what: `set the AppArmor profile ${proc.apparmorProfile}`,
+    });
   }
   if (proc.selinuxLabel) {
-    if (!lsm?.selinux) throw new HakoError(`${where}.selinuxLabel: SELinux is not enabled on this host: remove the label or enable SELinux`);
+    if (!lsm?.selinux)
+      throw new HakoError(`${where}.selinuxLabel: SELinux is not enabled on this host: remove the label or enable SELinux`);
     steps.push({ op: 'WRITE_FILE', args: ['/proc/self/attr/exec', proc.selinuxLabel], what: `set the SELinux label ${proc.selinuxLabel}` });
   }
   return steps;

@@ -72,9 +72,20 @@ function walk(mount: string, p: string): string | null {
   return null;
 }
 
-function one(where: string, mount: string, base: string, p: string, created: string[], mounts: string[], kind: string, id: string, cgroupsPath: string | undefined): string | null {
+function one(
+  where: string,
+  mount: string,
+  base: string,
+  p: string,
+  created: string[],
+  mounts: string[],
+  kind: string,
+  id: string,
+  cgroupsPath: string | undefined,
+): string | null {
   if (!mounts.includes(mount)) return `${where}.mount: ${mount} is not a ${kind} mount`;
-  if (!normalized(base) || !normalized(p) || created.some((c) => !normalized(c))) return `${where}: its paths must be absolute, without "." or ".." components`;
+  if (!normalized(base) || !normalized(p) || created.some((c) => !normalized(c)))
+    return `${where}: its paths must be absolute, without "." or ".." components`;
   if (!within(p, base)) return `${where}.path: ${p} is not inside ${base}`;
   if (!expected(p, base, id, cgroupsPath)) return `${where}.path: ${p} is not where hako puts the cgroup of container "${id}"`;
   // destroy() removes these: only the container's cgroup and parents it made below base.
@@ -85,7 +96,12 @@ function one(where: string, mount: string, base: string, p: string, created: str
 }
 
 /** Why the recorded cgroup is not to be trusted, or null. */
-export function cgroupProblem(state: CgroupState, id: string, cgroupsPath: string | undefined, mounts: CgroupMounts = cgroupMounts()): string | null {
+export function cgroupProblem(
+  state: CgroupState,
+  id: string,
+  cgroupsPath: string | undefined,
+  mounts: CgroupMounts = cgroupMounts(),
+): string | null {
   const legacy = (state as { legacy?: boolean }).legacy === true;
   const main = legacy
     ? one('cgroup', state.mount, state.base, state.path, state.created, mounts.v1, 'cgroup v1', id, cgroupsPath)

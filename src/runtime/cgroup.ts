@@ -22,7 +22,12 @@ function sentence<T>(what: string, fn: () => T): T {
  *  cgroup v2, after warning once — an error when strict). */
 export function createCgroup(id: string, cfg: Config, log: Log): CgroupManager | null {
   const prepared = sentence("cannot apply the container's limits", () =>
-    prepareCgroup({ id, cgroupsPath: cfg.linux?.cgroupsPath, resources: cfg.linux?.resources as LinuxResources | undefined, devices: cfg.linux?.devices }),
+    prepareCgroup({
+      id,
+      cgroupsPath: cfg.linux?.cgroupsPath,
+      resources: cfg.linux?.resources as LinuxResources | undefined,
+      devices: cfg.linux?.devices,
+    }),
   );
   for (const w of prepared.warnings) log.warn(w);
   const m = prepared.manager;
@@ -39,11 +44,15 @@ export function cgroupTarget(m: CgroupManager | null, log: Log): LaunchHooks['cg
     dir: m.dir,
     placed: (pid, cloneErrno) => {
       if (cloneErrno === 0) {
-        log.debug(`process ${pid} started in ${m.dir} (clone3 CLONE_INTO_CGROUP)${m.usesV1 ? ', moved into its cgroup v1 hierarchies' : ''}`);
+        log.debug(
+          `process ${pid} started in ${m.dir} (clone3 CLONE_INTO_CGROUP)${m.usesV1 ? ', moved into its cgroup v1 hierarchies' : ''}`,
+        );
         if (m.usesV1) sentence('cannot put the container process in its cgroup', () => m.addProcess(pid, true));
         return;
       }
-      log.debug(`process ${pid} moved into ${m.dir} through cgroup.procs (clone3 CLONE_INTO_CGROUP: ${cloneErrno < 0 ? 'cannot open the directory' : errnoName(cloneErrno)})`);
+      log.debug(
+        `process ${pid} moved into ${m.dir} through cgroup.procs (clone3 CLONE_INTO_CGROUP: ${cloneErrno < 0 ? 'cannot open the directory' : errnoName(cloneErrno)})`,
+      );
       sentence('cannot put the container process in its cgroup', () => m.addProcess(pid));
     },
   };

@@ -62,7 +62,9 @@ export class Container {
     const dst = fs.lstatSync(dir, { throwIfNoEntry: false });
     if (!dst) throw missing();
     const bad = (why: string) =>
-      new InvalidStateError(`container "${id}" has an invalid state file (${why}); hako did not write it and will not act on it: remove ${dir} (hako delete --force ${id})`);
+      new InvalidStateError(
+        `container "${id}" has an invalid state file (${why}); hako did not write it and will not act on it: remove ${dir} (hako delete --force ${id})`,
+      );
     if (!dst.isDirectory()) throw bad(`${dir} is not a directory`);
     const file = path.join(dir, 'state.json');
     let text: string;
@@ -107,7 +109,9 @@ export class Container {
     try {
       text = readOwnFile(file);
     } catch (e) {
-      throw new InvalidStateError(`container "${this.id}": cannot read its config ${file}: ${errCode(e) === 'ELOOP' ? 'it is a symlink' : errCode(e)}`);
+      throw new InvalidStateError(
+        `container "${this.id}": cannot read its config ${file}: ${errCode(e) === 'ELOOP' ? 'it is a symlink' : errCode(e)}`,
+      );
     }
     let value: unknown;
     try {

@@ -52,7 +52,9 @@ export function checkRootfs(bundle: string, cfg: Config): string {
   for (const dir of ['proc', 'sys', 'dev']) {
     const p = path.join(rootfs, dir);
     if (fs.lstatSync(p, { throwIfNoEntry: false })?.isSymbolicLink())
-      throw new HakoError(`config.json: root.path: ${p} is a symlink (to ${fs.readlinkSync(p)}): hako mounts ${dir === 'dev' ? 'devices' : dir + 'fs'} there and refuses to follow it; make it a directory`);
+      throw new HakoError(
+        `config.json: root.path: ${p} is a symlink (to ${fs.readlinkSync(p)}): hako mounts ${dir === 'dev' ? 'devices' : dir + 'fs'} there and refuses to follow it; make it a directory`,
+      );
   }
   return rootfs;
 }
@@ -100,9 +102,18 @@ export function planContainer(ctx: RuntimeContext, o: Omit<CreateOptions, 'id' |
   const rootfs = checkRootfs(bundle, cfg);
   const security = compileSecurity(cfg, ctx.log, rootfs);
   const plan = buildCreatePlan({
-    cfg, bundle, rootless: ctx.rootless, host: readHostFacts(), fifoPath,
-    consoleSocket: o.consoleSocket, noPivot: o.noPivot, preserveFds: o.preserveFds, extraFds: o.extraFds,
-    seccomp: security.seccomp, landlock: security.landlock, joinedSetgroupsDenied: joinedSetgroupsDenied(cfg),
+    cfg,
+    bundle,
+    rootless: ctx.rootless,
+    host: readHostFacts(),
+    fifoPath,
+    consoleSocket: o.consoleSocket,
+    noPivot: o.noPivot,
+    preserveFds: o.preserveFds,
+    extraFds: o.extraFds,
+    seccomp: security.seccomp,
+    landlock: security.landlock,
+    joinedSetgroupsDenied: joinedSetgroupsDenied(cfg),
   });
   return { bundle, cfg, rootfs, plan };
 }
@@ -125,24 +136,44 @@ export function create(ctx: RuntimeContext, o: CreateOptions): Created {
       writeAtomic(configPath, JSON.stringify(cfg));
       native.mkfifo(fifoPath, 0o600);
       fifoFd = fs.openSync(fifoPath, fs.constants.O_RDWR | fs.constants.O_NOFOLLOW);
-      const stateFor = (pid: number) => ({ ociVersion: cfg.ociVersion, id: o.id, status: 'creating' as const, pid, bundle, annotations: cfg.annotations });
-      launched = launch({ ...plan, fds: [...plan.fds, { from: fifoFd, to: plan.fifoFd }] }, {
-        cgroup: cgroupTarget(cgroup, ctx.log),
-        onHooks: (pid) => {
-          runHooks('prestart', cfg.hooks?.prestart, stateFor(pid));
-          runHooks('createRuntime', cfg.hooks?.createRuntime, stateFor(pid));
-          runHooks('createContainer', cfg.hooks?.createContainer, stateFor(pid));
-        },
-        onSeccompFd: (fd, pid) => sendSeccompListener(cfg, fd, pid, stateFor(pid)),
+      const stateFor = (pid: number) => ({
+        ociVersion: cfg.ociVersion,
+        id: o.id,
+        status: 'creating' as const,
+        pid,
+        bundle,
+        annotations: cfg.annotations,
       });
+      launched = launch(
+        { ...plan, fds: [...plan.fds, { from: fifoFd, to: plan.fifoFd }] },
+        {
+          cgroup: cgroupTarget(cgroup, ctx.log),
+          onHooks: (pid) => {
+            runHooks('prestart', cfg.hooks?.prestart, stateFor(pid));
+            runHooks('createRuntime', cfg.hooks?.createRuntime, stateFor(pid));
+            runHooks('createContainer', cfg.hooks?.createContainer, stateFor(pid));
+          },
+          onSeccompFd: (fd, pid) => sendSeccompListener(cfg, fd, pid, stateFor(pid)),
+        },
+      );
       closeFd(fifoFd);
       fifoFd = -1;
       const st = procStat(launched.pid);
       if (!st) throw new HakoError('the container process exited right after setup');
       const record: ContainerRecord = {
-        id: o.id, bundle, rootfs, pid: launched.pid, startTime: st.startTime, created: new Date().toISOString(),
-        rootless: ctx.rootless, setgroupsDenied: plan.setgroupsDenied, configPath, rootfsMountId: baseMountId,
-        annotations: cfg.annotations, owner: process.geteuid!(), cgroup: cgroup?.toJSON(),
+        id: o.id,
+        bundle,
+        rootfs,
+        pid: launched.pid,
+        startTime: st.startTime,
+        created: new Date().toISOString(),
+        rootless: ctx.rootless,
+        setgroupsDenied: plan.setgroupsDenied,
+        configPath,
+        rootfsMountId: baseMountId,
+        annotations: cfg.annotations,
+        owner: process.geteuid!(),
+        cgroup: cgroup?.toJSON(),
       };
       const c = new Container(store, record);
       c.save();

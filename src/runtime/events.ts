@@ -16,7 +16,8 @@ export async function events(ctx: RuntimeContext, id: string, o: EventsOptions):
   const c = Container.load(ctx.store, id);
   if (!c.alive()) throw new HakoError(`container "${id}" is not running`);
   const cg = containerCgroup(c);
-  if (!cg) throw new HakoError(`cannot read events of container "${id}": statistics come from its cgroup and it has none (${noCgroupReason()})`);
+  if (!cg)
+    throw new HakoError(`cannot read events of container "${id}": statistics come from its cgroup and it has none (${noCgroupReason()})`);
   if (o.once) {
     o.emit(await cgroupOp('events --stats', () => cg.stats(id)));
     return;

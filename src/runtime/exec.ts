@@ -47,9 +47,18 @@ export async function exec(ctx: RuntimeContext, o: ExecOptions): Promise<number>
   const security = compileSecurity(cfg, ctx.log, c.record.rootfs);
   const plan = buildExecPlan(
     {
-      cfg, bundle: c.record.bundle, rootless: c.record.rootless, host: readHostFacts(), initPid: c.record.pid,
-      process: o.process, setgroupsDenied: c.record.setgroupsDenied, consoleSocket: o.consoleSocket,
-      preserveFds: o.preserveFds, extraFds: o.extraFds, seccomp: security.seccomp, landlock: security.landlock,
+      cfg,
+      bundle: c.record.bundle,
+      rootless: c.record.rootless,
+      host: readHostFacts(),
+      initPid: c.record.pid,
+      process: o.process,
+      setgroupsDenied: c.record.setgroupsDenied,
+      consoleSocket: o.consoleSocket,
+      preserveFds: o.preserveFds,
+      extraFds: o.extraFds,
+      seccomp: security.seccomp,
+      landlock: security.landlock,
     },
     nsDiffers(c.record.pid),
   );

@@ -36,7 +36,8 @@ export function readInputFile(file: string, what = file): string {
     const st = fs.fstatSync(fd);
     if (st.isDirectory()) throw new HakoError(`cannot read ${what}: it is a directory`);
     if (!st.isFile()) throw new HakoError(`cannot read ${what}: it is not a regular file`);
-    if (st.size > MAX_INPUT_BYTES) throw new HakoError(`cannot read ${what}: it is ${st.size} bytes, more than the ${MAX_INPUT_BYTES} hako reads`);
+    if (st.size > MAX_INPUT_BYTES)
+      throw new HakoError(`cannot read ${what}: it is ${st.size} bytes, more than the ${MAX_INPUT_BYTES} hako reads`);
     try {
       return fs.readFileSync(fd, 'utf8');
     } catch (e) {

@@ -54,7 +54,8 @@ export function signalContainer(c: Container, signal: number, all: boolean): voi
     return;
   }
   if (status === 'stopped') throw new HakoError(`container "${c.id}" is not running`);
-  if (!initInCgroup(c)) throw new HakoError(`container "${c.id}": process ${c.record.pid} is not in the container's cgroup; hako does not signal it`);
+  if (!initInCgroup(c))
+    throw new HakoError(`container "${c.id}": process ${c.record.pid} is not in the container's cgroup; hako does not signal it`);
   if (!signalProcess(c.record.pid, c.record.startTime, signal)) throw new HakoError(`container "${c.id}" is not running: no such process`);
 }
 

@@ -10,6 +10,7 @@ import { HakoError } from '../errors.js';
 import { native, INIT_PATH, CHILD, type Native } from '../sys/native.js';
 import { CLONE } from '../plan/namespaces.js';
 import { errnoName, E } from '../sys/errno.js';
+import { sleepMs } from '../sys/proc.js';
 import { writeIdMaps } from './idmap-writer.js';
 import type { IdMapPlan } from '../plan/idmap.js';
 
@@ -38,14 +39,10 @@ export interface Launched {
 
 const SETUP_TIMEOUT_MS = 60_000;
 
-function sleep(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
-
 /** Kills a process we gave up on through its pidfd, and reaps it when it is ours to reap. */
 export function killAndReap(pid: number, pidfd: number, sys: Pick<Native, 'pidfdSignal' | 'reapNow'> = native): void {
   sys.pidfdSignal(pidfd, 9);
-  for (let i = 0; i < 500 && !sys.reapNow(pid); i++) sleep(2);
+  for (let i = 0; i < 500 && !sys.reapNow(pid); i++) sleepMs(2);
 }
 
 let initLoaded = false;
@@ -54,7 +51,9 @@ function loadInit(): void {
   try {
     native.loadInit(INIT_PATH);
   } catch (e) {
-    throw new HakoError(`cannot load hako-init (${INIT_PATH}), which every container process runs first: ${(e as Error).message}; run \`npm run build\``);
+    throw new HakoError(
+      `cannot load hako-init (${INIT_PATH}), which every container process runs first: ${(e as Error).message}; run \`npm run build\``,
+    );
   }
   initLoaded = true;
 }
@@ -70,8 +69,11 @@ function hardLimit(resource: number): string | null {
   const label = ({ 6: 'Max processes', 7: 'Max open files', 8: 'Max locked memory' } as Record<number, string>)[resource];
   if (!label) return null;
   try {
-    const line = fs.readFileSync('/proc/self/limits', 'utf8').split('\n').find((l) => l.startsWith(label));
-    return line ? line.slice(label.length).trim().split(/\s+/)[1] ?? null : null;
+    const line = fs
+      .readFileSync('/proc/self/limits', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith(label));
+    return line ? (line.slice(label.length).trim().split(/\s+/)[1] ?? null) : null;
   } catch {
     return null;
   }
@@ -100,8 +102,10 @@ export function describeFailure(plan: BuiltPlan, step: number, err: number): str
   if (s.op === 'RLIMIT' && err === E.EPERM) {
     // Raising a hard limit needs CAP_SYS_RESOURCE (Podman asks nofile 1048576 by default).
     const hard = hardLimit(Number(s.args[0]));
-    return `${s.what} to ${s.args[1]}:${s.args[2]} failed: EPERM: a hard limit can only be raised with CAP_SYS_RESOURCE` +
-      `${hard ? `, and it is ${hard} here` : ''}; ask for no more (Podman: default_ulimits in containers.conf, or --ulimit) (step ${step + 1} of ${plan.steps.length})`;
+    return (
+      `${s.what} to ${s.args[1]}:${s.args[2]} failed: EPERM: a hard limit can only be raised with CAP_SYS_RESOURCE` +
+      `${hard ? `, and it is ${hard} here` : ''}; ask for no more (Podman: default_ulimits in containers.conf, or --ulimit) (step ${step + 1} of ${plan.steps.length})`
+    );
   }
   if (s.op === 'EXEC') {
     const what = err === E.ENOENT ? 'no such file or directory' : err === E.EACCES ? 'permission denied' : errnoName(err);
@@ -153,7 +157,15 @@ export function launch(plan: BuiltPlan, hooks: LaunchHooks = {}, sys: LaunchSys 
   let child: { pid: number; pidfd: number; fd: number; cgroupErrno: number };
   const cgroupFd = hooks.cgroup ? openCgroupDir(hooks.cgroup.dir) : -1;
   try {
-    child = sys.spawn(buf, plan.cloneFlags, plan.parentNamespaces.map((path, i) => ({ path, type: plan.parentNamespaceTypes[i]! })), plan.fds.map((f) => f.from), plan.fds.map((f) => f.to), cgroupFd, childFlags(plan));
+    child = sys.spawn(
+      buf,
+      plan.cloneFlags,
+      plan.parentNamespaces.map((path, i) => ({ path, type: plan.parentNamespaceTypes[i]! })),
+      plan.fds.map((f) => f.from),
+      plan.fds.map((f) => f.to),
+      cgroupFd,
+      childFlags(plan),
+    );
   } catch (e) {
     throw new HakoError(`creating the container process failed: ${(e as Error).message}`);
   } finally {
@@ -179,7 +191,11 @@ export function launch(plan: BuiltPlan, hooks: LaunchHooks = {}, sys: LaunchSys 
       const m = sys.recvMsg(child.fd, SETUP_TIMEOUT_MS);
       if (!m || m.type !== MSG.MAPS_PLEASE || m.sender !== child.pid) {
         if (m && m.fd >= 0) sys.closeFd(m.fd);
-        throw new HakoError(m?.type === MSG.ERROR ? `preparing the container process failed: ${errnoName(m.err)}` : 'the container process exited before its id maps were written');
+        throw new HakoError(
+          m?.type === MSG.ERROR
+            ? `preparing the container process failed: ${errnoName(m.err)}`
+            : 'the container process exited before its id maps were written',
+        );
       }
     }
     if (plan.idmap) sys.writeIdMaps(child.pid, plan.idmap);
@@ -198,7 +214,7 @@ export function launch(plan: BuiltPlan, hooks: LaunchHooks = {}, sys: LaunchSys 
         // SCM_CREDENTIALS says who sent it; the pidfd says whom it names).
         if (!awaitingPid || m.sender !== child.pid || m.fd < 0) {
           if (m.fd >= 0) sys.closeFd(m.fd);
-          throw new HakoError('the container process sent a message it may not send (a pid not from the runtime\'s own child)');
+          throw new HakoError("the container process sent a message it may not send (a pid not from the runtime's own child)");
         }
         const named = sys.pidOfPidfd(m.fd);
         if (named <= 0) {
@@ -211,7 +227,7 @@ export function launch(plan: BuiltPlan, hooks: LaunchHooks = {}, sys: LaunchSys 
         pid = named;
         // The intermediate leaves at once; reaping it hands the grandchild to
         // the nearest subreaper.
-        for (let i = 0; i < 500 && !sys.reapNow(child.pid); i++) sleep(1);
+        for (let i = 0; i < 500 && !sys.reapNow(child.pid); i++) sleepMs(1);
         awaitingPid = false;
         if (pendingSeccompFd >= 0) {
           const fd = pendingSeccompFd;

@@ -30,7 +30,10 @@ export async function cgroupOp<T>(what: string, fn: () => T | Promise<T>): Promi
 
 function freezerOf(c: Container, verb: 'pause' | 'resume'): CgroupManager {
   const cg = containerCgroup(c);
-  if (!cg) throw new HakoError(`cannot ${verb} container "${c.id}": ${verb === 'pause' ? 'pausing' : 'resuming'} needs a cgroup freezer; this container has none (${noCgroupReason()})`);
+  if (!cg)
+    throw new HakoError(
+      `cannot ${verb} container "${c.id}": ${verb === 'pause' ? 'pausing' : 'resuming'} needs a cgroup freezer; this container has none (${noCgroupReason()})`,
+    );
   return cg;
 }
 

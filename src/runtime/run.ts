@@ -20,7 +20,9 @@ function requireTerminal(): void {
     fs.closeSync(fs.openSync('/dev/tty', fs.constants.O_RDWR | fs.constants.O_NOCTTY));
   } catch (e) {
     const why = (e as NodeJS.ErrnoException).code === 'ENXIO' ? 'no such device or address' : (e as Error).message;
-    throw new HakoError(`config.json: process.terminal: hako has no terminal to give the container (open /dev/tty: ${why}): run it from a terminal, set terminal to false, or pass --console-socket`);
+    throw new HakoError(
+      `config.json: process.terminal: hako has no terminal to give the container (open /dev/tty: ${why}): run it from a terminal, set terminal to false, or pass --console-socket`,
+    );
   }
 }
 

@@ -13,7 +13,13 @@ export function sendSeccompListener(cfg: Config, fd: number, pid: number, state:
   const sc = cfg.linux?.seccomp as { listenerPath?: string; listenerMetadata?: string } | undefined;
   try {
     if (!sc?.listenerPath) throw new HakoError('config.json: linux.seccomp.listenerPath: needed for SCMP_ACT_NOTIFY rules');
-    const msg = { ociVersion: OCI_VERSION, fds: ['seccompFd'], pid, ...(sc.listenerMetadata ? { metadata: sc.listenerMetadata } : {}), state };
+    const msg = {
+      ociVersion: OCI_VERSION,
+      fds: ['seccompFd'],
+      pid,
+      ...(sc.listenerMetadata ? { metadata: sc.listenerMetadata } : {}),
+      state,
+    };
     try {
       native.sendFdTo(sc.listenerPath, fd, JSON.stringify(msg));
     } catch (e) {

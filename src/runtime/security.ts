@@ -14,7 +14,7 @@ export function containerPathExists(rootfs: string, cfg: Config, p: string): boo
   if ((cfg.mounts ?? []).some((m) => m.destination === p || m.destination.startsWith(p === '/' ? '/' : `${p}/`))) return true;
   const parts = p.split('/').filter(Boolean);
   let at = '/';
-  for (let hops = 0; parts.length > 0; ) {
+  for (let hops = 0; parts.length > 0;) {
     const next = path.posix.join(at, parts.shift()!);
     let st: fs.Stats;
     try {
@@ -32,7 +32,11 @@ export function containerPathExists(rootfs: string, cfg: Config, p: string): boo
   return true;
 }
 
-export function compileSecurity(cfg: Config, log: Log, rootfs?: string): { seccomp: CompiledSeccomp | null; landlock: LandlockRules | null } {
+export function compileSecurity(
+  cfg: Config,
+  log: Log,
+  rootfs?: string,
+): { seccomp: CompiledSeccomp | null; landlock: LandlockRules | null } {
   let seccomp: CompiledSeccomp | null = null;
   let landlock: LandlockRules | null = null;
   try {
@@ -46,13 +50,18 @@ export function compileSecurity(cfg: Config, log: Log, rootfs?: string): { secco
         throw new HakoError('config.json: linux.seccomp.listenerMetadata: set without listenerPath');
       seccomp = { program: c.program, flags: c.flags, listener: c.listener };
     }
-    const ll = compileLandlock(cfg.annotations, native.landlockAbi(), rootfs ? { rootfsExists: (p) => containerPathExists(rootfs, cfg, p) } : {});
+    const ll = compileLandlock(
+      cfg.annotations,
+      native.landlockAbi(),
+      rootfs ? { rootfsExists: (p) => containerPathExists(rootfs, cfg, p) } : {},
+    );
     if (ll) {
       for (const w of ll.warnings) log.warn(w);
       landlock = ll;
     }
   } catch (e) {
-    if (e instanceof SeccompError || e instanceof LandlockError) throw new HakoError(`config.json: ${(e as Error).message}`.replace('config.json: config.json', 'config.json'));
+    if (e instanceof SeccompError || e instanceof LandlockError)
+      throw new HakoError(`config.json: ${(e as Error).message}`.replace('config.json: config.json', 'config.json'));
     throw e;
   }
   return { seccomp, landlock };

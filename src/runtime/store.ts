@@ -39,11 +39,15 @@ export function defaultRoot(): string {
   if (xdg && path.isAbsolute(xdg)) {
     const st = fs.statSync(xdg, { throwIfNoEntry: false });
     if (!st?.isDirectory())
-      throw new HakoError(`XDG_RUNTIME_DIR=${xdg} ${st ? 'is not a directory' : 'does not exist'}: create it (mode 0700, owned by you), unset it, or choose a state root with --root`);
+      throw new HakoError(
+        `XDG_RUNTIME_DIR=${xdg} ${st ? 'is not a directory' : 'does not exist'}: create it (mode 0700, owned by you), unset it, or choose a state root with --root`,
+      );
     try {
       fs.accessSync(xdg, fs.constants.W_OK | fs.constants.X_OK);
     } catch {
-      throw new HakoError(`XDG_RUNTIME_DIR=${xdg} is not writable by uid ${uid}: fix its owner or mode, unset it, or choose a state root with --root`);
+      throw new HakoError(
+        `XDG_RUNTIME_DIR=${xdg} is not writable by uid ${uid}: fix its owner or mode, unset it, or choose a state root with --root`,
+      );
     }
     return path.join(xdg, 'hako');
   }
@@ -56,7 +60,9 @@ export function defaultRoot(): string {
     home = '';
   }
   if (!home || home === '/' || !ownedDir(home, uid))
-    throw new HakoError(`no private place for hako's state: uid ${uid} has no XDG_RUNTIME_DIR, no ${runUser} and no home directory of its own; set XDG_RUNTIME_DIR or choose a state root with --root`);
+    throw new HakoError(
+      `no private place for hako's state: uid ${uid} has no XDG_RUNTIME_DIR, no ${runUser} and no home directory of its own; set XDG_RUNTIME_DIR or choose a state root with --root`,
+    );
   return path.join(home, '.local/state/hako');
 }
 
@@ -64,9 +70,11 @@ export function defaultRoot(): string {
 function untrusted(dir: string, st: fs.Stats, uid: number, what: string): string | null {
   if (st.isSymbolicLink()) return `${what} ${dir} is a symlink; name the real directory (${safeRealpath(dir)}) instead`;
   if (!st.isDirectory()) return `${what} ${dir} is not a directory`;
-  if (st.uid !== uid) return `${what} ${dir} is owned by uid ${st.uid}, not by you (uid ${uid}): another user may have planted it; remove it or choose another with --root`;
+  if (st.uid !== uid)
+    return `${what} ${dir} is owned by uid ${st.uid}, not by you (uid ${uid}): another user may have planted it; remove it or choose another with --root`;
   const by = [st.mode & 0o020 ? 'its group' : '', st.mode & 0o002 ? 'others' : ''].filter(Boolean).join(' and ');
-  if (by) return `${what} ${dir} is writable by ${by} (mode ${(st.mode & 0o7777).toString(8)}): chmod go-w ${dir}, or choose another with --root`;
+  if (by)
+    return `${what} ${dir} is writable by ${by} (mode ${(st.mode & 0o7777).toString(8)}): chmod go-w ${dir}, or choose another with --root`;
   return null;
 }
 
@@ -167,7 +175,7 @@ export class Store {
         if (code(e) !== 'EEXIST') throw new HakoError(`cannot create the state root ${this.root}: ${d}: ${code(e)}`);
       }
       // mkdir does not follow a symlink at d; one raced in (EEXIST) is caught here.
-      const bad = untrusted(d, fs.lstatSync(d), uid, d === this.root ? 'the state root' : 'the state root\'s parent');
+      const bad = untrusted(d, fs.lstatSync(d), uid, d === this.root ? 'the state root' : "the state root's parent");
       if (bad) throw new HakoError(bad);
     }
     this.checked = true;

@@ -9,7 +9,10 @@ export async function update(ctx: RuntimeContext, id: string, resources: LinuxRe
   const c = Container.load(ctx.store, id);
   if (!c.alive()) throw new HakoError(`cannot update container "${id}": it is stopped`);
   const cg = containerCgroup(c);
-  if (!cg) throw new HakoError(`cannot update container "${id}": updating resources needs a cgroup and the container has none (${noCgroupReason()})`);
+  if (!cg)
+    throw new HakoError(
+      `cannot update container "${id}": updating resources needs a cgroup and the container has none (${noCgroupReason()})`,
+    );
   // An update asks for these limits now, on a running container: a limit this host
   // cannot apply is refused (strict), not dropped with a warning as at create, where
   // the choice is between running without it and not running at all.

@@ -12,7 +12,7 @@ const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', '
 
 /** The exit code a shell gives for a wait status: the code, or 128 + the signal. */
 export function exitCodeOf(st: { code?: number; signal?: number }): number {
-  return st.signal ? 128 + st.signal : st.code ?? 0;
+  return st.signal ? 128 + st.signal : (st.code ?? 0);
 }
 
 /** Resolves with the exit code a shell would give (128+n for a signal).

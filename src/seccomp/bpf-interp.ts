@@ -57,11 +57,20 @@ export function runBpf(program: Uint8Array, data: SeccompData): BpfResult {
     switch (cls) {
       case 0x00: // BPF_LD
         switch (code & 0xe0) {
-          case 0x20: a = load(k); break; // ABS
-          case 0x00: a = k; break; // IMM
-          case 0x60: a = mem[k]!; break; // MEM
-          case 0x80: a = SECCOMP_DATA_SIZE; break; // LEN
-          default: throw new Error(`instruction ${pc}: unsupported load 0x${code.toString(16)}`);
+          case 0x20:
+            a = load(k);
+            break; // ABS
+          case 0x00:
+            a = k;
+            break; // IMM
+          case 0x60:
+            a = mem[k]!;
+            break; // MEM
+          case 0x80:
+            a = SECCOMP_DATA_SIZE;
+            break; // LEN
+          default:
+            throw new Error(`instruction ${pc}: unsupported load 0x${code.toString(16)}`);
         }
         pc++;
         break;
@@ -72,29 +81,65 @@ export function runBpf(program: Uint8Array, data: SeccompData): BpfResult {
         else throw new Error(`instruction ${pc}: unsupported ldx 0x${code.toString(16)}`);
         pc++;
         break;
-      case 0x02: mem[k] = a; pc++; break; // BPF_ST
-      case 0x03: mem[k] = x; pc++; break; // BPF_STX
-      case 0x04: { // BPF_ALU
+      case 0x02:
+        mem[k] = a;
+        pc++;
+        break; // BPF_ST
+      case 0x03:
+        mem[k] = x;
+        pc++;
+        break; // BPF_STX
+      case 0x04: {
+        // BPF_ALU
         switch (code & 0xf0) {
-          case 0x00: a = (a + src) >>> 0; break;
-          case 0x10: a = (a - src) >>> 0; break;
-          case 0x20: a = Math.imul(a, src) >>> 0; break;
-          case 0x30: if (src === 0) return { action: 0, steps }; a = Math.floor(a / src) >>> 0; break;
-          case 0x40: a = (a | src) >>> 0; break;
-          case 0x50: a = (a & src) >>> 0; break;
-          case 0x60: a = src >= 32 ? 0 : (a << src) >>> 0; break;
-          case 0x70: a = src >= 32 ? 0 : a >>> src; break;
-          case 0x80: a = -a >>> 0; break;
-          case 0x90: if (src === 0) return { action: 0, steps }; a = (a % src) >>> 0; break;
-          case 0xa0: a = (a ^ src) >>> 0; break;
-          default: throw new Error(`instruction ${pc}: unsupported alu 0x${code.toString(16)}`);
+          case 0x00:
+            a = (a + src) >>> 0;
+            break;
+          case 0x10:
+            a = (a - src) >>> 0;
+            break;
+          case 0x20:
+            a = Math.imul(a, src) >>> 0;
+            break;
+          case 0x30:
+            if (src === 0) return { action: 0, steps };
+            a = Math.floor(a / src) >>> 0;
+            break;
+          case 0x40:
+            a = (a | src) >>> 0;
+            break;
+          case 0x50:
+            a = (a & src) >>> 0;
+            break;
+          case 0x60:
+            a = src >= 32 ? 0 : (a << src) >>> 0;
+            break;
+          case 0x70:
+            a = src >= 32 ? 0 : a >>> src;
+            break;
+          case 0x80:
+            a = -a >>> 0;
+            break;
+          case 0x90:
+            if (src === 0) return { action: 0, steps };
+            a = (a % src) >>> 0;
+            break;
+          case 0xa0:
+            a = (a ^ src) >>> 0;
+            break;
+          default:
+            throw new Error(`instruction ${pc}: unsupported alu 0x${code.toString(16)}`);
         }
         pc++;
         break;
       }
-      case 0x05: { // BPF_JMP
+      case 0x05: {
+        // BPF_JMP
         const op = code & 0xf0;
-        if (op === 0x00) { pc += 1 + k; break; } // JA
+        if (op === 0x00) {
+          pc += 1 + k;
+          break;
+        } // JA
         let taken: boolean;
         if (op === 0x10) taken = a === src;
         else if (op === 0x20) taken = a > src;
@@ -107,7 +152,8 @@ export function runBpf(program: Uint8Array, data: SeccompData): BpfResult {
       case 0x06: // BPF_RET
         return { action: ((code & 0x18) === 0x10 ? a : k) >>> 0, steps };
       case 0x07: // BPF_MISC
-        if ((code & 0xf8) === 0x00) x = a; // TAX
+        if ((code & 0xf8) === 0x00)
+          x = a; // TAX
         else a = x; // TXA
         pc++;
         break;

@@ -27,12 +27,24 @@ interface HighWord {
 function lowWord(e: ReverseEmitter, c: Comparison, offset: number, match: Target, fail: Target): Target {
   const v = lo(c.value);
   switch (c.op) {
-    case 'SCMP_CMP_EQ': e.jump(JEQ, v, match, fail); break;
-    case 'SCMP_CMP_NE': e.jump(JEQ, v, fail, match); break;
-    case 'SCMP_CMP_GT': e.jump(JGT, v, match, fail); break;
-    case 'SCMP_CMP_GE': e.jump(JGE, v, match, fail); break;
-    case 'SCMP_CMP_LT': e.jump(JGE, v, fail, match); break;
-    case 'SCMP_CMP_LE': e.jump(JGT, v, fail, match); break;
+    case 'SCMP_CMP_EQ':
+      e.jump(JEQ, v, match, fail);
+      break;
+    case 'SCMP_CMP_NE':
+      e.jump(JEQ, v, fail, match);
+      break;
+    case 'SCMP_CMP_GT':
+      e.jump(JGT, v, match, fail);
+      break;
+    case 'SCMP_CMP_GE':
+      e.jump(JGE, v, match, fail);
+      break;
+    case 'SCMP_CMP_LT':
+      e.jump(JGE, v, fail, match);
+      break;
+    case 'SCMP_CMP_LE':
+      e.jump(JGT, v, fail, match);
+      break;
     case 'SCMP_CMP_MASKED_EQ':
       // value is the mask, valueTwo the expected bits; see expected() for the masking.
       e.jump(JEQ, lo(expected(c)), match, fail);
@@ -45,12 +57,16 @@ function lowWord(e: ReverseEmitter, c: Comparison, offset: number, match: Target
 function highWord(c: Comparison, match: Target, fail: Target): HighWord {
   switch (c.op) {
     case 'SCMP_CMP_EQ':
-    case 'SCMP_CMP_MASKED_EQ': return { above: fail, equal: 'low', below: fail };
-    case 'SCMP_CMP_NE': return { above: match, equal: 'low', below: match };
+    case 'SCMP_CMP_MASKED_EQ':
+      return { above: fail, equal: 'low', below: fail };
+    case 'SCMP_CMP_NE':
+      return { above: match, equal: 'low', below: match };
     case 'SCMP_CMP_GT':
-    case 'SCMP_CMP_GE': return { above: match, equal: 'low', below: fail };
+    case 'SCMP_CMP_GE':
+      return { above: match, equal: 'low', below: fail };
     case 'SCMP_CMP_LT':
-    case 'SCMP_CMP_LE': return { above: fail, equal: 'low', below: match };
+    case 'SCMP_CMP_LE':
+      return { above: fail, equal: 'low', below: match };
   }
 }
 

@@ -76,7 +76,9 @@ function architectures(seccomp: OciSeccomp, native: SeccompArch): ArchInfo[] {
   const names = new Set<SeccompArch>([native]);
   list.forEach((a, i) => {
     if (!(ARCHITECTURES as readonly unknown[]).includes(a)) {
-      throw new SeccompError(`linux.seccomp.architectures[${i}]: unknown architecture ${JSON.stringify(a)} (hako knows ${ARCHITECTURES.join(', ')})`);
+      throw new SeccompError(
+        `linux.seccomp.architectures[${i}]: unknown architecture ${JSON.stringify(a)} (hako knows ${ARCHITECTURES.join(', ')})`,
+      );
     }
     names.add(a as SeccompArch);
   });
@@ -103,7 +105,11 @@ function filterFlags(seccomp: OciSeccomp, listener: boolean): number {
  */
 function ownedRanges(arch: ArchInfo, sharing: ArchInfo[]): Array<[number, number]> {
   const both = sharing.length > 1;
-  if (arch.name === 'SCMP_ARCH_X86_64') return [[0, X32_SYSCALL_BIT], [U32_END - 1, U32_END]];
+  if (arch.name === 'SCMP_ARCH_X86_64')
+    return [
+      [0, X32_SYSCALL_BIT],
+      [U32_END - 1, U32_END],
+    ];
   if (arch.name === 'SCMP_ARCH_X32') return [[X32_SYSCALL_BIT, both ? U32_END - 1 : U32_END]];
   return [[0, U32_END]];
 }
@@ -124,7 +130,12 @@ function segments(sharing: ArchInfo[], rules: Map<ArchInfo, Map<number, Rule[]>>
       for (const nr of inRange) {
         if (nr > at) points.push({ start: at, end: nr, outcome: { ret: defaultAction } });
         const resolved = resolve(byNr.get(nr)!, defaultAction);
-        const outcome: Outcome = resolved.length === 0 ? { ret: defaultAction } : resolved.length === 1 && resolved[0]!.args.length === 0 ? { ret: resolved[0]!.action } : { rules: resolved };
+        const outcome: Outcome =
+          resolved.length === 0
+            ? { ret: defaultAction }
+            : resolved.length === 1 && resolved[0]!.args.length === 0
+              ? { ret: resolved[0]!.action }
+              : { rules: resolved };
         points.push({ start: nr, end: nr + 1, outcome });
         at = nr + 1;
       }
@@ -172,7 +183,8 @@ function emitSection(e: ReverseEmitter, segs: Segment[], bits: 32 | 64, defaultA
   // Rule blocks go after the tree; a block shared by several numbers is emitted once.
   const blocks = new Map<Rule[], Target>();
   for (const s of segs) {
-    if ('rules' in s.outcome && !blocks.has(s.outcome.rules)) blocks.set(s.outcome.rules, emitRules(e, s.outcome.rules, bits, defaultAction));
+    if ('rules' in s.outcome && !blocks.has(s.outcome.rules))
+      blocks.set(s.outcome.rules, emitRules(e, s.outcome.rules, bits, defaultAction));
   }
   const root = emitTree(e, segs, 0, segs.length - 1, (o) => ('ret' in o ? o : blocks.get(o.rules)!));
   e.at(root);
@@ -186,7 +198,12 @@ export function compileSeccomp(seccomp: OciSeccomp, opts: CompileOptions = {}): 
   const native = nativeArch(machine);
   if (!native) throw new SeccompError(`linux.seccomp: hako cannot build seccomp filters for this machine (arch ${machine})`);
 
-  const defaultAction = actionValue(seccomp.defaultAction, seccomp.defaultErrnoRet, 'linux.seccomp.defaultAction', 'linux.seccomp.defaultErrnoRet');
+  const defaultAction = actionValue(
+    seccomp.defaultAction,
+    seccomp.defaultErrnoRet,
+    'linux.seccomp.defaultAction',
+    'linux.seccomp.defaultErrnoRet',
+  );
   const arches = architectures(seccomp, native);
   const specs = parseRules(seccomp);
   const listener = defaultAction === RET_USER_NOTIF || specs.some((s) => s.action === RET_USER_NOTIF);

@@ -61,13 +61,18 @@ export function refuses(action: number): boolean {
  * (they come after the profile's own rules on socketcall and ipc).
  */
 export function multiplexerRules(specs: RuleSpec[], log: (msg: string) => void): Map<'socketcall' | 'ipc', Rule[]> {
-  const out = new Map<'socketcall' | 'ipc', Rule[]>([['socketcall', []], ['ipc', []]]);
+  const out = new Map<'socketcall' | 'ipc', Rule[]>([
+    ['socketcall', []],
+    ['ipc', []],
+  ]);
   for (const spec of specs) {
     for (const name of spec.names) {
       const m = Object.hasOwn(X86_MULTIPLEXED, name) ? X86_MULTIPLEXED[name] : undefined;
       if (!m) continue;
       if (spec.args.length > 0 && !refuses(spec.action)) {
-        log(`seccomp: ${spec.path}: ${name} on SCMP_ARCH_X86 through ${m.via}(2): its argument conditions cannot be checked there, so that way in keeps the default action`);
+        log(
+          `seccomp: ${spec.path}: ${name} on SCMP_ARCH_X86 through ${m.via}(2): its argument conditions cannot be checked there, so that way in keeps the default action`,
+        );
         continue;
       }
       out.get(m.via)!.push({ action: spec.action, args: [{ index: 0, op: 'SCMP_CMP_EQ', value: BigInt(m.call), valueTwo: 0n }] });

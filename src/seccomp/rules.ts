@@ -60,7 +60,8 @@ export function parseRules(seccomp: OciSeccomp): RuleSpec[] {
     const action = actionValue(entry.action, entry.errnoRet, `${path}.action`, `${path}.errnoRet`);
     const args = entry.args ?? [];
     if (!Array.isArray(args)) throw new SeccompError(`${path}.args: must be an array`);
-    if (args.length > MAX_ARGS) throw new SeccompError(`${path}.args: a rule compares at most ${MAX_ARGS} arguments, this one has ${args.length}`);
+    if (args.length > MAX_ARGS)
+      throw new SeccompError(`${path}.args: a rule compares at most ${MAX_ARGS} arguments, this one has ${args.length}`);
     return { names: entry.names, path, action, args: args.map((a, j) => comparison(a, `${path}.args[${j}]`)) };
   });
 }

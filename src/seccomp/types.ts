@@ -25,13 +25,7 @@ export const OPERATORS = [
 ] as const;
 export type SeccompOperator = (typeof OPERATORS)[number];
 
-export const ARCHITECTURES = [
-  'SCMP_ARCH_X86_64',
-  'SCMP_ARCH_X86',
-  'SCMP_ARCH_X32',
-  'SCMP_ARCH_AARCH64',
-  'SCMP_ARCH_ARM',
-] as const;
+export const ARCHITECTURES = ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32', 'SCMP_ARCH_AARCH64', 'SCMP_ARCH_ARM'] as const;
 export type SeccompArch = (typeof ARCHITECTURES)[number];
 
 export const FLAGS = [

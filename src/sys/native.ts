@@ -25,7 +25,15 @@ export interface Native {
   /** Copies hako-init into the sealed memfd every spawned child executes (once per process). */
   loadInit(path: string): void;
   /** A child that runs the plan in hako-init. pidfd: the child's, from clone (CLONE_PIDFD). */
-  spawn(plan: Buffer, cloneFlags: number, parentNamespaces: Array<{ path: string; type: 'pid' | 'time' }>, fdFrom: number[], fdTo: number[], cgroupFd: number, childFlags: number): { pid: number; pidfd: number; fd: number; cgroupErrno: number };
+  spawn(
+    plan: Buffer,
+    cloneFlags: number,
+    parentNamespaces: Array<{ path: string; type: 'pid' | 'time' }>,
+    fdFrom: number[],
+    fdTo: number[],
+    cgroupFd: number,
+    childFlags: number,
+  ): { pid: number; pidfd: number; fd: number; cgroupErrno: number };
   sendMsg(fd: number, type: number, value: number): void;
   recvMsg(fd: number, timeoutMs: number): SyncMessage | null;
   waitPid(pid: number): Promise<ExitStatus>;
@@ -46,6 +54,22 @@ export interface Native {
   pidfdOpen(pid: number): number;
   /** pidfd_send_signal: 0, or the errno (ESRCH once the process has exited). */
   pidfdSignal(pidfd: number, signal: number): number;
+  /** poll on a seccomp listener: 1 a notification waits, 0 timed out, -1 nobody is left under the filter. */
+  notifPoll(fd: number, timeoutMs: number): number;
+  /** SECCOMP_IOCTL_NOTIF_RECV: the call's number and registers, or null when its caller died first. */
+  notifRecv(fd: number): SeccompNotification | null;
+  /** SECCOMP_IOCTL_NOTIF_SEND: refuse with errno, or let the call run (cont); false when the caller is gone. */
+  notifRespond(fd: number, id: bigint, errno: number, cont: boolean): boolean;
+}
+
+/** One intercepted system call, as the kernel reports it: registers only, never the caller's memory. */
+export interface SeccompNotification {
+  id: bigint;
+  pid: number;
+  nr: number;
+  /** AUDIT_ARCH_* of the call. */
+  arch: number;
+  args: bigint[];
 }
 
 const require = createRequire(import.meta.url);

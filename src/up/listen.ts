@@ -73,7 +73,10 @@ export async function openListener(addr: ListenAddress): Promise<{ fd: number; p
     }).catch(async (e) => {
       // Unblock the receiver so its worker thread does not linger until its timeout.
       native.sendFdTo(sockPath, unixFd, 'none');
-      await received.then((r) => r.fd >= 0 && fs.closeSync(r.fd), () => {});
+      await received.then(
+        (r) => r.fd >= 0 && fs.closeSync(r.fd),
+        () => {},
+      );
       throw e;
     });
     const { fd, data } = await received;

@@ -35,7 +35,8 @@ export interface RunEnd {
   ranMs: number;
 }
 
-export type Decision = { restart: true; delayMs: number; streak: number } | { restart: false; reason: 'policy' | 'exhausted'; streak: number };
+export type Decision =
+  { restart: true; delayMs: number; streak: number } | { restart: false; reason: 'policy' | 'exhausted'; streak: number };
 
 /** streak: restarts in a row so far (before this run ended). */
 export function decide(policy: RestartPolicy, end: RunEnd, streak: number): Decision {

@@ -15,7 +15,14 @@ export function probeHost(host: string): string {
 function answers(addr: ListenAddress, timeoutMs: number): Promise<boolean> {
   return new Promise((resolve) => {
     const req = http.get(
-      { host: probeHost(addr.host), port: addr.port, path: '/', timeout: timeoutMs, agent: false, family: net.isIPv6(addr.host) ? 6 : undefined },
+      {
+        host: probeHost(addr.host),
+        port: addr.port,
+        path: '/',
+        timeout: timeoutMs,
+        agent: false,
+        family: net.isIPv6(addr.host) ? 6 : undefined,
+      },
       (res) => {
         res.resume();
         resolve(true);

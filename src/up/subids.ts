@@ -39,7 +39,9 @@ export function freeRange(taken: SubIdEntry[], count: number, min = 100000, max 
     start = e.start + e.count;
   }
   if (start + count - 1 > max)
-    throw new HakoError(`no free range of ${count} subordinate ids between ${min} and ${max} in /etc/subuid and /etc/subgid: add one for user ${SUBID_USER} by hand`);
+    throw new HakoError(
+      `no free range of ${count} subordinate ids between ${min} and ${max} in /etc/subuid and /etc/subgid: add one for user ${SUBID_USER} by hand`,
+    );
   return start;
 }
 
@@ -83,7 +85,9 @@ function readText(file: string): string {
 function run(tool: string, args: string[]): void {
   const r = spawnSync(tool, args, { encoding: 'utf8' });
   if (r.error && (r.error as NodeJS.ErrnoException).code === 'ENOENT')
-    throw new HakoError(`${tool} is not installed (Debian package passwd): it is needed to create the subordinate id range of user ${SUBID_USER}`);
+    throw new HakoError(
+      `${tool} is not installed (Debian package passwd): it is needed to create the subordinate id range of user ${SUBID_USER}`,
+    );
   if (r.status !== 0)
     throw new HakoError(`${tool} ${args.join(' ')} failed: ${(r.stderr || r.error?.message || `exit status ${r.status}`).trim()}`);
 }
@@ -128,7 +132,17 @@ export function ensureSubIds(o: EnsureOptions = {}): SubIdRanges {
       `--subids ${user}: user ${user} has no entry in ${found.u ? subgid : subuid}: add one (usermod --add-subuids/--add-subgids), or leave --subids out to use user ${SUBID_USER}'s, which hako creates`,
     );
   if (found.uid === undefined) {
-    exec('useradd', ['--system', '--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin', '--comment', 'hako container ids', user]);
+    exec('useradd', [
+      '--system',
+      '--no-create-home',
+      '--home-dir',
+      '/nonexistent',
+      '--shell',
+      '/usr/sbin/nologin',
+      '--comment',
+      'hako container ids',
+      user,
+    ]);
     created.push(`system user ${user}`);
   }
   if (!found.u || !found.g) {
@@ -162,15 +176,23 @@ export function ensureSubIds(o: EnsureOptions = {}): SubIdRanges {
  * The config `up` runs as root: the bundle's, with container ids mapped onto the ranges.
  * A bundle's own mappings are kept unless they reach host id 0: up never runs as host root.
  */
-export function withSubIdMappings(cfg: Config, ranges: Pick<SubIdRanges, 'uid' | 'gid'> | (() => Pick<SubIdRanges, 'uid' | 'gid'>)): Config {
+export function withSubIdMappings(
+  cfg: Config,
+  ranges: Pick<SubIdRanges, 'uid' | 'gid'> | (() => Pick<SubIdRanges, 'uid' | 'gid'>),
+): Config {
   const linux = cfg.linux ?? {};
   if (linux.uidMappings?.length || linux.gidMappings?.length) {
     for (const key of ['uidMappings', 'gidMappings'] as const) {
       const maps = linux[key] ?? [];
-      if (!maps.length) throw new HakoError(`config.json: linux.${key}: missing while linux.${key === 'uidMappings' ? 'gidMappings' : 'uidMappings'} is set: give both, or neither (hako up then maps user ${SUBID_USER}'s subordinate range)`);
+      if (!maps.length)
+        throw new HakoError(
+          `config.json: linux.${key}: missing while linux.${key === 'uidMappings' ? 'gidMappings' : 'uidMappings'} is set: give both, or neither (hako up then maps user ${SUBID_USER}'s subordinate range)`,
+        );
       maps.forEach((m, i) => {
         if (m.hostID === 0 && m.size > 0)
-          throw new HakoError(`config.json: linux.${key}[${i}]: maps host ${key === 'uidMappings' ? 'uid' : 'gid'} 0 into the container: hako up as root never runs a container as host root`);
+          throw new HakoError(
+            `config.json: linux.${key}[${i}]: maps host ${key === 'uidMappings' ? 'uid' : 'gid'} 0 into the container: hako up as root never runs a container as host root`,
+          );
       });
     }
     return cfg;

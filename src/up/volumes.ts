@@ -85,7 +85,9 @@ export function adoptVolumes(cfg: Config, bundle: string, to: { uid: number; gid
     const fd = fs.openSync(v.source, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY | fs.constants.O_NOFOLLOW);
     try {
       const n = adoptTree(fd, to);
-      say(`data volume ${v.source} now belongs to uid ${to.uid} gid ${to.gid}, the container's user on the host${n ? ` (and ${n} entries in it that host root owned)` : ''}`);
+      say(
+        `data volume ${v.source} now belongs to uid ${to.uid} gid ${to.gid}, the container's user on the host${n ? ` (and ${n} entries in it that host root owned)` : ''}`,
+      );
     } finally {
       fs.closeSync(fd);
     }
@@ -107,7 +109,10 @@ function adoptTree(dirFd: number, to: { uid: number; gid: number }, depth = 0): 
   for (const name of fs.readdirSync(here)) {
     let fd: number;
     try {
-      fd = fs.openSync(`${here}/${name}`, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY);
+      fd = fs.openSync(
+        `${here}/${name}`,
+        fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK | fs.constants.O_NOCTTY,
+      );
     } catch {
       continue; // a symlink (ELOOP), a socket (ENXIO), gone: left as it is
     }

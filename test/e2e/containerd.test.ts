@@ -7,7 +7,16 @@ import { spawn, spawnSync } from 'node:child_process';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { BUSYBOX_ROOTFS, CLI, REPO } from '../helpers/env.js';
 import { buildOciArchive } from './clients/image.js';
-import { clientDir, hakoWrapper, parseJsonLog, removeTree, skipReason, startContainerd, waitFor, type Containerd } from './clients/daemons.js';
+import {
+  clientDir,
+  hakoWrapper,
+  parseJsonLog,
+  removeTree,
+  skipReason,
+  startContainerd,
+  waitFor,
+  type Containerd,
+} from './clients/daemons.js';
 
 const skip = skipReason(['containerd', 'ctr']);
 const IMAGE = 'docker.io/library/hako-busybox:test';
@@ -74,14 +83,44 @@ describe.skipIf(skip)(`containerd 1.6 drives hako${skip ? ` (skipped: ${skip})` 
 
   test('ctr task exec, ps and kill on a running container', async () => {
     // The init traps SIGTERM (a pid 1 without a handler ignores it), so kill 15 is observable.
-    const init = spawn('ctr', ['--address', ctd.sock, '--namespace', 'hakotest', 'run', '--runc-binary', wrapper, '--runc-root', runcRoot, '--fifo-dir', fifoDir,
-      '--rm', IMAGE, 'k1', 'sh', '-c', 'trap "echo got TERM; exit 42" TERM; echo ready; while :; do sleep 0.1; done'], { stdio: ['ignore', 'pipe', 'pipe'] });
+    const init = spawn(
+      'ctr',
+      [
+        '--address',
+        ctd.sock,
+        '--namespace',
+        'hakotest',
+        'run',
+        '--runc-binary',
+        wrapper,
+        '--runc-root',
+        runcRoot,
+        '--fifo-dir',
+        fifoDir,
+        '--rm',
+        IMAGE,
+        'k1',
+        'sh',
+        '-c',
+        'trap "echo got TERM; exit 42" TERM; echo ready; while :; do sleep 0.1; done',
+      ],
+      { stdio: ['ignore', 'pipe', 'pipe'] },
+    );
     let out = '';
     init.stdout.on('data', (d) => (out += d));
     const exited = new Promise<number | null>((res) => init.on('exit', (code) => res(code)));
     await waitFor('the container to print ready', () => out.includes('ready'), 30_000);
 
-    const e = ctd.ctr(['task', 'exec', '--exec-id', 'e1', 'k1', 'sh', '-c', 'echo in the container; cat /proc/1/cmdline | tr "\\0" " "; exit 5']);
+    const e = ctd.ctr([
+      'task',
+      'exec',
+      '--exec-id',
+      'e1',
+      'k1',
+      'sh',
+      '-c',
+      'echo in the container; cat /proc/1/cmdline | tr "\\0" " "; exit 5',
+    ]);
     expect(e.stdout).toContain('in the container\nsh -c trap');
     expect(e.status).toBe(5);
     expect(calls().some((l) => /\bexec --process \S+ --detach --pid-file \S+ k1$/.test(l))).toBe(true);
@@ -102,15 +141,29 @@ describe.skipIf(skip)(`containerd 1.6 drives hako${skip ? ` (skipped: ${skip})` 
     const r0 = run(['-d', IMAGE, 'fd1', 'sleep', '600']);
     expect(r0.status, r0.stderr).toBe(0);
     try {
-      const e = ctd.ctr(['task', 'exec', '--exec-id', 'e2', '--cwd', '/tmp', 'fd1', 'sh', '-c',
-        'cd -P .; echo "cwd=$(pwd)"; for f in /proc/self/fd/*; do echo "fd ${f##*/} $(readlink $f)"; done']);
+      const e = ctd.ctr([
+        'task',
+        'exec',
+        '--exec-id',
+        'e2',
+        '--cwd',
+        '/tmp',
+        'fd1',
+        'sh',
+        '-c',
+        'cd -P .; echo "cwd=$(pwd)"; for f in /proc/self/fd/*; do echo "fd ${f##*/} $(readlink $f)"; done',
+      ]);
       expect(e.status, e.stderr).toBe(0);
       expect(e.stdout).toContain('cwd=/tmp\n');
-      const fds = e.stdout.split('\n').filter((l) => l.startsWith('fd ')).map((l) => l.split(' ')[1]);
+      const fds = e.stdout
+        .split('\n')
+        .filter((l) => l.startsWith('fd '))
+        .map((l) => l.split(' ')[1]);
       // 0-2 are the shim's pipes; the glob's own directory fd may show; nothing else.
       expect(fds.filter((f) => !['0', '1', '2'].includes(f)).length).toBeLessThanOrEqual(1);
       // (it is gone by the time readlink runs in its own process, or points at /proc/N/fd).
-      for (const l of e.stdout.split('\n').filter((x) => x.startsWith('fd ') && !/^fd [012] /.test(x))) expect(l).toMatch(/^fd \d+ (\/proc\/\d+\/fd)?$/);
+      for (const l of e.stdout.split('\n').filter((x) => x.startsWith('fd ') && !/^fd [012] /.test(x)))
+        expect(l).toMatch(/^fd \d+ (\/proc\/\d+\/fd)?$/);
       for (const l of e.stdout.split('\n').filter((x) => /^fd [012] /.test(x))) expect(l).toMatch(/^fd [012] (pipe:|\/dev\/null)/);
       // The exec'd process's cwd, seen from the host, is inside the container's rootfs.
       const cwd = ctd.ctr(['task', 'exec', '--exec-id', 'e3', 'fd1', 'sh', '-c', 'readlink /proc/self/cwd; ls /proc/self/fd | wc -l']);
@@ -123,7 +176,7 @@ describe.skipIf(skip)(`containerd 1.6 drives hako${skip ? ` (skipped: ${skip})` 
     }
   });
 
-  test('ctr task pause/resume: frozen through cgroup.freeze, or refused with hako\'s reason when there is no cgroup v2', async () => {
+  test("ctr task pause/resume: frozen through cgroup.freeze, or refused with hako's reason when there is no cgroup v2", async () => {
     const r0 = run(['-d', IMAGE, 'p1', 'sleep', '600']);
     expect(r0.status, r0.stderr).toBe(0);
     try {
@@ -145,8 +198,27 @@ describe.skipIf(skip)(`containerd 1.6 drives hako${skip ? ` (skipped: ${skip})` 
 
   test('ctr run --tty: the container gets a pty from hako over the console socket', () => {
     // ctr wants a terminal of its own: script(1) gives it one.
-    const cmd = ['ctr', '--address', ctd.sock, '--namespace', 'hakotest', 'run', '--runc-binary', wrapper, '--runc-root', runcRoot, '--fifo-dir', fifoDir,
-      '--rm', '-t', IMAGE, 'tty1', 'sh', '-c', 'tty; [ -t 0 ] && echo stdin-is-a-tty; exit 7'].join(' ');
+    const cmd = [
+      'ctr',
+      '--address',
+      ctd.sock,
+      '--namespace',
+      'hakotest',
+      'run',
+      '--runc-binary',
+      wrapper,
+      '--runc-root',
+      runcRoot,
+      '--fifo-dir',
+      fifoDir,
+      '--rm',
+      '-t',
+      IMAGE,
+      'tty1',
+      'sh',
+      '-c',
+      'tty; [ -t 0 ] && echo stdin-is-a-tty; exit 7',
+    ].join(' ');
     const r = spawnSync('script', ['-qefc', cmd, '/dev/null'], { encoding: 'utf8', timeout: 60_000, input: '' });
     expect(r.stdout).toMatch(/\/dev\/pts\/\d+/);
     expect(r.stdout).toContain('stdin-is-a-tty');
@@ -154,12 +226,26 @@ describe.skipIf(skip)(`containerd 1.6 drives hako${skip ? ` (skipped: ${skip})` 
     expect(calls().some((l) => / create .*--console-socket \S+.* tty1$/.test(l))).toBe(true);
   });
 
-  test('ctr task exec --tty: the exec\'d process gets its own pty through --console-socket', async () => {
+  test("ctr task exec --tty: the exec'd process gets its own pty through --console-socket", async () => {
     const r0 = run(['-d', IMAGE, 'tty2', 'sleep', '600']);
     expect(r0.status, r0.stderr).toBe(0);
     try {
-      const cmd = ['ctr', '--address', ctd.sock, '--namespace', 'hakotest', 'task', 'exec', '-t', '--exec-id', 'et', 'tty2',
-        'sh', '-c', '"tty; [ -t 0 ] && echo stdin-is-a-tty; exit 9"'].join(' ');
+      const cmd = [
+        'ctr',
+        '--address',
+        ctd.sock,
+        '--namespace',
+        'hakotest',
+        'task',
+        'exec',
+        '-t',
+        '--exec-id',
+        'et',
+        'tty2',
+        'sh',
+        '-c',
+        '"tty; [ -t 0 ] && echo stdin-is-a-tty; exit 9"',
+      ].join(' ');
       const r = spawnSync('script', ['-qefc', cmd, '/dev/null'], { encoding: 'utf8', timeout: 60_000, input: '' });
       expect(r.stdout).toMatch(/\/dev\/pts\/\d+/);
       expect(r.stdout).toContain('stdin-is-a-tty');
@@ -173,18 +259,34 @@ describe.skipIf(skip)(`containerd 1.6 drives hako${skip ? ` (skipped: ${skip})` 
     }
   });
 
-  test('a container that fails to start: ctr shows hako\'s error, read from the JSON --log', () => {
+  test("a container that fails to start: ctr shows hako's error, read from the JSON --log", () => {
     // A wrapper that keeps a copy of --log after a failed call (containerd removes the bundle, log.json with it).
     const keeper = path.join(dir, 'hako-keep-log');
-    fs.writeFileSync(keeper, `#!/bin/sh
+    fs.writeFileSync(
+      keeper,
+      `#!/bin/sh
 '${process.execPath}' '${CLI}' "$@"
 rc=$?
 prev=
 for a in "$@"; do [ "$prev" = --log ] && log="$a"; prev="$a"; done
 [ $rc -ne 0 ] && [ -n "$log" ] && cp "$log" '${dir}/failed-log.json'
 exit $rc
-`, { mode: 0o755 });
-    const r = ctd.ctr(['run', '--rm', '--runc-binary', keeper, '--runc-root', runcRoot, '--fifo-dir', fifoDir, IMAGE, 'bad1', '/no/such/program']);
+`,
+      { mode: 0o755 },
+    );
+    const r = ctd.ctr([
+      'run',
+      '--rm',
+      '--runc-binary',
+      keeper,
+      '--runc-root',
+      runcRoot,
+      '--fifo-dir',
+      fifoDir,
+      IMAGE,
+      'bad1',
+      '/no/such/program',
+    ]);
     expect(r.status).not.toBe(0);
     expect(r.stderr).toMatch(/OCI runtime (create|start) failed: .*\/no\/such\/program/);
     expect(r.stderr).not.toContain('unable to retrieve OCI runtime error');
@@ -198,7 +300,12 @@ exit $rc
 
   test('every JSON log hako wrote for containerd parses strictly', () => {
     const base = path.join(dir, 'ctd-state/io.containerd.runtime.v2.task/hakotest');
-    const files = fs.existsSync(base) ? fs.readdirSync(base).map((d) => path.join(base, d, 'log.json')).filter((f) => fs.existsSync(f)) : [];
+    const files = fs.existsSync(base)
+      ? fs
+          .readdirSync(base)
+          .map((d) => path.join(base, d, 'log.json'))
+          .filter((f) => fs.existsSync(f))
+      : [];
     for (const f of files) expect(() => parseJsonLog(f)).not.toThrow();
   });
 });

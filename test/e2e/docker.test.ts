@@ -6,8 +6,16 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { BUSYBOX_ROOTFS, REPO } from '../helpers/env.js';
 import { rootfsTar } from './clients/image.js';
 import {
-  clientDir, hakoWrapper, parseJsonLog, removeTree, skipReason, startContainerd, startDockerd, waitFor,
-  type Containerd, type Dockerd,
+  clientDir,
+  hakoWrapper,
+  parseJsonLog,
+  removeTree,
+  skipReason,
+  startContainerd,
+  startDockerd,
+  waitFor,
+  type Containerd,
+  type Dockerd,
 } from './clients/daemons.js';
 
 const skip = skipReason(['containerd', 'dockerd']);
@@ -64,7 +72,7 @@ describe.skipIf(skip)(`dockerd 20.10 drives hako${skip ? ` (skipped: ${skip})` :
     expect(calls().some((l) => l.includes('--log-format json') && / create --bundle /.test(l))).toBe(true);
   });
 
-  test('docker exec, docker top, and no host fd or cwd in the exec\'d process', () => {
+  test("docker exec, docker top, and no host fd or cwd in the exec'd process", () => {
     expect(docker(['run', '-d', '--name', 'ex1', ...runArgs, IMAGE, 'sleep', '600']).status).toBe(0);
     try {
       const e = docker(['exec', 'ex1', 'sh', '-c', 'echo in ex1; exit 4']);
@@ -84,7 +92,9 @@ describe.skipIf(skip)(`dockerd 20.10 drives hako${skip ? ` (skipped: ${skip})` :
   });
 
   test('docker stop: SIGTERM first; a container that ignores it gets SIGKILL after the timeout', async () => {
-    expect(docker(['run', '-d', '--name', 'st1', ...runArgs, IMAGE, 'sh', '-c', 'trap "exit 42" TERM; while :; do sleep 0.1; done']).status).toBe(0);
+    expect(
+      docker(['run', '-d', '--name', 'st1', ...runArgs, IMAGE, 'sh', '-c', 'trap "exit 42" TERM; while :; do sleep 0.1; done']).status,
+    ).toBe(0);
     expect(docker(['run', '-d', '--name', 'st2', ...runArgs, IMAGE, 'sleep', '600']).status).toBe(0);
     try {
       const id1 = fullId('st1');
@@ -111,27 +121,42 @@ describe.skipIf(skip)(`dockerd 20.10 drives hako${skip ? ` (skipped: ${skip})` :
   });
 
   test('docker run --memory: honoured, or refused with a clear reason (HAKO_CGROUP_STRICT=1)', () => {
-    const r = docker(['run', '--rm', '--runtime', 'hako-strict', '--network', 'none', '--memory', '64m', IMAGE, 'sh', '-c',
+    const r = docker([
+      'run',
+      '--rm',
+      '--runtime',
+      'hako-strict',
+      '--network',
+      'none',
+      '--memory',
+      '64m',
+      IMAGE,
+      'sh',
+      '-c',
       // v2: the container's own tree; v1 (root on this hybrid host): the host's tree, at the container's path.
-      'cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory$(grep :memory: /proc/self/cgroup | cut -d: -f3)/memory.limit_in_bytes 2>/dev/null || echo none']);
+      'cat /sys/fs/cgroup/memory.max 2>/dev/null || cat /sys/fs/cgroup/memory$(grep :memory: /proc/self/cgroup | cut -d: -f3)/memory.limit_in_bytes 2>/dev/null || echo none',
+    ]);
     if (r.status === 0) {
       expect(r.stdout.trim()).toBe(String(64 * 1024 * 1024));
     } else {
       // This hybrid host: the v2 tree has no memory controller.
-      expect(r.stderr).toMatch(/OCI runtime create failed: cannot apply the container's limits: linux\.resources\.memory\.\w+: the memory controller is not available/);
+      expect(r.stderr).toMatch(
+        /OCI runtime create failed: cannot apply the container's limits: linux\.resources\.memory\.\w+: the memory controller is not available/,
+      );
     }
     // Without strict mode the container runs, and the log says the limit was not applied.
     const w = docker(['run', '-d', '--name', 'mem2', ...runArgs, '--memory', '64m', IMAGE, 'sleep', '600']);
     try {
       expect(w.status, w.stderr).toBe(0);
       const log = path.join(dir, 'ctd-state/io.containerd.runtime.v2.task/moby', fullId('mem2'), 'log.json');
-      if (r.status !== 0) expect(parseJsonLog(log).some((l) => l.level === 'warn' && l.msg.includes('memory limits are not applied'))).toBe(true);
+      if (r.status !== 0)
+        expect(parseJsonLog(log).some((l) => l.level === 'warn' && l.msg.includes('memory limits are not applied'))).toBe(true);
     } finally {
       docker(['rm', '-f', 'mem2']);
     }
   });
 
-  test('docker pause: paused, or refused with hako\'s reason', () => {
+  test("docker pause: paused, or refused with hako's reason", () => {
     expect(docker(['run', '-d', '--name', 'pa1', ...runArgs, IMAGE, 'sleep', '600']).status).toBe(0);
     try {
       const p = docker(['pause', 'pa1']);
@@ -166,18 +191,22 @@ describe.skipIf(skip)(`dockerd 20.10 drives hako${skip ? ` (skipped: ${skip})` :
     }
   });
 
-  test('--pid host: when the init exits, the shim\'s kill --all reaches the processes it left behind', async () => {
+  test("--pid host: when the init exits, the shim's kill --all reaches the processes it left behind", async () => {
     const r = docker(['run', '-d', '--name', 'ph1', '--pid', 'host', ...runArgs, IMAGE, 'sh', '-c', 'sleep 31337 & sleep 1; exit 0']);
     expect(r.status, r.stderr).toBe(0);
     try {
       await waitFor('ph1 to exit', () => status('ph1') === 'exited', 30_000);
-      const left = () => fs.readdirSync('/proc').filter((d) => /^\d+$/.test(d)).filter((d) => {
-        try {
-          return fs.readFileSync(`/proc/${d}/cmdline`, 'utf8') === 'sleep\x0031337\x00';
-        } catch {
-          return false;
-        }
-      });
+      const left = () =>
+        fs
+          .readdirSync('/proc')
+          .filter((d) => /^\d+$/.test(d))
+          .filter((d) => {
+            try {
+              return fs.readFileSync(`/proc/${d}/cmdline`, 'utf8') === 'sleep\x0031337\x00';
+            } catch {
+              return false;
+            }
+          });
       await waitFor('the orphaned sleep to be killed', () => left().length === 0, 15_000);
       expect(calls().some((l) => / kill --all \S+ 9$/.test(l))).toBe(true);
     } finally {
@@ -185,7 +214,7 @@ describe.skipIf(skip)(`dockerd 20.10 drives hako${skip ? ` (skipped: ${skip})` :
     }
   });
 
-  test('a command that does not exist: exit code 127 and hako\'s sentence', () => {
+  test("a command that does not exist: exit code 127 and hako's sentence", () => {
     const r = docker(['run', '--rm', ...runArgs, IMAGE, 'no-such-program']);
     expect(r.status).toBe(127);
     expect(r.stderr).toContain('no-such-program');
@@ -194,7 +223,12 @@ describe.skipIf(skip)(`dockerd 20.10 drives hako${skip ? ` (skipped: ${skip})` :
 
   test('every JSON log hako wrote for docker parses strictly', () => {
     const base = path.join(dir, 'ctd-state/io.containerd.runtime.v2.task/moby');
-    const files = fs.existsSync(base) ? fs.readdirSync(base).map((d) => path.join(base, d, 'log.json')).filter((f) => fs.existsSync(f)) : [];
+    const files = fs.existsSync(base)
+      ? fs
+          .readdirSync(base)
+          .map((d) => path.join(base, d, 'log.json'))
+          .filter((f) => fs.existsSync(f))
+      : [];
     for (const f of files) expect(() => parseJsonLog(f)).not.toThrow();
   });
 });

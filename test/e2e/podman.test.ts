@@ -27,16 +27,31 @@ for (const who of ['root', 'rootless'] as const) {
     let wrapper = '';
     let cleanHost = () => {};
     const podmanArgs = () => [
-      '--root', path.join(dir, 'storage'), '--runroot', path.join(dir, 'run'), '--tmpdir', path.join(dir, 'tmp'),
+      '--root',
+      path.join(dir, 'storage'),
+      '--runroot',
+      path.join(dir, 'run'),
+      '--tmpdir',
+      path.join(dir, 'tmp'),
       // root: the runtime comes from containers.conf ([engine] runtime = "hako", as docs/clients.md says); rootless: --runtime PATH.
       ...(who === 'rootless' ? ['--runtime', wrapper] : []),
-      '--cgroup-manager', 'cgroupfs', '--events-backend', 'file', '--storage-driver', 'vfs',
+      '--cgroup-manager',
+      'cgroupfs',
+      '--events-backend',
+      'file',
+      '--storage-driver',
+      'vfs',
     ];
     const podman = (args: string[], timeout = 60_000) => {
       const argv = [...podmanArgs(), ...args];
       return who === 'root'
         ? spawnSync('podman', argv, { encoding: 'utf8', env, timeout, cwd: dir })
-        : spawnSync('setpriv', ['--reuid', String(uid), '--regid', String(gid), '--init-groups', 'podman', ...argv], { encoding: 'utf8', env, timeout, cwd: dir });
+        : spawnSync('setpriv', ['--reuid', String(uid), '--regid', String(gid), '--init-groups', 'podman', ...argv], {
+            encoding: 'utf8',
+            env,
+            timeout,
+            cwd: dir,
+          });
     };
     const runArgs = () => ['--network', 'none', '--rootfs', BUSYBOX_ROOTFS];
     const calls = () => fs.readFileSync(path.join(dir, 'hako-calls.log'), 'utf8').split('\n').filter(Boolean);
@@ -51,19 +66,26 @@ for (const who of ['root', 'rootless'] as const) {
       const xdg = path.join(dir, 'xdg');
       fs.mkdirSync(xdg, { mode: 0o700 });
       const conf = path.join(dir, 'containers.conf');
-      fs.writeFileSync(conf, [
-        '[containers]',
-        `default_ulimits = ["nofile=${HARD_NOFILE}:${HARD_NOFILE}"${/^\d+$/.test(hardNproc) ? `, "nproc=${hardNproc}:${hardNproc}"` : ''}]`,
-        '[engine]',
-        // The runtime's basename: conmon then passes --log-format=json --log <file>.
-        'runtime_supports_json = ["hako"]',
-        ...(who === 'root' ? ['runtime = "hako"', '[engine.runtimes]', `hako = ["${path.join(dir, 'hako')}"]`] : []),
-        '',
-      ].join('\n'));
+      fs.writeFileSync(
+        conf,
+        [
+          '[containers]',
+          `default_ulimits = ["nofile=${HARD_NOFILE}:${HARD_NOFILE}"${/^\d+$/.test(hardNproc) ? `, "nproc=${hardNproc}:${hardNproc}"` : ''}]`,
+          '[engine]',
+          // The runtime's basename: conmon then passes --log-format=json --log <file>.
+          'runtime_supports_json = ["hako"]',
+          ...(who === 'root' ? ['runtime = "hako"', '[engine.runtimes]', `hako = ["${path.join(dir, 'hako')}"]`] : []),
+          '',
+        ].join('\n'),
+      );
       wrapper = hakoWrapper(dir);
       env = {
-        PATH: process.env.PATH, HOME: who === 'root' ? dir : execFileSync('getent', ['passwd', TEST_USER], { encoding: 'utf8' }).split(':')[5], CONTAINERS_CONF: conf,
-        XDG_RUNTIME_DIR: xdg, XDG_CONFIG_HOME: path.join(dir, 'config'), XDG_DATA_HOME: path.join(dir, 'data'),
+        PATH: process.env.PATH,
+        HOME: who === 'root' ? dir : execFileSync('getent', ['passwd', TEST_USER], { encoding: 'utf8' }).split(':')[5],
+        CONTAINERS_CONF: conf,
+        XDG_RUNTIME_DIR: xdg,
+        XDG_CONFIG_HOME: path.join(dir, 'config'),
+        XDG_DATA_HOME: path.join(dir, 'data'),
       };
       fs.mkdirSync(path.join(dir, 'config'));
       fs.mkdirSync(path.join(dir, 'data'));
@@ -100,7 +122,7 @@ for (const who of ['root', 'rootless'] as const) {
       expect(calls().some((l) => / create --bundle /.test(l) && l.includes('--log-format=json'))).toBe(true);
     });
 
-    test('podman exec, top, stop, and no host fd or cwd in the exec\'d process', async () => {
+    test("podman exec, top, stop, and no host fd or cwd in the exec'd process", async () => {
       const r0 = podman(['run', '-d', '--name', 'pe1', ...runArgs(), 'sh', '-c', 'trap "exit 42" TERM; while :; do sleep 0.1; done']);
       expect(r0.status, r0.stderr).toBe(0);
       try {
@@ -144,7 +166,10 @@ for (const who of ['root', 'rootless'] as const) {
         }
         // podman update → hako update --resources=FILE: applied, or refused naming the field and the reason.
         const u = podman(['update', '--memory', '128m', 'pp1']);
-        if (u.status !== 0) expect(u.stderr).toMatch(/cannot update container "[0-9a-f]+": linux\.resources\.memory\.\w+: the memory controller is not available/);
+        if (u.status !== 0)
+          expect(u.stderr).toMatch(
+            /cannot update container "[0-9a-f]+": linux\.resources\.memory\.\w+: the memory controller is not available/,
+          );
         else expect(u.stderr).not.toContain('not applied');
         expect(calls().some((l) => /(^| )update --resources[ =]\S+ /.test(l))).toBe(true);
       } finally {
@@ -161,7 +186,10 @@ for (const who of ['root', 'rootless'] as const) {
         const probe = 'echo "fds=$LISTEN_FDS pid=$LISTEN_PID me=$$ sock=$(readlink /proc/self/fd/3)"';
         const quoted = [...podmanArgs(), 'run', '--rm', ...runArgs(), 'sh', '-c', probe].map((a) => `'${a}'`).join(' ');
         const script = `LISTEN_FDS=1 LISTEN_PID=$$ exec podman ${quoted}`;
-        const argv = who === 'root' ? ['sh', '-c', script] : ['setpriv', '--reuid', String(uid), '--regid', String(gid), '--init-groups', 'sh', '-c', script];
+        const argv =
+          who === 'root'
+            ? ['sh', '-c', script]
+            : ['setpriv', '--reuid', String(uid), '--regid', String(gid), '--init-groups', 'sh', '-c', script];
         const p = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe', fd], env, cwd: dir });
         let out = '';
         let err = '';
@@ -176,20 +204,24 @@ for (const who of ['root', 'rootless'] as const) {
       }
     });
 
-    test('a program that does not exist: hako\'s sentence reaches the podman user', () => {
+    test("a program that does not exist: hako's sentence reaches the podman user", () => {
       const r = podman(['run', '--rm', ...runArgs(), '/no/such/program']);
       expect(r.status).not.toBe(0);
       expect(r.stderr).toContain('/no/such/program');
     });
 
-    test('without the containers.conf ulimit, Podman\'s nofile request fails with a sentence naming RLIMIT_NOFILE', () => {
+    test("without the containers.conf ulimit, Podman's nofile request fails with a sentence naming RLIMIT_NOFILE", () => {
       const r = podman(['run', '--rm', '--ulimit', `nofile=${HARD_NOFILE * 50}:${HARD_NOFILE * 50}`, ...runArgs(), 'true']);
       if (r.status === 0) return; // a host whose limits allow it
-      expect(r.stderr).toMatch(/set RLIMIT_NOFILE to \d+:\d+ failed: EPERM: a hard limit can only be raised with CAP_SYS_RESOURCE, and it is \d+ here; ask for no more/);
+      expect(r.stderr).toMatch(
+        /set RLIMIT_NOFILE to \d+:\d+ failed: EPERM: a hard limit can only be raised with CAP_SYS_RESOURCE, and it is \d+ here; ask for no more/,
+      );
     });
 
     test('hako logs for conmon parse strictly', () => {
-      const logs = spawnSync('sh', ['-c', `find '${dir}/run' -name oci-log 2>/dev/null`], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
+      const logs = spawnSync('sh', ['-c', `find '${dir}/run' -name oci-log 2>/dev/null`], { encoding: 'utf8' })
+        .stdout.split('\n')
+        .filter(Boolean);
       for (const f of logs) expect(() => parseJsonLog(f)).not.toThrow();
     });
   });

@@ -28,7 +28,10 @@ function subRanges(file: string): [string, number, number][] {
   } catch {
     // no file yet: no ranges
   }
-  return text.split('\n').map((l) => l.trim().split(':')).filter((f) => f.length === 3 && /^\d+$/.test(f[1]) && /^\d+$/.test(f[2]))
+  return text
+    .split('\n')
+    .map((l) => l.trim().split(':'))
+    .filter((f) => f.length === 3 && /^\d+$/.test(f[1]) && /^\d+$/.test(f[2]))
     .map(([o, s, c]) => [o, Number(s), Number(c)]);
 }
 
@@ -41,7 +44,10 @@ function ensureTestUser(): void {
   // The rootless tests map ranges through newuidmap. useradd gives a new user one, but a user
   // made otherwise (or before /etc/subuid existed) may have none: add one past every range in use.
   const uid = execFileSync('id', ['-u', TEST_USER], { encoding: 'utf8' }).trim();
-  for (const [file, flag] of [['/etc/subuid', '--add-subuids'], ['/etc/subgid', '--add-subgids']]) {
+  for (const [file, flag] of [
+    ['/etc/subuid', '--add-subuids'],
+    ['/etc/subgid', '--add-subgids'],
+  ]) {
     const ranges = subRanges(file);
     if (ranges.some(([o]) => o === TEST_USER || o === uid)) continue;
     const start = Math.max(100000, ...ranges.map(([, s, c]) => s + c));
@@ -56,7 +62,11 @@ const KEEP = new Set([path.basename(BUSYBOX_ROOTFS), 'seccomp-tools', 'seccomp-r
  *  host's mount namespace: the run fails, and nothing is removed (rm would descend into it).
  *  Otherwise the scratch dirs go. */
 function teardown(): void {
-  const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').map((l) => l.split(' ')[4]).filter((m) => m?.startsWith(`${WORK}/`));
+  const mounts = fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .map((l) => l.split(' ')[4])
+    .filter((m) => m?.startsWith(`${WORK}/`));
   if (mounts.length) throw new Error(`the tests left mounts under ${WORK}: ${mounts.join(', ')}`);
   for (const entry of fs.readdirSync(WORK)) if (!KEEP.has(entry)) fs.rmSync(path.join(WORK, entry), { recursive: true, force: true });
 }

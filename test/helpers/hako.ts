@@ -29,7 +29,8 @@ export function testUserSubIds(file: '/etc/subuid' | '/etc/subgid'): { start: nu
   const { uid } = testUserIds();
   for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
     const [who, start, count] = line.trim().split(':');
-    if ((who === TEST_USER || who === String(uid)) && /^\d+$/.test(start ?? '') && /^\d+$/.test(count ?? '')) return { start: Number(start), count: Number(count) };
+    if ((who === TEST_USER || who === String(uid)) && /^\d+$/.test(start ?? '') && /^\d+$/.test(count ?? ''))
+      return { start: Number(start), count: Number(count) };
   }
   throw new Error(`${file} has no range for ${TEST_USER} (usermod --add-subuids/--add-subgids)`);
 }
@@ -104,7 +105,11 @@ export function hako(
         cwd: os.tmpdir(),
         env: who === 'root' ? { ...process.env, ...opts.env } : { PATH: process.env.PATH },
       });
-      return { ...r, stdout: fs.readFileSync(path.join(out, 'stdout'), 'utf8'), stderr: fs.readFileSync(path.join(out, 'stderr'), 'utf8') } as SpawnSyncReturns<string>;
+      return {
+        ...r,
+        stdout: fs.readFileSync(path.join(out, 'stdout'), 'utf8'),
+        stderr: fs.readFileSync(path.join(out, 'stderr'), 'utf8'),
+      } as SpawnSyncReturns<string>;
     } finally {
       fs.closeSync(fdOut);
       fs.closeSync(fdErr);
@@ -124,7 +129,19 @@ function argvFor(who: Who, root: string, args: string[], env: Record<string, str
   const full = [CLI, '--root', root, ...args];
   // setpriv --reset-env drops the environment: extra variables go through env(1).
   const extra = Object.entries(env).map(([k, v]) => `${k}=${v}`);
-  return who === 'root' ? full : ['--reuid', TEST_USER, '--regid', TEST_USER, '--init-groups', '--reset-env', ...(extra.length ? ['/usr/bin/env', ...extra] : []), process.execPath, ...full];
+  return who === 'root'
+    ? full
+    : [
+        '--reuid',
+        TEST_USER,
+        '--regid',
+        TEST_USER,
+        '--init-groups',
+        '--reset-env',
+        ...(extra.length ? ['/usr/bin/env', ...extra] : []),
+        process.execPath,
+        ...full,
+      ];
 }
 
 export const WHO: Who[] = ['rootless', 'root'];

@@ -14,7 +14,10 @@ function leftovers(root: string): string[] {
 }
 
 function mountsUnder(dir: string): string[] {
-  return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(dir));
+  return fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter((l) => l.includes(dir));
 }
 
 function expectRefused(who: Who, edit: (c: Config) => void, message: string | RegExp, id = 'bad1', raw?: string) {
@@ -40,8 +43,16 @@ describe.each(WHO)('bad input (%s)', (who) => {
   });
 
   run('a wrong field is named by its JSON path', () => {
-    expectRefused(who, (c) => ((c.process!.user as unknown as Record<string, unknown>).uid = 'zero'), /^hako: config\.json: process\.user\.uid: expected integer$/);
-    expectRefused(who, (c) => (c.mounts![2].destination = 'dev/pts'), 'config.json: mounts[2].destination: "dev/pts" must be an absolute path');
+    expectRefused(
+      who,
+      (c) => ((c.process!.user as unknown as Record<string, unknown>).uid = 'zero'),
+      /^hako: config\.json: process\.user\.uid: expected integer$/,
+    );
+    expectRefused(
+      who,
+      (c) => (c.mounts![2].destination = 'dev/pts'),
+      'config.json: mounts[2].destination: "dev/pts" must be an absolute path',
+    );
   });
 
   run('unknown fields are tolerated', () => {
@@ -74,16 +85,36 @@ describe.each(WHO)('bad input (%s)', (who) => {
   });
 
   run('duplicate and unknown namespaces', () => {
-    expectRefused(who, (c) => c.linux!.namespaces!.push({ type: 'pid' }), /^hako: config\.json: linux\.namespaces\[\d\]: namespace "pid" is listed twice$/);
-    expectRefused(who, (c) => c.linux!.namespaces!.push({ type: 'bogus' as never }), /^hako: config\.json: linux\.namespaces\[\d\]\.type: "bogus" is not one of "pid", "network", "mount", .*"time"$/);
+    expectRefused(
+      who,
+      (c) => c.linux!.namespaces!.push({ type: 'pid' }),
+      /^hako: config\.json: linux\.namespaces\[\d\]: namespace "pid" is listed twice$/,
+    );
+    expectRefused(
+      who,
+      (c) => c.linux!.namespaces!.push({ type: 'bogus' as never }),
+      /^hako: config\.json: linux\.namespaces\[\d\]\.type: "bogus" is not one of "pid", "network", "mount", .*"time"$/,
+    );
   });
 
   // This host enables neither AppArmor nor SELinux: a profile or label asked for is refused, not ignored.
   const noLsm = !fs.existsSync('/sys/fs/selinux/enforce') && !fs.existsSync('/sys/module/apparmor/parameters/enabled');
   it.skipIf(!noLsm || (who === 'root' && !IS_ROOT))('an AppArmor profile or SELinux label on a host without them', () => {
-    expectRefused(who, (c) => (c.process!.apparmorProfile = 'docker-default'), 'config.json: process.apparmorProfile: AppArmor is not enabled on this host: remove the profile or enable AppArmor');
-    expectRefused(who, (c) => (c.process!.selinuxLabel = 'system_u:system_r:container_t:s0'), 'config.json: process.selinuxLabel: SELinux is not enabled on this host: remove the label or enable SELinux');
-    expectRefused(who, (c) => (c.linux!.mountLabel = 'system_u:object_r:container_file_t:s0'), 'config.json: linux.mountLabel: SELinux is not enabled on this host: remove the label or enable SELinux');
+    expectRefused(
+      who,
+      (c) => (c.process!.apparmorProfile = 'docker-default'),
+      'config.json: process.apparmorProfile: AppArmor is not enabled on this host: remove the profile or enable AppArmor',
+    );
+    expectRefused(
+      who,
+      (c) => (c.process!.selinuxLabel = 'system_u:system_r:container_t:s0'),
+      'config.json: process.selinuxLabel: SELinux is not enabled on this host: remove the label or enable SELinux',
+    );
+    expectRefused(
+      who,
+      (c) => (c.linux!.mountLabel = 'system_u:object_r:container_file_t:s0'),
+      'config.json: linux.mountLabel: SELinux is not enabled on this host: remove the label or enable SELinux',
+    );
   });
 
   run('a missing executable', () => {

@@ -16,7 +16,10 @@ const holds = (c: string) => host.v1?.find((h) => h.controllers.includes(c));
 const dirOf = (c: string, id: string) => path.join(holds(c)!.mount, 'hako', id);
 const read = (c: string, id: string, file: string) => fs.readFileSync(path.join(dirOf(c, id), file), 'utf8').trim();
 /** Every directory the container's cgroup could have: each v1 hierarchy and the v2 tree. */
-const allDirs = (id: string) => [...(host.v1 ?? []).map((h) => path.join(h.mount, 'hako', id)), ...(host.mount ? [path.join(host.mount, 'hako', id)] : [])];
+const allDirs = (id: string) => [
+  ...(host.v1 ?? []).map((h) => path.join(h.mount, 'hako', id)),
+  ...(host.mount ? [path.join(host.mount, 'hako', id)] : []),
+];
 
 const started: { root: string; id: string }[] = [];
 afterAll(() => {
@@ -37,7 +40,11 @@ function start(id: string, resources: object, args = ['sleep', '60']): string {
 
 describe.skipIf(!V1)('cgroup v1 limits as root (hybrid host)', () => {
   it('puts the container in its cgroup in every v1 hierarchy and in v2, with the limits written', () => {
-    const root = start('v1a', { memory: { limit: 64 << 20, swap: 64 << 20 }, pids: { limit: 32 }, cpu: { quota: 20000, period: 100000, shares: 512 } });
+    const root = start('v1a', {
+      memory: { limit: 64 << 20, swap: 64 << 20 },
+      pids: { limit: 32 },
+      cpu: { quota: 20000, period: 100000, shares: 512 },
+    });
     const pid = JSON.parse(hako('root', root, ['state', 'v1a']).stdout).pid as number;
     for (const dir of allDirs('v1a')) expect(fs.readFileSync(path.join(dir, 'cgroup.procs'), 'utf8').split('\n')).toContain(String(pid));
     expect(read('memory', 'v1a', 'memory.limit_in_bytes')).toBe(String(64 << 20));
@@ -49,7 +56,18 @@ describe.skipIf(!V1)('cgroup v1 limits as root (hybrid host)', () => {
     expect(read('devices', 'v1a', 'devices.list').split('\n')).toEqual(expect.arrayContaining(['c 1:3 rwm', 'c 136:* rwm', 'c *:* m']));
     expect(read('devices', 'v1a', 'devices.list')).not.toContain('a *:* rwm');
     // update goes to v1 too: raising memory and memory+swap together (memsw first).
-    const u = hako('root', root, ['update', '--memory', '128m', '--memory-swap', '128m', '--cpu-quota', '30000', '--pids-limit', '40', 'v1a']);
+    const u = hako('root', root, [
+      'update',
+      '--memory',
+      '128m',
+      '--memory-swap',
+      '128m',
+      '--cpu-quota',
+      '30000',
+      '--pids-limit',
+      '40',
+      'v1a',
+    ]);
     expect(u.stderr).toBe('');
     expect(read('memory', 'v1a', 'memory.limit_in_bytes')).toBe(String(128 << 20));
     expect(read('memory', 'v1a', 'memory.memsw.limit_in_bytes')).toBe(String(128 << 20));
@@ -76,7 +94,13 @@ describe.skipIf(!V1)('cgroup v1 limits as root (hybrid host)', () => {
   it('a fork bomb is bounded by pids.max', () => {
     const root = start('v1pids', { pids: { limit: 10 } });
     // busybox sh gives up at the first fork the limit refuses ("can't fork"): 40 never start.
-    const r = hako('root', root, ['exec', 'v1pids', 'sh', '-c', 'i=0; while [ $i -lt 40 ]; do sleep 30 >/dev/null 2>&1 & i=$((i+1)); done']);
+    const r = hako('root', root, [
+      'exec',
+      'v1pids',
+      'sh',
+      '-c',
+      'i=0; while [ $i -lt 40 ]; do sleep 30 >/dev/null 2>&1 & i=$((i+1)); done',
+    ]);
     expect(r.stderr).toMatch(/can't fork/);
     expect(Number(read('pids', 'v1pids', 'pids.current'))).toBeLessThanOrEqual(10);
     expect(read('pids', 'v1pids', 'pids.events')).toMatch(/max [1-9]/);
@@ -134,7 +158,9 @@ describe.skipIf(!IS_ROOT || !(host.v1?.length || host.mode === 'hybrid'))('cgrou
     expect(r.status).toBe(0);
     const lines = r.stderr.split('\n').filter(Boolean);
     expect(lines).toHaveLength(1);
-    expect(lines[0]).toMatch(/level=warn msg="linux\.resources: limits are not applied because cgroup v1 holds memory, pids, cpu here \(hybrid mode\), and cgroup v1 cannot be delegated to uid \d+: limits need root on this host, or a cgroup v2 host with a delegated subtree \(set HAKO_CGROUP_STRICT=1 to refuse instead\)"$/);
+    expect(lines[0]).toMatch(
+      /level=warn msg="linux\.resources: limits are not applied because cgroup v1 holds memory, pids, cpu here \(hybrid mode\), and cgroup v1 cannot be delegated to uid \d+: limits need root on this host, or a cgroup v2 host with a delegated subtree \(set HAKO_CGROUP_STRICT=1 to refuse instead\)"$/,
+    );
   });
 
   it('strict refuses instead, and leaves nothing', () => {

@@ -147,9 +147,17 @@ function runCli(who: Who, args: string[], env: Record<string, string | undefined
   }
 }
 
-function spawnCli(who: Who, args: string[], env: Record<string, string | undefined>, cwd: string, stdio: ['ignore', number, number]): Omit<Outcome, 'stdout' | 'stderr'> {
+function spawnCli(
+  who: Who,
+  args: string[],
+  env: Record<string, string | undefined>,
+  cwd: string,
+  stdio: ['ignore', number, number],
+): Omit<Outcome, 'stdout' | 'stderr'> {
   const set = Object.entries(env).filter((e): e is [string, string] => e[1] !== undefined);
-  const unset = Object.entries(env).filter(([, v]) => v === undefined).map(([k]) => k);
+  const unset = Object.entries(env)
+    .filter(([, v]) => v === undefined)
+    .map(([k]) => k);
   let r;
   if (who === 'root') {
     const full = { ...process.env, ...Object.fromEntries(set) };
@@ -158,9 +166,30 @@ function spawnCli(who: Who, args: string[], env: Record<string, string | undefin
   } else {
     const base = { PATH: process.env.PATH!, ...Object.fromEntries(set) };
     const vars = Object.entries(base).map(([k, v]) => `${k}=${v}`);
-    r = spawnSync('setpriv', ['--reuid', TEST_USER, '--regid', TEST_USER, '--init-groups', '--reset-env', '/usr/bin/env', '-i', ...vars, process.execPath, CLI, ...args], {
-      stdio, cwd, env: { PATH: process.env.PATH }, timeout: TIMEOUT_MS, killSignal: 'SIGKILL',
-    });
+    r = spawnSync(
+      'setpriv',
+      [
+        '--reuid',
+        TEST_USER,
+        '--regid',
+        TEST_USER,
+        '--init-groups',
+        '--reset-env',
+        '/usr/bin/env',
+        '-i',
+        ...vars,
+        process.execPath,
+        CLI,
+        ...args,
+      ],
+      {
+        stdio,
+        cwd,
+        env: { PATH: process.env.PATH },
+        timeout: TIMEOUT_MS,
+        killSignal: 'SIGKILL',
+      },
+    );
   }
   return { status: r.status, signal: r.signal, timedOut: (r.error as NodeJS.ErrnoException | undefined)?.code === 'ETIMEDOUT' };
 }
@@ -176,7 +205,10 @@ function entries(dir: string | undefined): string[] {
 }
 
 function mountsUnder(dir: string): string[] {
-  return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.split(' ')[4]?.startsWith(dir));
+  return fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter((l) => l.split(' ')[4]?.startsWith(dir));
 }
 
 /** Processes whose environment carries the token: the fuzzer's containers. */
@@ -209,11 +241,68 @@ function expectOneSentence(o: Outcome, what: string): void {
 
 const pick = <T>(rec: Record<string, T>) => fc.constantFrom(...Object.values(rec));
 
-const weirdIds = fc.constantFrom('', 'a'.repeat(300), 'a'.repeat(201), 'a/b', '../x', '.', '..', '.hidden', 'ünïcødé', 'a\tb', 'a\x01b', 'a\nb', '-x', '--', 'a b', '*', 'x'.repeat(255));
+const weirdIds = fc.constantFrom(
+  '',
+  'a'.repeat(300),
+  'a'.repeat(201),
+  'a/b',
+  '../x',
+  '.',
+  '..',
+  '.hidden',
+  'ünïcødé',
+  'a\tb',
+  'a\x01b',
+  'a\nb',
+  '-x',
+  '--',
+  'a b',
+  '*',
+  'x'.repeat(255),
+);
 const anyText = fc.string({ maxLength: 12, unit: 'binary' }).map((s) => s.replace(/\0/g, ''));
-const idArb = fc.oneof({ weight: 3, arbitrary: fc.constantFrom('fz1', 'fz-2.x') }, { weight: 3, arbitrary: weirdIds }, { weight: 1, arbitrary: anyText });
-const numArb = fc.constantFrom('', 'abc', '-1', '0', '1', '3', '16', '253', '254', '5000', '99999999999', '1e3', '0x10', ' 2', '99999999999999999999999');
-const signalArb = fc.oneof(fc.constantFrom('SIGFOO', 'KILL', 'SIGKILL', '9', '0', '65', '99999', '-1', '', 'sigterm', 'SIGRTMIN+99', 'RTMIN+1', 'TERM', '15x', 'SIG'), anyText);
+const idArb = fc.oneof(
+  { weight: 3, arbitrary: fc.constantFrom('fz1', 'fz-2.x') },
+  { weight: 3, arbitrary: weirdIds },
+  { weight: 1, arbitrary: anyText },
+);
+const numArb = fc.constantFrom(
+  '',
+  'abc',
+  '-1',
+  '0',
+  '1',
+  '3',
+  '16',
+  '253',
+  '254',
+  '5000',
+  '99999999999',
+  '1e3',
+  '0x10',
+  ' 2',
+  '99999999999999999999999',
+);
+const signalArb = fc.oneof(
+  fc.constantFrom(
+    'SIGFOO',
+    'KILL',
+    'SIGKILL',
+    '9',
+    '0',
+    '65',
+    '99999',
+    '-1',
+    '',
+    'sigterm',
+    'SIGRTMIN+99',
+    'RTMIN+1',
+    'TERM',
+    '15x',
+    'SIG',
+  ),
+  anyText,
+);
 const durationArb = fc.constantFrom('', '0s', '5', '1e999s', '-1s', '5s', 'x', '1ms1', '99999999999h');
 const listenArb = fc.constantFrom('bogus', '1.2.3.4:99999', ':', '', 'localhost:-1', '[::1]:x', '256.0.0.1:80', 'host:', ':80x');
 
@@ -225,11 +314,20 @@ function argvArb(f: Fixture): fc.Arbitrary<string[]> {
   const flag = (name: string): fc.Arbitrary<string[]> => fc.constant([name]);
   const opts = (...choices: fc.Arbitrary<string[]>[]) => fc.array(fc.oneof(...choices), { maxLength: 4 }).map((l) => l.flat());
   const createOpts = [
-    opt('-b', bundleArb), opt('--bundle', bundleArb), opt('--pid-file', pathArb), opt('--console-socket', pathArb), opt('--preserve-fds', numArb),
-    flag('--no-pivot'), flag('--no-new-keyring'), flag('--bogus'), flag('-b'),
+    opt('-b', bundleArb),
+    opt('--bundle', bundleArb),
+    opt('--pid-file', pathArb),
+    opt('--console-socket', pathArb),
+    opt('--preserve-fds', numArb),
+    flag('--no-pivot'),
+    flag('--no-new-keyring'),
+    flag('--bogus'),
+    flag('-b'),
   ];
   const withId = (verb: string, ...o: fc.Arbitrary<string[]>[]) =>
-    fc.tuple(o.length ? opts(...o) : fc.constant([]), idArb, fc.boolean()).map(([os, id, idFirst]) => (idFirst ? [verb, id, ...os] : [verb, ...os, id]));
+    fc
+      .tuple(o.length ? opts(...o) : fc.constant([]), idArb, fc.boolean())
+      .map(([os, id, idFirst]) => (idFirst ? [verb, id, ...os] : [verb, ...os, id]));
   const verbs: fc.Arbitrary<string[]>[] = [
     fc.tuple(opts(...createOpts), idArb).map(([o, id]) => ['create', ...o, id]),
     fc.tuple(opts(...createOpts, flag('-d'), flag('--keep')), idArb).map(([o, id]) => ['run', ...o, id]),
@@ -240,26 +338,64 @@ function argvArb(f: Fixture): fc.Arbitrary<string[]> {
     withId('resume'),
     withId('events', flag('--stats'), opt('--interval', durationArb)),
     withId('ps', opt('-f', fc.oneof(fc.constantFrom('json', 'table'), anyText)), opt('--format', anyText)),
-    fc.tuple(fc.boolean(), idArb, fc.option(signalArb, { nil: undefined })).map(([all, id, sig]) => ['kill', ...(all ? ['-a'] : []), id, ...(sig === undefined ? [] : [sig])]),
-    fc.tuple(
-      opts(opt('-p', pathArb), opt('--process', fc.oneof(pathArb, fc.constant('-'))), opt('-u', valueArb), opt('--cwd', valueArb), opt('-e', valueArb), opt('-c', valueArb),
-        opt('--preserve-fds', numArb), opt('--pid-file', pathArb), opt('--console-socket', pathArb), flag('-t'), flag('-d'), flag('--bogus')),
-      idArb,
-      fc.array(fc.oneof(fc.constantFrom('true', 'sh', '/nonexistent', '-c'), anyText), { maxLength: 2 }),
-    ).map(([o, id, cmd]) => ['exec', ...o, id, ...cmd]),
+    fc
+      .tuple(fc.boolean(), idArb, fc.option(signalArb, { nil: undefined }))
+      .map(([all, id, sig]) => ['kill', ...(all ? ['-a'] : []), id, ...(sig === undefined ? [] : [sig])]),
+    fc
+      .tuple(
+        opts(
+          opt('-p', pathArb),
+          opt('--process', fc.oneof(pathArb, fc.constant('-'))),
+          opt('-u', valueArb),
+          opt('--cwd', valueArb),
+          opt('-e', valueArb),
+          opt('-c', valueArb),
+          opt('--preserve-fds', numArb),
+          opt('--pid-file', pathArb),
+          opt('--console-socket', pathArb),
+          flag('-t'),
+          flag('-d'),
+          flag('--bogus'),
+        ),
+        idArb,
+        fc.array(fc.oneof(fc.constantFrom('true', 'sh', '/nonexistent', '-c'), anyText), { maxLength: 2 }),
+      )
+      .map(([o, id, cmd]) => ['exec', ...o, id, ...cmd]),
     opts(opt('-f', fc.oneof(fc.constantFrom('json', 'table'), anyText)), flag('-q'), flag('--bogus')).map((o) => ['list', ...o]),
-    fc.tuple(
-      opts(...['--memory', '--memory-swap', '--pids-limit', '--cpu-quota', '--cpu-share', '--blkio-weight', '--cpuset-cpus', '--kernel-memory', '--l3-cache-schema'].map((fl) => opt(fl, valueArb)),
-        opt('-r', fc.oneof(pathArb, fc.constant('-'))), opt('--resources', pathArb)),
-      idArb,
-    ).map(([o, id]) => ['update', ...o, id]),
+    fc
+      .tuple(
+        opts(
+          ...[
+            '--memory',
+            '--memory-swap',
+            '--pids-limit',
+            '--cpu-quota',
+            '--cpu-share',
+            '--blkio-weight',
+            '--cpuset-cpus',
+            '--kernel-memory',
+            '--l3-cache-schema',
+          ].map((fl) => opt(fl, valueArb)),
+          opt('-r', fc.oneof(pathArb, fc.constant('-'))),
+          opt('--resources', pathArb),
+        ),
+        idArb,
+      )
+      .map(([o, id]) => ['update', ...o, id]),
     opts(opt('-b', fc.oneof(pathArb, bundleArb)), flag('--rootless'), flag('--bogus')).map((o) => ['spec', ...o]),
-    opts(opt('-b', bundleArb), opt('--preserve-fds', numArb), opt('--console-socket', pathArb), flag('--no-pivot')).map((o) => ['plan', ...o]),
+    opts(opt('-b', bundleArb), opt('--preserve-fds', numArb), opt('--console-socket', pathArb), flag('--no-pivot')).map((o) => [
+      'plan',
+      ...o,
+    ]),
     fc.array(anyText, { maxLength: 2 }).map((extra) => ['features', ...extra]),
     fc.constant(['doctor']),
-    fc.tuple(fc.oneof(bundleArb, pathArb), fc.option(listenArb, { nil: undefined }), opts(opt('--restart', anyText), opt('--max-restarts', numArb), opt('--stop-timeout', numArb))).map(([b, l, o]) => [
-      'up', b, ...(l === undefined ? [] : ['--listen', l]), ...o,
-    ]),
+    fc
+      .tuple(
+        fc.oneof(bundleArb, pathArb),
+        fc.option(listenArb, { nil: undefined }),
+        opts(opt('--restart', anyText), opt('--max-restarts', numArb), opt('--stop-timeout', numArb)),
+      )
+      .map(([b, l, o]) => ['up', b, ...(l === undefined ? [] : ['--listen', l]), ...o]),
     fc.oneof(fc.constantFrom('bogus', 'Create', 'checkpoint', 'restore', 'help', 'ls', '-x'), anyText).map((v) => [v]),
   ];
   return fc.oneof(...verbs);
@@ -278,17 +414,38 @@ interface Case {
 function caseArb(f: Fixture): fc.Arbitrary<Case> {
   const freshLog = path.join(f.s, 'log.json');
   const logArb = fc.option(
-    fc.tuple(fc.oneof({ weight: 3, arbitrary: fc.constant(freshLog) }, { weight: 2, arbitrary: pick(f.paths) }), fc.constantFrom(undefined, 'json', 'text', 'xml', '')).map(([p, fmt]) => ({
-      path: p, fresh: p === freshLog, format: fmt,
-    })),
+    fc
+      .tuple(
+        fc.oneof({ weight: 3, arbitrary: fc.constant(freshLog) }, { weight: 2, arbitrary: pick(f.paths) }),
+        fc.constantFrom(undefined, 'json', 'text', 'xml', ''),
+      )
+      .map(([p, fmt]) => ({
+        path: p,
+        fresh: p === freshLog,
+        format: fmt,
+      })),
     { nil: undefined, freq: 2 },
   );
   const globalArb = fc
-    .array(fc.oneof(fc.constantFrom(['--systemd-cgroup'], ['--criu', 'x'], ['--cgroup-manager', 'disabled'], ['--bogus-global'], ['--rootless', 'maybe'], ['--rootless', 'auto'], ['--rootless', ''])), { maxLength: 2 })
+    .array(
+      fc.oneof(
+        fc.constantFrom(
+          ['--systemd-cgroup'],
+          ['--criu', 'x'],
+          ['--cgroup-manager', 'disabled'],
+          ['--bogus-global'],
+          ['--rootless', 'maybe'],
+          ['--rootless', 'auto'],
+          ['--rootless', ''],
+        ),
+      ),
+      { maxLength: 2 },
+    )
     .map((l) => l.flat());
   // The rootless user may go without --root: its default root is then under XDG_RUNTIME_DIR,
   // which is kept inside the scratch dir. Root always names one (its default is /run/hako).
-  const rootArb = f.who === 'root' ? pick(f.roots) : fc.oneof({ weight: 4, arbitrary: pick(f.roots) }, { weight: 1, arbitrary: fc.constant(undefined) });
+  const rootArb =
+    f.who === 'root' ? pick(f.roots) : fc.oneof({ weight: 4, arbitrary: pick(f.roots) }, { weight: 1, arbitrary: fc.constant(undefined) });
   const envArb = fc.record(
     {
       XDG_RUNTIME_DIR: fc.constantFrom(undefined, f.xdg, 'relative/dir', f.paths.file, f.paths.missing, f.paths.others, ''),
@@ -326,7 +483,13 @@ function rootOf(f: Fixture, c: Case): string | undefined {
 /** Removes what a successful command made on purpose: its container, spec's config.json. */
 function cleanUp(f: Fixture, c: Case): void {
   const id = c.argv.find((a, i) => i > 0 && (a === 'fz1' || a === 'fz-2.x'));
-  if (id) runCli(f.who, [...(c.root === undefined ? [] : ['--root', c.root]), 'delete', '--force', id], { XDG_RUNTIME_DIR: c.env.XDG_RUNTIME_DIR }, f.s);
+  if (id)
+    runCli(
+      f.who,
+      [...(c.root === undefined ? [] : ['--root', c.root]), 'delete', '--force', id],
+      { XDG_RUNTIME_DIR: c.env.XDG_RUNTIME_DIR },
+      f.s,
+    );
   // spec writes a config.json only where there was none: the scratch dir (its default
   // bundle is the cwd), the plain dir, and the others' dir (root may write there).
   if (c.argv[0] === 'spec') for (const d of [f.s, f.paths.dir, f.paths.others]) fs.rmSync(path.join(d, 'config.json'), { force: true });
@@ -344,7 +507,12 @@ function check(f: Fixture, c: Case): void {
     expect(o.signal, `${what}: killed by a signal`).toBe(null);
     // doctor reports on stdout and exits 1 when rootless containers cannot run here.
     if (c.argv[0] !== 'doctor') expectOneSentence(o, what);
-    if (o.status !== 0 && c.argv[0] !== 'doctor' && c.log?.fresh && (c.log.format === 'json' || c.log.format === 'text' || c.log.format === undefined)) {
+    if (
+      o.status !== 0 &&
+      c.argv[0] !== 'doctor' &&
+      c.log?.fresh &&
+      (c.log.format === 'json' || c.log.format === 'text' || c.log.format === undefined)
+    ) {
       // A valid --log: the failure is in it, as one line (JSON with --log-format json).
       const text = fs.existsSync(c.log.path) ? fs.readFileSync(c.log.path, 'utf8') : '';
       const lines = text.split('\n').filter(Boolean);
@@ -371,12 +539,19 @@ describe.each(WHO)('the CLI under fuzzed arguments and environments (%s)', (who)
     f = fixture(who);
   });
 
-  run('every failure is one sentence and leaves nothing behind', () => {
-    fc.assert(
-      fc.property(fc.constant(null).chain(() => caseArb(f)), (c) => check(f, c)),
-      { seed: SEED + (who === 'root' ? 1 : 0), numRuns: RUNS_PER_USER, endOnFailure: true },
-    );
-  }, 240_000);
+  run(
+    'every failure is one sentence and leaves nothing behind',
+    () => {
+      fc.assert(
+        fc.property(
+          fc.constant(null).chain(() => caseArb(f)),
+          (c) => check(f, c),
+        ),
+        { seed: SEED + (who === 'root' ? 1 : 0), numRuns: RUNS_PER_USER, endOnFailure: true },
+      );
+    },
+    240_000,
+  );
 });
 
 // What the fuzzer found, one case each (both users where both apply).
@@ -403,31 +578,62 @@ describe.each(WHO)('what the CLI fuzzer found (%s)', (who) => {
 
   run('a flag that takes a number names the flag and the value (was: internal error and a stack)', () => {
     const root = f.roots.fresh;
-    refused(['--root', root, 'create', '--preserve-fds', 'abc', '-b', f.good, 'fz1'], `error: option '--preserve-fds <n>' argument 'abc' is invalid. "abc" is not a non-negative integer.`);
-    refused(['--root', root, 'run', '--preserve-fds', '99999999999999999999', '-b', f.good, 'fz1'], /^error: option '--preserve-fds <n>' argument '9+' is invalid\. "9+" is too large\.$/);
+    refused(
+      ['--root', root, 'create', '--preserve-fds', 'abc', '-b', f.good, 'fz1'],
+      `error: option '--preserve-fds <n>' argument 'abc' is invalid. "abc" is not a non-negative integer.`,
+    );
+    refused(
+      ['--root', root, 'run', '--preserve-fds', '99999999999999999999', '-b', f.good, 'fz1'],
+      /^error: option '--preserve-fds <n>' argument '9+' is invalid\. "9+" is too large\.$/,
+    );
     expect(entries(root)).toEqual([]);
   });
 
   run('--preserve-fds beyond what hako was given is refused at once (was: a hang, E2BIG, EPIPE)', () => {
     const root = f.roots.fresh;
-    refused(['--root', root, 'create', '--preserve-fds', '99999999999', '-b', f.good, 'fz1'], 'hako: --preserve-fds 99999999999: at most 253 fds can be passed to a container');
-    refused(['--root', root, 'plan', '--preserve-fds', '99999999999', '-b', f.good], 'hako: --preserve-fds 99999999999: at most 253 fds can be passed to a container');
-    refused(['--root', root, 'run', '--preserve-fds', '200', '-b', f.good, 'fz1'], /^hako: --preserve-fds 200: fd \d+ is not open \(it passes fds 3 to 202, which hako must have been given\)$/);
+    refused(
+      ['--root', root, 'create', '--preserve-fds', '99999999999', '-b', f.good, 'fz1'],
+      'hako: --preserve-fds 99999999999: at most 253 fds can be passed to a container',
+    );
+    refused(
+      ['--root', root, 'plan', '--preserve-fds', '99999999999', '-b', f.good],
+      'hako: --preserve-fds 99999999999: at most 253 fds can be passed to a container',
+    );
+    refused(
+      ['--root', root, 'run', '--preserve-fds', '200', '-b', f.good, 'fz1'],
+      /^hako: --preserve-fds 200: fd \d+ is not open \(it passes fds 3 to 202, which hako must have been given\)$/,
+    );
     // LISTEN_FDS in hako's environment adds to them.
-    refused(['--root', root, 'run', '-b', f.good, 'fz1'], 'hako: --preserve-fds 99999999999: at most 253 fds can be passed to a container', { LISTEN_FDS: '99999999999' });
+    refused(
+      ['--root', root, 'run', '-b', f.good, 'fz1'],
+      'hako: --preserve-fds 99999999999: at most 253 fds can be passed to a container',
+      { LISTEN_FDS: '99999999999' },
+    );
     expect(entries(root)).toEqual([]);
     expect(tokenProcesses()).toEqual([]);
   });
 
   run('a --log that cannot be written is one sentence (was: a raw node crash, or a hang under /proc)', () => {
     const root = f.roots.fresh;
-    refused(['--root', root, '--log', f.paths.dir, 'state', 'fz1'], `hako: --log ${f.paths.dir}: cannot open it for writing: it is a directory`);
-    refused(['--root', root, '--log', f.paths.underFile, 'state', 'fz1'], `hako: --log ${f.paths.underFile}: cannot open it for writing: a part of its path is not a directory`);
-    refused(['--root', root, '--log', '/proc/no-such-dir/log', 'state', 'fz1'], 'hako: --log /proc/no-such-dir/log: cannot open it for writing: its directory cannot be created');
-    refused(['--root', root, '--log', f.paths.fifo, 'state', 'fz1'], `hako: --log ${f.paths.fifo}: cannot open it for writing: it is a FIFO nobody reads`);
+    refused(
+      ['--root', root, '--log', f.paths.dir, 'state', 'fz1'],
+      `hako: --log ${f.paths.dir}: cannot open it for writing: it is a directory`,
+    );
+    refused(
+      ['--root', root, '--log', f.paths.underFile, 'state', 'fz1'],
+      `hako: --log ${f.paths.underFile}: cannot open it for writing: a part of its path is not a directory`,
+    );
+    refused(
+      ['--root', root, '--log', '/proc/no-such-dir/log', 'state', 'fz1'],
+      'hako: --log /proc/no-such-dir/log: cannot open it for writing: its directory cannot be created',
+    );
+    refused(
+      ['--root', root, '--log', f.paths.fifo, 'state', 'fz1'],
+      `hako: --log ${f.paths.fifo}: cannot open it for writing: it is a FIFO nobody reads`,
+    );
   });
 
-  run('every failure, commander\'s usage errors too, is one line in a JSON --log', () => {
+  run("every failure, commander's usage errors too, is one line in a JSON --log", () => {
     const log = path.join(f.s, 'usage.json');
     for (const [args, msg] of [
       [['bogus'], `unknown command 'bogus'`],
@@ -443,7 +649,7 @@ describe.each(WHO)('what the CLI fuzzer found (%s)', (who) => {
     }
   });
 
-  run('commander\'s suggestion stays on its error line', () => {
+  run("commander's suggestion stays on its error line", () => {
     refused(['--root', f.roots.fresh, 'Create'], `error: unknown command 'Create' (Did you mean create?)`);
   });
 
@@ -454,25 +660,46 @@ describe.each(WHO)('what the CLI fuzzer found (%s)', (who) => {
   });
 
   run('a --root below a file is one sentence (was: internal error ENOTDIR)', () => {
-    refused(['--root', f.paths.underFile, 'state', 'fz1'], `hako: cannot use the state root ${f.paths.underFile}: a part of its path is not a directory`);
+    refused(
+      ['--root', f.paths.underFile, 'state', 'fz1'],
+      `hako: cannot use the state root ${f.paths.underFile}: a part of its path is not a directory`,
+    );
   });
 
-  run('config.json that is not a regular file, or too big, is refused without reading it (was: EISDIR in node\'s words, a hang on /dev/zero or a FIFO)', () => {
-    const root = f.roots.fresh;
-    const cfg = (b: string) => path.join(b, 'config.json');
-    refused(['--root', root, 'run', '-b', f.bundles.cfgDir, 'fz1'], `hako: cannot read ${cfg(f.bundles.cfgDir)}: it is a directory`);
-    refused(['--root', root, 'run', '-b', f.bundles.cfgZero, 'fz1'], `hako: cannot read ${cfg(f.bundles.cfgZero)}: it is not a regular file`);
-    refused(['--root', root, 'create', '-b', f.bundles.cfgFifo, 'fz1'], `hako: cannot read ${cfg(f.bundles.cfgFifo)}: it is not a regular file`);
-    refused(['--root', root, 'plan', '-b', f.bundles.cfgHuge], `hako: cannot read ${cfg(f.bundles.cfgHuge)}: it is ${17 * 1024 * 1024} bytes, more than the 16777216 hako reads`);
-    refused(['--root', root, 'run', '-b', f.bundles.file, 'fz1'], `hako: cannot read ${cfg(f.bundles.file)}: a part of its path is not a directory`);
-    // A symlinked config.json is followed, as runc does.
-    expect(cli(['--root', root, 'run', '-b', f.bundles.cfgLink, 'fz1']).status).toBe(0);
-    expect(entries(root)).toEqual([]);
-  });
+  run(
+    "config.json that is not a regular file, or too big, is refused without reading it (was: EISDIR in node's words, a hang on /dev/zero or a FIFO)",
+    () => {
+      const root = f.roots.fresh;
+      const cfg = (b: string) => path.join(b, 'config.json');
+      refused(['--root', root, 'run', '-b', f.bundles.cfgDir, 'fz1'], `hako: cannot read ${cfg(f.bundles.cfgDir)}: it is a directory`);
+      refused(
+        ['--root', root, 'run', '-b', f.bundles.cfgZero, 'fz1'],
+        `hako: cannot read ${cfg(f.bundles.cfgZero)}: it is not a regular file`,
+      );
+      refused(
+        ['--root', root, 'create', '-b', f.bundles.cfgFifo, 'fz1'],
+        `hako: cannot read ${cfg(f.bundles.cfgFifo)}: it is not a regular file`,
+      );
+      refused(
+        ['--root', root, 'plan', '-b', f.bundles.cfgHuge],
+        `hako: cannot read ${cfg(f.bundles.cfgHuge)}: it is ${17 * 1024 * 1024} bytes, more than the 16777216 hako reads`,
+      );
+      refused(
+        ['--root', root, 'run', '-b', f.bundles.file, 'fz1'],
+        `hako: cannot read ${cfg(f.bundles.file)}: a part of its path is not a directory`,
+      );
+      // A symlinked config.json is followed, as runc does.
+      expect(cli(['--root', root, 'run', '-b', f.bundles.cfgLink, 'fz1']).status).toBe(0);
+      expect(entries(root)).toEqual([]);
+    },
+  );
 
   run('spec into a missing bundle, or over a dangling symlink (was: internal error, or a write through the link)', () => {
     refused(['spec', '-b', f.bundles.missing], `hako: --bundle: ${f.bundles.missing} does not exist`);
-    refused(['spec', '-b', f.bundles.cfgDangling], `hako: ${path.join(f.bundles.cfgDangling, 'config.json')} already exists; remove it first`);
+    refused(
+      ['spec', '-b', f.bundles.cfgDangling],
+      `hako: ${path.join(f.bundles.cfgDangling, 'config.json')} already exists; remove it first`,
+    );
     expect(fs.existsSync('/nonexistent/config.json')).toBe(false);
   });
 
@@ -482,9 +709,18 @@ describe.each(WHO)('what the CLI fuzzer found (%s)', (who) => {
     try {
       refused(['--root', root, 'exec', '-p', f.paths.missing, 'fz-exec'], `hako: cannot read --process ${f.paths.missing}: no such file`);
       refused(['--root', root, 'exec', '-p', f.paths.dir, 'fz-exec'], `hako: cannot read --process ${f.paths.dir}: it is a directory`);
-      refused(['--root', root, 'exec', '-p', f.paths.zero, 'fz-exec'], `hako: cannot read --process ${f.paths.zero}: it is not a regular file`);
-      refused(['--root', root, 'exec', '--preserve-fds', '9999', 'fz-exec', 'true'], 'hako: --preserve-fds 9999: at most 253 fds can be passed to a container');
-      refused(['--root', root, 'update', '-r', f.paths.zero, 'fz-exec'], `hako: cannot read --resources ${f.paths.zero}: it is not a regular file`);
+      refused(
+        ['--root', root, 'exec', '-p', f.paths.zero, 'fz-exec'],
+        `hako: cannot read --process ${f.paths.zero}: it is not a regular file`,
+      );
+      refused(
+        ['--root', root, 'exec', '--preserve-fds', '9999', 'fz-exec', 'true'],
+        'hako: --preserve-fds 9999: at most 253 fds can be passed to a container',
+      );
+      refused(
+        ['--root', root, 'update', '-r', f.paths.zero, 'fz-exec'],
+        `hako: cannot read --resources ${f.paths.zero}: it is not a regular file`,
+      );
     } finally {
       runCli(who, ['--root', root, 'delete', '--force', 'fz-exec'], {}, f.s);
     }

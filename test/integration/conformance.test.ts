@@ -11,7 +11,10 @@ import { IS_ROOT, TEST_USER, CLI } from '../helpers/env.js';
 const { makeBundle } = scratchForThisFile();
 
 const hostMountsUnder = (dir: string) =>
-  fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.split(' ')[4]?.startsWith(dir));
+  fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter((l) => l.split(' ')[4]?.startsWith(dir));
 
 describe.each(WHO)('conformance (%s)', (who) => {
   const run = it.skipIf(who === 'root' && !IS_ROOT);
@@ -42,7 +45,7 @@ describe.each(WHO)('conformance (%s)', (who) => {
     expect(r.stdout).toBe('660 /dev/fuse-like\n666 /dev/null\n666 /dev/zero\n666 /dev/tty\nwrote\n');
   });
 
-  asRoot('a config without a mount namespace runs in the runtime\'s (chroot), and delete leaves no mount there', () => {
+  asRoot("a config without a mount namespace runs in the runtime's (chroot), and delete leaves no mount there", () => {
     const { bundle, root } = makeBundle(who, (c) => {
       c.linux!.namespaces = c.linux!.namespaces!.filter((n) => n.type !== 'mount');
       c.process!.args = ['sh', '-c', 'ls /bin/busybox && readlink /proc/1/ns/mnt'];
@@ -57,7 +60,10 @@ describe.each(WHO)('conformance (%s)', (who) => {
   });
 
   asRoot('a user namespace that maps container root onto a subordinate range, not host root', () => {
-    const line = fs.readFileSync('/etc/subuid', 'utf8').split('\n').find((l) => l.startsWith(`${TEST_USER}:`))!;
+    const line = fs
+      .readFileSync('/etc/subuid', 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith(`${TEST_USER}:`))!;
     const base = Number(line.split(':')[1]);
     const { bundle, root } = makeBundle(who, (c) => {
       c.linux!.namespaces!.push({ type: 'user' });
@@ -68,7 +74,12 @@ describe.each(WHO)('conformance (%s)', (who) => {
     const r = hako(who, root, ['run', '-b', bundle, 'subid']);
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
-    expect(r.stdout.trim().split('\n').map((l) => l.trim().split(/\s+/).join(' '))).toEqual([`0 ${base} 65536`, '0', 'ok']);
+    expect(
+      r.stdout
+        .trim()
+        .split('\n')
+        .map((l) => l.trim().split(/\s+/).join(' ')),
+    ).toEqual([`0 ${base} 65536`, '0', 'ok']);
   });
 
   run('a hostname is set in a uts namespace joined by path', () => {
@@ -84,7 +95,11 @@ describe.each(WHO)('conformance (%s)', (who) => {
       const b = makeBundle(who, (c) => {
         c.hostname = 'second';
         c.linux!.namespaces = c.linux!.namespaces!.map((n) =>
-          n.type === 'uts' ? { type: 'uts', path: `/proc/${pidA}/ns/uts` } : n.type === 'user' ? { type: 'user', path: `/proc/${pidA}/ns/user` } : n,
+          n.type === 'uts'
+            ? { type: 'uts', path: `/proc/${pidA}/ns/uts` }
+            : n.type === 'user'
+              ? { type: 'user', path: `/proc/${pidA}/ns/user` }
+              : n,
         );
         if (who === 'rootless') {
           delete c.linux!.uidMappings;
@@ -111,12 +126,20 @@ describe.each(WHO)('the CLI as a new user meets it (%s)', (who) => {
     });
     // setsid: no controlling terminal, whatever the test runner has.
     const argv = [process.execPath, CLI, '--root', root, 'run', '-b', bundle, 'tty1'];
-    const r = spawnSync('setsid', who === 'root' ? ['-w', ...argv] : ['-w', 'setpriv', '--reuid', TEST_USER, '--regid', TEST_USER, '--init-groups', ...argv], {
-      encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'], timeout: 20_000,
-    });
+    const r = spawnSync(
+      'setsid',
+      who === 'root' ? ['-w', ...argv] : ['-w', 'setpriv', '--reuid', TEST_USER, '--regid', TEST_USER, '--init-groups', ...argv],
+      {
+        encoding: 'utf8',
+        stdio: ['ignore', 'pipe', 'pipe'],
+        timeout: 20_000,
+      },
+    );
     expect(r.error).toBeUndefined();
     expect(r.status).toBe(1);
-    expect(r.stderr).toBe('hako: config.json: process.terminal: hako has no terminal to give the container (open /dev/tty: no such device or address): run it from a terminal, set terminal to false, or pass --console-socket\n');
+    expect(r.stderr).toBe(
+      'hako: config.json: process.terminal: hako has no terminal to give the container (open /dev/tty: no such device or address): run it from a terminal, set terminal to false, or pass --console-socket\n',
+    );
     expect(fs.readdirSync(root).filter((f) => !f.startsWith('.'))).toEqual([]);
   });
 });

@@ -32,7 +32,10 @@ describe('in-process harness', () => {
   afterAll(() => hako.cleanup());
 
   it.skipIf(!IS_ROOT)('starts, execs into, signals and tears down real containers', async () => {
-    const { bundle } = makeBundle('root', (c) => (c.process!.args = ['sh', '-c', 'echo up; trap "echo bye; exit 5" TERM; while :; do sleep 0.1; done']));
+    const { bundle } = makeBundle(
+      'root',
+      (c) => (c.process!.args = ['sh', '-c', 'echo up; trap "echo bye; exit 5" TERM; while :; do sleep 0.1; done']),
+    );
     const c = hako.start({ bundle });
     expect(c.state().status).toBe('running');
     const r = await c.exec(['sh', '-c', 'echo $$; hostname; echo oops >&2; exit 3']);
@@ -75,10 +78,16 @@ const r = await h.run({ bundle: '${bundle}' });
 console.log(JSON.stringify(r));`,
     );
     fs.chmodSync(script, 0o644);
-    const p = spawnSync('setpriv', ['--reuid', TEST_USER, '--regid', TEST_USER, '--init-groups', process.execPath, script], { encoding: 'utf8' });
+    const p = spawnSync('setpriv', ['--reuid', TEST_USER, '--regid', TEST_USER, '--init-groups', process.execPath, script], {
+      encoding: 'utf8',
+    });
     expect(p.stderr).toBe('');
     const r = JSON.parse(p.stdout);
     expect(r.code).toBe(0);
-    expect(r.stdout.trim().split(/\s+/)).toEqual(['0', String(Number(spawnSync('id', ['-u', TEST_USER], { encoding: 'utf8' }).stdout)), '1']);
+    expect(r.stdout.trim().split(/\s+/)).toEqual([
+      '0',
+      String(Number(spawnSync('id', ['-u', TEST_USER], { encoding: 'utf8' }).stdout)),
+      '1',
+    ]);
   });
 });

@@ -31,7 +31,8 @@ describe.each(WHO)('Landlock in containers (%s)', (who) => {
   const run = it.skipIf((who === 'root' && !IS_ROOT) || abi() < 4);
 
   run('fs.ro=/ with fs.rw=/tmp: writes beneath /tmp work, elsewhere they are refused', () => {
-    const script = 'echo a > /tmp/a && cat /tmp/a && mkdir /tmp/d && echo made; echo b > /run/b || echo run-refused; mkdir /dev/x || echo dev-refused; ls /bin/busybox';
+    const script =
+      'echo a > /tmp/a && cat /tmp/a && mkdir /tmp/d && echo made; echo b > /run/b || echo run-refused; mkdir /dev/x || echo dev-refused; ls /bin/busybox';
     const r = runSh(who, { [`${LL}fs.ro`]: '/', [`${LL}fs.rw`]: '/tmp' }, script);
     expect(r.stdout).toBe('a\nmade\nrun-refused\ndev-refused\n/bin/busybox\n');
     expect(r.stderr).toMatch(/\/run\/b: Permission denied/);
@@ -65,12 +66,20 @@ describe.each(WHO)('Landlock in containers (%s)', (who) => {
   });
 
   run('net.bind: only the listed port can be bound', () => {
-    const r = runSh(who, { [`${LL}net.bind`]: '5001' }, '(nc -l -p 5001 >/dev/null &); for i in $(seq 100); do netstat -ltn | grep -q :5001 && break; sleep 0.05; done; echo x | nc -w 1 127.0.0.1 5001 && echo bound1; nc -l -p 5002 || echo refused2');
+    const r = runSh(
+      who,
+      { [`${LL}net.bind`]: '5001' },
+      '(nc -l -p 5001 >/dev/null &); for i in $(seq 100); do netstat -ltn | grep -q :5001 && break; sleep 0.05; done; echo x | nc -w 1 127.0.0.1 5001 && echo bound1; nc -l -p 5002 || echo refused2',
+    );
     expect(r.stdout).toBe('bound1\nrefused2\n');
   });
 
   run('best effort: a path missing from the rootfs drops its rule with a warning, the rest holds', () => {
-    const r = runSh(who, { [`${LL}fs.ro`]: '/:/nope', [`${LL}fs.rw`]: '/tmp' }, 'echo a > /tmp/a && echo ok; echo b > /run/b || echo refused');
+    const r = runSh(
+      who,
+      { [`${LL}fs.ro`]: '/:/nope', [`${LL}fs.rw`]: '/tmp' },
+      'echo a > /tmp/a && echo ok; echo b > /run/b || echo refused',
+    );
     expect(r.stdout).toBe('ok\nrefused\n');
     expect(r.stderr).toContain(`${LL}fs.ro: /nope does not exist in the container, its rule was dropped`);
     expect(r.status).toBe(0);
@@ -85,17 +94,27 @@ describe.each(WHO)('Landlock in containers (%s)', (who) => {
   };
 
   run('strict: a path that does not exist refuses to start', () => {
-    refused({ [`${LL}fs.ro`]: '/:/nope', [`${LL}strict`]: 'true' }, `${LL}fs.ro: /nope does not exist in the container, its rule was dropped (${LL}strict is true)`);
+    refused(
+      { [`${LL}fs.ro`]: '/:/nope', [`${LL}strict`]: 'true' },
+      `${LL}fs.ro: /nope does not exist in the container, its rule was dropped (${LL}strict is true)`,
+    );
   });
 
   run('a path reached through a symlink inside the rootfs exists (sh -> busybox)', () => {
-    const r = runSh(who, { [`${LL}fs.ro`]: '/bin/sh:/bin:/etc:/proc:/dev', [`${LL}fs.rw`]: '/tmp', [`${LL}strict`]: 'true' }, 'echo a > /tmp/a && echo ok');
+    const r = runSh(
+      who,
+      { [`${LL}fs.ro`]: '/bin/sh:/bin:/etc:/proc:/dev', [`${LL}fs.rw`]: '/tmp', [`${LL}strict`]: 'true' },
+      'echo a > /tmp/a && echo ok',
+    );
     expect(r.stderr).toBe('');
     expect(r.stdout).toBe('ok\n');
   });
 
   run('bad annotations: unknown key, bad port, bad strict value, relative path', () => {
-    refused({ [`${LL}fs.rox`]: '/' }, `annotation ${LL}fs.rox: unknown Landlock annotation (known: ${['fs.ro', 'fs.rw', 'net.bind', 'net.connect', 'strict'].map((k) => LL + k).join(', ')})`);
+    refused(
+      { [`${LL}fs.rox`]: '/' },
+      `annotation ${LL}fs.rox: unknown Landlock annotation (known: ${['fs.ro', 'fs.rw', 'net.bind', 'net.connect', 'strict'].map((k) => LL + k).join(', ')})`,
+    );
     refused({ [`${LL}net.connect`]: '80,70000' }, `annotation ${LL}net.connect: "70000" is not a TCP port (0..65535)`);
     refused({ [`${LL}fs.ro`]: '/', [`${LL}strict`]: 'yes' }, `annotation ${LL}strict: must be "true" or "false", not "yes"`);
     refused({ [`${LL}fs.rw`]: 'tmp' }, `annotation ${LL}fs.rw: "tmp" is not an absolute path`);

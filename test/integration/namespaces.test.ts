@@ -9,7 +9,10 @@ import { makeBundle, hako, WHO, testUserIds } from '../helpers/hako.js';
 import { IS_ROOT, CLI, TEST_USER } from '../helpers/env.js';
 
 function subRange(file: string, user: string): [number, number] {
-  const line = fs.readFileSync(file, 'utf8').split('\n').find((l) => l.startsWith(`${user}:`))!;
+  const line = fs
+    .readFileSync(file, 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith(`${user}:`))!;
   const [, start, count] = line.split(':');
   return [Number(start), Number(count)];
 }
@@ -23,15 +26,24 @@ describe.each(WHO)('namespaces (%s)', (who) => {
     const [gs] = who === 'rootless' ? subRange('/etc/subgid', TEST_USER) : [200000];
     const { bundle, root } = makeBundle(who, (c) => {
       if (!c.linux!.namespaces!.some((n) => n.type === 'user')) c.linux!.namespaces!.push({ type: 'user' });
-      c.linux!.uidMappings = [{ containerID: 0, hostID: ids.uid, size: 1 }, { containerID: 1, hostID: us, size: 1000 }];
-      c.linux!.gidMappings = [{ containerID: 0, hostID: ids.gid, size: 1 }, { containerID: 1, hostID: gs, size: 1000 }];
+      c.linux!.uidMappings = [
+        { containerID: 0, hostID: ids.uid, size: 1 },
+        { containerID: 1, hostID: us, size: 1000 },
+      ];
+      c.linux!.gidMappings = [
+        { containerID: 0, hostID: ids.gid, size: 1 },
+        { containerID: 1, hostID: gs, size: 1000 },
+      ];
       c.process!.user = { uid: 100, gid: 100, additionalGids: [5, 200] };
       c.process!.args = ['sh', '-c', 'cat /proc/self/uid_map; id -u; id -G'];
     });
     const r = hako(who, root, ['run', '-b', bundle, 'ns1']);
     expect(r.stderr).toBe('');
     expect(r.status).toBe(0);
-    const lines = r.stdout.trim().split('\n').map((l) => l.trim().split(/\s+/).join(' '));
+    const lines = r.stdout
+      .trim()
+      .split('\n')
+      .map((l) => l.trim().split(/\s+/).join(' '));
     expect(lines).toEqual([`0 ${ids.uid} 1`, `1 ${us} 1000`, '100', '100 5 200']);
   });
 
@@ -61,7 +73,11 @@ describe.each(WHO)('namespaces (%s)', (who) => {
       const b = makeBundle(who, (c) => {
         delete c.hostname;
         c.linux!.namespaces = c.linux!.namespaces!.map((n) =>
-          n.type === 'network' ? { type: 'network', path: `/proc/${pidA}/ns/net` } : n.type === 'uts' ? { type: 'uts', path: `/proc/${pidA}/ns/uts` } : n,
+          n.type === 'network'
+            ? { type: 'network', path: `/proc/${pidA}/ns/net` }
+            : n.type === 'uts'
+              ? { type: 'uts', path: `/proc/${pidA}/ns/uts` }
+              : n,
         );
         if (who === 'rootless')
           c.linux!.namespaces = c.linux!.namespaces!.map((n) => (n.type === 'user' ? { type: 'user', path: `/proc/${pidA}/ns/user` } : n));
@@ -76,7 +92,10 @@ describe.each(WHO)('namespaces (%s)', (who) => {
   });
 
   run('--no-pivot runs the container with chroot', () => {
-    const { bundle, root } = makeBundle(who, (c) => (c.process!.args = ['sh', '-c', 'ls /bin/busybox && cat /proc/self/mountinfo | head -1']));
+    const { bundle, root } = makeBundle(
+      who,
+      (c) => (c.process!.args = ['sh', '-c', 'ls /bin/busybox && cat /proc/self/mountinfo | head -1']),
+    );
     const r = hako(who, root, ['run', '--no-pivot', '-b', bundle, 'ns3']);
     expect(r.stderr).toBe('');
     expect(r.stdout).toContain('/bin/busybox');
@@ -89,9 +108,13 @@ describe.each(WHO)('namespaces (%s)', (who) => {
     fs.chmodSync(tmp, 0o644);
     const fd = fs.openSync(tmp, 'r');
     const argv = who === 'root' ? [CLI] : ['--reuid', TEST_USER, '--regid', TEST_USER, '--init-groups', process.execPath, CLI];
-    const child = spawn(who === 'root' ? process.execPath : 'setpriv', [...argv, '--root', root, 'run', '--preserve-fds', '1', '-b', bundle, 'ns4'], {
-      stdio: ['ignore', 'pipe', 'pipe', fd],
-    });
+    const child = spawn(
+      who === 'root' ? process.execPath : 'setpriv',
+      [...argv, '--root', root, 'run', '--preserve-fds', '1', '-b', bundle, 'ns4'],
+      {
+        stdio: ['ignore', 'pipe', 'pipe', fd],
+      },
+    );
     let out = '';
     let err = '';
     child.stdout!.on('data', (d) => (out += d));

@@ -31,7 +31,10 @@ describe.each(WHO)('hako plan prints the plan create runs (%s)', (who) => {
   run('--preserve-fds: the fds create hands on are in the plan', () => {
     const { bundle, root } = makeBundle(who);
     const plan = JSON.parse(hako(who, root, ['plan', '-b', bundle, '--preserve-fds', '2']).stdout) as Printed;
-    expect(plan.fds).toEqual([{ from: 3, to: 3 }, { from: 4, to: 4 }]);
+    expect(plan.fds).toEqual([
+      { from: 3, to: 3 },
+      { from: 4, to: 4 },
+    ]);
     const fifo = plan.steps.find((s) => s.op === 'OPEN_FIFO')!;
     expect(fifo.args).toEqual([5]);
   });

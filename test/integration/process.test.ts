@@ -77,8 +77,11 @@ describe.each(WHO)('container process (%s)', (who) => {
       c.process!.args = ['sh', '-c', 'grep -E "^Cap(Eff|Amb):" /proc/self/status; id -u; exit 7'];
       c.process!.user = { uid: who === 'rootless' ? 0 : 1000, gid: who === 'rootless' ? 0 : 1000 };
       c.process!.capabilities = {
-        bounding: ['CAP_NET_BIND_SERVICE'], effective: ['CAP_NET_BIND_SERVICE'], permitted: ['CAP_NET_BIND_SERVICE'],
-        inheritable: ['CAP_NET_BIND_SERVICE'], ambient: ['CAP_NET_BIND_SERVICE'],
+        bounding: ['CAP_NET_BIND_SERVICE'],
+        effective: ['CAP_NET_BIND_SERVICE'],
+        permitted: ['CAP_NET_BIND_SERVICE'],
+        inheritable: ['CAP_NET_BIND_SERVICE'],
+        ambient: ['CAP_NET_BIND_SERVICE'],
       };
     });
     const r = hako(who, root, ['run', '-b', bundle, 'proc2']);

@@ -13,10 +13,18 @@ describe.each(WHO)('runtime extras (%s)', (who) => {
   run('linux.devices, domainname and oomScoreAdj reach the container', () => {
     const { bundle, root } = makeBundle(who, (c) => {
       // Root creates the node; rootless binds the host's (same path).
-      c.linux!.devices = [who === 'root' ? { type: 'c', path: '/dev/mynull', major: 1, minor: 3, fileMode: 0o620 } : { type: 'c', path: '/dev/fuse', major: 10, minor: 229 }];
+      c.linux!.devices = [
+        who === 'root'
+          ? { type: 'c', path: '/dev/mynull', major: 1, minor: 3, fileMode: 0o620 }
+          : { type: 'c', path: '/dev/fuse', major: 10, minor: 229 },
+      ];
       c.domainname = 'example.org';
       c.process!.oomScoreAdj = 432;
-      c.process!.args = ['sh', '-c', `stat -c '%t:%T' ${who === 'root' ? '/dev/mynull' : '/dev/fuse'}; cat /proc/sys/kernel/domainname; cat /proc/self/oom_score_adj`];
+      c.process!.args = [
+        'sh',
+        '-c',
+        `stat -c '%t:%T' ${who === 'root' ? '/dev/mynull' : '/dev/fuse'}; cat /proc/sys/kernel/domainname; cat /proc/self/oom_score_adj`,
+      ];
     });
     const r = hako(who, root, ['run', '-b', bundle, 'x1']);
     expect(r.stderr).toBe('');
@@ -37,13 +45,17 @@ describe.each(WHO)('runtime extras (%s)', (who) => {
     const { bundle, root } = makeBundle(who, (c) => (c.process!.args = ['sleep', '30']));
     const argv = who === 'root' ? [CLI] : ['--reuid', TEST_USER, '--regid', TEST_USER, '--init-groups', process.execPath, CLI];
     const results = await Promise.all(
-      Array.from({ length: 5 }, () =>
-        new Promise<{ code: number | null; err: string }>((resolve) => {
-          const p = spawn(who === 'root' ? process.execPath : 'setpriv', [...argv, '--root', root, 'create', '-b', bundle, 'same'], { stdio: ['ignore', 'ignore', 'pipe'] });
-          let err = '';
-          p.stderr.on('data', (d) => (err += d));
-          p.on('exit', (code) => resolve({ code, err }));
-        }),
+      Array.from(
+        { length: 5 },
+        () =>
+          new Promise<{ code: number | null; err: string }>((resolve) => {
+            const p = spawn(who === 'root' ? process.execPath : 'setpriv', [...argv, '--root', root, 'create', '-b', bundle, 'same'], {
+              stdio: ['ignore', 'ignore', 'pipe'],
+            });
+            let err = '';
+            p.stderr.on('data', (d) => (err += d));
+            p.on('exit', (code) => resolve({ code, err }));
+          }),
       ),
     );
     expect(results.filter((r) => r.code === 0)).toHaveLength(1);
@@ -59,13 +71,20 @@ describe('bad input: a missing newuidmap (rootless)', () => {
     const { uid, gid } = testUserIds();
     const sub = testUserSubIds('/etc/subuid');
     const { bundle, root } = makeBundle('rootless', (c) => {
-      c.linux!.uidMappings = [{ containerID: 0, hostID: uid, size: 1 }, { containerID: 1, hostID: sub.start, size: 10 }];
+      c.linux!.uidMappings = [
+        { containerID: 0, hostID: uid, size: 1 },
+        { containerID: 1, hostID: sub.start, size: 10 },
+      ];
       c.linux!.gidMappings = [{ containerID: 0, hostID: gid, size: 1 }];
     });
-    const r = spawnSync('/usr/bin/setpriv', ['--reuid', TEST_USER, '--regid', TEST_USER, '--init-groups', process.execPath, CLI, '--root', root, 'create', '-b', bundle, 'nomap'], {
-      encoding: 'utf8',
-      env: { PATH: path.join(root, 'empty-path') },
-    });
+    const r = spawnSync(
+      '/usr/bin/setpriv',
+      ['--reuid', TEST_USER, '--regid', TEST_USER, '--init-groups', process.execPath, CLI, '--root', root, 'create', '-b', bundle, 'nomap'],
+      {
+        encoding: 'utf8',
+        env: { PATH: path.join(root, 'empty-path') },
+      },
+    );
     expect(r.status).not.toBe(0);
     expect(r.stderr).toBe('hako: newuidmap is not installed (Debian package uidmap): it is needed to map a range of ids rootless\n');
     expect(fs.readdirSync(root).filter((f) => !f.startsWith('.'))).toEqual([]);

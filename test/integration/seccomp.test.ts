@@ -116,7 +116,14 @@ describe.each(WHO)('seccomp in containers (%s)', (who) => {
 
   run('arguments decide: the rule matches only the compared value', () => {
     // unshare(CLONE_NEWNS) denied with EACCES; unshare(0) is a no-op that succeeds.
-    const sc = allowBut([{ names: ['unshare'], action: 'SCMP_ACT_ERRNO', errnoRet: 13, args: [{ index: 0, value: 0x20000, op: 'SCMP_CMP_MASKED_EQ', valueTwo: 0x20000 }] }]);
+    const sc = allowBut([
+      {
+        names: ['unshare'],
+        action: 'SCMP_ACT_ERRNO',
+        errnoRet: 13,
+        args: [{ index: 0, value: 0x20000, op: 'SCMP_CMP_MASKED_EQ', valueTwo: 0x20000 }],
+      },
+    ]);
     expect(runWith(who, sc, probe(NR.unshare, CLONE_NEWNS)).stdout).toBe('ret=-1 errno=13\n');
     expect(runWith(who, sc, probe(NR.unshare, '0')).stdout).toBe('ret=0 errno=0\n');
   });
@@ -129,24 +136,33 @@ describe.each(WHO)('seccomp in containers (%s)', (who) => {
   });
 
   run('SCMP_ACT_LOG allows the call', () => {
-    const r = runWith(who, allowBut([{ names: ['getppid', 'mkdirat'], action: 'SCMP_ACT_LOG' }]), ['sh', '-c', 'probe 110 && probe 258 -100 s:/dev/y 0755 && ls -d /dev/y']);
+    const r = runWith(who, allowBut([{ names: ['getppid', 'mkdirat'], action: 'SCMP_ACT_LOG' }]), [
+      'sh',
+      '-c',
+      'probe 110 && probe 258 -100 s:/dev/y 0755 && ls -d /dev/y',
+    ]);
     expect(r.stderr).toBe('');
     expect(r.stdout).toMatch(/^ret=\d+ errno=0\nret=0 errno=0\n\/dev\/y\n$/);
     expect(r.status).toBe(0);
   });
 
   run('a name no architecture knows is skipped; the container runs', () => {
-    const r = runWith(who, allowBut([{ names: ['frobnicate2099', 'mkdirat'], action: 'SCMP_ACT_ERRNO', errnoRet: 22 }]), probe(NR.mkdirat, AT_FDCWD, 's:/dev/x', '0755'));
+    const r = runWith(
+      who,
+      allowBut([{ names: ['frobnicate2099', 'mkdirat'], action: 'SCMP_ACT_ERRNO', errnoRet: 22 }]),
+      probe(NR.mkdirat, AT_FDCWD, 's:/dev/x', '0755'),
+    );
     expect(r.stdout).toBe('ret=-1 errno=22\n');
     expect(r.status).toBe(0);
   });
 
   run('SCMP_ACT_NOTIFY: the agent gets the fd and the state, and its answer is what the container sees', async () => {
-    const sc = (listenerPath: string): OciSeccomp => ({
-      ...allowBut([{ names: ['mkdirat'], action: 'SCMP_ACT_NOTIFY' }]),
-      listenerPath,
-      listenerMetadata: 'probe-of-issue-3',
-    } as OciSeccomp);
+    const sc = (listenerPath: string): OciSeccomp =>
+      ({
+        ...allowBut([{ names: ['mkdirat'], action: 'SCMP_ACT_NOTIFY' }]),
+        listenerPath,
+        listenerMetadata: 'probe-of-issue-3',
+      }) as OciSeccomp;
     // An errno answer.
     let agent = await startAgent(who, 'errno', 42);
     let r = runWith(who, sc(agent.socket), probe(NR.mkdirat, AT_FDCWD, 's:/dev/n', '0755'), () => {}, 'notify1');
@@ -210,7 +226,8 @@ describe.each(WHO)('seccomp in containers (%s)', (who) => {
       profile = ociFromProfile(CONTAINERS_PROFILE, 'amd64', caps(c), 'SCMP_ARCH_X86_64');
       c.linux!.seccomp = profile as never;
       c.process!.args = [
-        'sh', '-c',
+        'sh',
+        '-c',
         [
           'grep -E "^Seccomp:" /proc/self/status',
           'ls / >/dev/null && echo "$(echo sub)shell ok"',
@@ -224,7 +241,9 @@ describe.each(WHO)('seccomp in containers (%s)', (who) => {
     expect(profile!.syscalls!.reduce((n, s) => n + s.names.length, 0)).toBeGreaterThan(400);
     const r = hako(who, root, ['run', '-b', bundle, 'prof']);
     expect(r.stderr).toBe('');
-    expect(r.stdout).toBe(['Seccomp:\t2', 'subshell ok', 'ret=-1 errno=1', 'ret=-1 errno=38', 'ret=-1 errno=1', 'ret=-1 errno=1', ''].join('\n'));
+    expect(r.stdout).toBe(
+      ['Seccomp:\t2', 'subshell ok', 'ret=-1 errno=1', 'ret=-1 errno=38', 'ret=-1 errno=1', 'ret=-1 errno=1', ''].join('\n'),
+    );
     expect(r.status).toBe(0);
     // The same calls without the profile: move_pages and lsm_list_modules reach the kernel.
     const bare = runWith(who, undefined, ['sh', '-c', `probe ${NR.move_pages} 0 0 0 0 0 0; probe ${NR.lsm_list_modules} 0 0 0`]);
@@ -250,25 +269,56 @@ describe.each(WHO)('bad seccomp profiles (%s)', (who) => {
     else expect(lines[0]).toMatch(message);
     expect(fs.readdirSync(root).filter((f) => !f.startsWith('.'))).toEqual([]);
   }
-  const one = (rule: object) => ({ defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['getppid'], action: 'SCMP_ACT_ERRNO', ...rule }] });
+  const one = (rule: object) => ({
+    defaultAction: 'SCMP_ACT_ALLOW',
+    syscalls: [{ names: ['getppid'], action: 'SCMP_ACT_ERRNO', ...rule }],
+  });
 
-  run('unknown action', () => refused(one({ action: 'SCMP_ACT_MAYBE' }), 'linux.seccomp.syscalls[0].action: unknown action "SCMP_ACT_MAYBE"'));
-  run('unknown default action', () => refused({ defaultAction: 'SCMP_ACT_NOPE' }, 'linux.seccomp.defaultAction: unknown action "SCMP_ACT_NOPE"'));
-  run('unknown operator', () => refused(one({ args: [{ index: 0, value: 1, op: 'SCMP_CMP_LIKE' }] }), 'linux.seccomp.syscalls[0].args[0].op: unknown operator "SCMP_CMP_LIKE"'));
+  run('unknown action', () =>
+    refused(one({ action: 'SCMP_ACT_MAYBE' }), 'linux.seccomp.syscalls[0].action: unknown action "SCMP_ACT_MAYBE"'),
+  );
+  run('unknown default action', () =>
+    refused({ defaultAction: 'SCMP_ACT_NOPE' }, 'linux.seccomp.defaultAction: unknown action "SCMP_ACT_NOPE"'),
+  );
+  run('unknown operator', () =>
+    refused(
+      one({ args: [{ index: 0, value: 1, op: 'SCMP_CMP_LIKE' }] }),
+      'linux.seccomp.syscalls[0].args[0].op: unknown operator "SCMP_CMP_LIKE"',
+    ),
+  );
   run('a rule with too many arguments', () =>
     refused(
       one({ args: Array.from({ length: 7 }, (_, i) => ({ index: i % 6, value: 0, op: 'SCMP_CMP_EQ' })) }),
       'linux.seccomp.syscalls[0].args: a rule compares at most 6 arguments, this one has 7',
-    ));
-  run('an argument index out of range', () => refused(one({ args: [{ index: 6, value: 0, op: 'SCMP_CMP_EQ' }] }), 'linux.seccomp.syscalls[0].args[0].index: 6 is out of range (0..5)'));
-  run('an errno out of range', () => refused(one({ errnoRet: 4096 }), 'linux.seccomp.syscalls[0].errnoRet: 4096 is out of range (0..4095)'));
+    ),
+  );
+  run('an argument index out of range', () =>
+    refused(
+      one({ args: [{ index: 6, value: 0, op: 'SCMP_CMP_EQ' }] }),
+      'linux.seccomp.syscalls[0].args[0].index: 6 is out of range (0..5)',
+    ),
+  );
+  run('an errno out of range', () =>
+    refused(one({ errnoRet: 4096 }), 'linux.seccomp.syscalls[0].errnoRet: 4096 is out of range (0..4095)'),
+  );
   run('a profile over the BPF limit', () => {
     const syscalls = Array.from({ length: 600 }, (_, i) => ({
-      names: ['ioctl'], action: 'SCMP_ACT_ALLOW',
-      args: [{ index: 1, value: 2 ** 40 + i, op: 'SCMP_CMP_EQ' }, { index: 2, value: 2 ** 40 + i, op: 'SCMP_CMP_EQ' }],
+      names: ['ioctl'],
+      action: 'SCMP_ACT_ALLOW',
+      args: [
+        { index: 1, value: 2 ** 40 + i, op: 'SCMP_CMP_EQ' },
+        { index: 2, value: 2 ** 40 + i, op: 'SCMP_CMP_EQ' },
+      ],
     }));
-    refused({ defaultAction: 'SCMP_ACT_ERRNO', syscalls }, /^hako: config\.json: linux\.seccomp: the compiled filter has \d+ instructions, over the kernel's limit of 4096$/);
+    refused(
+      { defaultAction: 'SCMP_ACT_ERRNO', syscalls },
+      /^hako: config\.json: linux\.seccomp: the compiled filter has \d+ instructions, over the kernel's limit of 4096$/,
+    );
   });
-  run('NOTIFY without listenerPath', () => refused(one({ action: 'SCMP_ACT_NOTIFY' }), 'linux.seccomp.listenerPath: needed for SCMP_ACT_NOTIFY rules'));
-  run('listenerMetadata without listenerPath', () => refused({ ...one({}), listenerMetadata: 'x' }, 'linux.seccomp.listenerMetadata: set without listenerPath'));
+  run('NOTIFY without listenerPath', () =>
+    refused(one({ action: 'SCMP_ACT_NOTIFY' }), 'linux.seccomp.listenerPath: needed for SCMP_ACT_NOTIFY rules'),
+  );
+  run('listenerMetadata without listenerPath', () =>
+    refused({ ...one({}), listenerMetadata: 'x' }, 'linux.seccomp.listenerMetadata: set without listenerPath'),
+  );
 });

@@ -10,7 +10,9 @@ import { IS_ROOT, CLI, TEST_USER } from '../helpers/env.js';
 import { native } from '../../src/sys/native.js';
 
 const asWho = (who: string, argv: string[]) =>
-  who === 'root' ? [process.execPath, ...argv] : ['setpriv', '--reuid', TEST_USER, '--regid', TEST_USER, '--init-groups', process.execPath, ...argv];
+  who === 'root'
+    ? [process.execPath, ...argv]
+    : ['setpriv', '--reuid', TEST_USER, '--regid', TEST_USER, '--init-groups', process.execPath, ...argv];
 
 describe.each(WHO)('terminal (%s)', (who) => {
   const run = it.skipIf(who === 'root' && !IS_ROOT);
@@ -51,7 +53,9 @@ describe.each(WHO)('terminal (%s)', (who) => {
       c.process!.terminal = true;
       c.process!.args = ['sh', '-c', 'stty size; exit 4'];
     });
-    const cmd = asWho(who, [CLI, '--root', root, 'run', '-b', bundle, 'tty2']).map((a) => `'${a}'`).join(' ');
+    const cmd = asWho(who, [CLI, '--root', root, 'run', '-b', bundle, 'tty2'])
+      .map((a) => `'${a}'`)
+      .join(' ');
     const r = spawnSync('script', ['-qec', `stty rows 33 cols 101; ${cmd}`, '/dev/null'], { encoding: 'utf8', timeout: 30_000 });
     // `script` echoes a ^@ of its own (its stdin is at EOF) before or after the container's line.
     expect(r.stdout.replace(/\^@|[\r\0]/g, '').trim()).toBe('33 101');

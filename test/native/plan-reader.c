@@ -45,10 +45,21 @@ static void build_valid(void) {
   len = 4;
   u32(HAKO_PLAN_VERSION);
   u32(4);
-  u32(OP_UMASK); u32(1); arg_int(022);
-  u32(OP_CHDIR); u32(1); arg_str("/tmp");
-  u32(OP_RLIMIT); u32(3); arg_int(4 /* RLIMIT_CORE */); arg_int(0); arg_int(0);
-  u32(OP_FIND_EXEC); u32(2); arg_str("/nonexistent/x"); arg_str("/bin/sh");
+  u32(OP_UMASK);
+  u32(1);
+  arg_int(022);
+  u32(OP_CHDIR);
+  u32(1);
+  arg_str("/tmp");
+  u32(OP_RLIMIT);
+  u32(3);
+  arg_int(4 /* RLIMIT_CORE */);
+  arg_int(0);
+  arg_int(0);
+  u32(OP_FIND_EXEC);
+  u32(2);
+  arg_str("/nonexistent/x");
+  arg_str("/bin/sh");
 }
 
 /* Runs the plan in a child; returns its exit code, or -signal. */
@@ -64,8 +75,7 @@ static int run(const unsigned char *p, size_t n) {
   }
   close(sv[1]);
   char drain[64];
-  while (read(sv[0], drain, sizeof drain) > 0) {
-  }
+  while (read(sv[0], drain, sizeof drain) > 0) {}
   close(sv[0]);
   int st;
   waitpid(pid, &st, 0);

@@ -59,7 +59,13 @@ describe('the probe sees a host cwd when there is one (control)', () => {
     expect(rep.marker).toBe(marker.secret);
     expect(rep.cwd).toBe(marker.dir);
     expect(judge('host control', { status: 0, stdout: r.stdout, stderr: '' })).toMatch(/HOST MARKER READ/);
-    expect(judge('unreachable control', { status: 0, stdout: '{"cwd":"(unreachable)/x","cwdErrno":0,"cwdIsRoot":false,"marker":null}\n', stderr: '' })).toMatch(/outside the container root/);
+    expect(
+      judge('unreachable control', {
+        status: 0,
+        stdout: '{"cwd":"(unreachable)/x","cwdErrno":0,"cwdIsRoot":false,"marker":null}\n',
+        stderr: '',
+      }),
+    ).toMatch(/outside the container root/);
   });
 });
 
@@ -90,7 +96,10 @@ describe.each(WHO)('cwd through /proc/self/fd (%s)', (who) => {
     cleanups.push(() => hako(who, root, ['delete', '--force', id]));
     const problems = (
       await batched(FDS, async (n) =>
-        judge(`exec --cwd /proc/self/fd/${n}`, await hakoAsync(who, root, ['exec', '--cwd', `/proc/self/fd/${n}`, id, '/bin/attacker', 'cwd', marker.file])),
+        judge(
+          `exec --cwd /proc/self/fd/${n}`,
+          await hakoAsync(who, root, ['exec', '--cwd', `/proc/self/fd/${n}`, id, '/bin/attacker', 'cwd', marker.file]),
+        ),
       )
     ).filter((p) => p !== null);
     // An ordinary exec still works, and the probe runs in the container's /.

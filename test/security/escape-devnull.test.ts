@@ -68,7 +68,7 @@ const CASES: Array<[string, (devNull: string) => void]> = [
   ['another device (1:5, zero)', (p) => execFileSync('mknod', ['-m', '666', p, 'c', '1', '5'])],
 ];
 
-describe('masking with the rootfs\'s /dev/null (root, no user namespace)', () => {
+describe("masking with the rootfs's /dev/null (root, no user namespace)", () => {
   const run = it.skipIf(!IS_ROOT);
 
   run('the check sees a changed core_pattern (control: a config that binds it in)', () => {

@@ -12,7 +12,18 @@ import { describe, it, expect } from 'vitest';
 import { hako, WHO, type Who } from '../helpers/hako.js';
 import { IS_ROOT, BUSYBOX_ROOTFS } from '../helpers/env.js';
 import {
-  attackKit, jsonLines, isProbe, isRuntimeProcess, breaches, readText, nsPidOf, pidsInNamespaceOf, hakoAsync, type Probe, type Bait, type Watch,
+  attackKit,
+  jsonLines,
+  isProbe,
+  isRuntimeProcess,
+  breaches,
+  readText,
+  nsPidOf,
+  pidsInNamespaceOf,
+  hakoAsync,
+  type Probe,
+  type Bait,
+  type Watch,
 } from './helpers/attack.js';
 
 const kit = attackKit();
@@ -68,7 +79,10 @@ function expectHostViewClean(v: ReturnType<typeof hostView>, containerRoot: stri
   const hostDirs = new Set([fileId('/'), fileId(os.tmpdir()), fileId(process.cwd())]);
   expect(v.exe, JSON.stringify(v)).not.toBe(node);
   expect(v.exe, JSON.stringify(v)).not.toMatch(/\/node$/);
-  expect(v.fds.filter((f) => (f.dir !== null && f.dir !== containerRoot) || f.link.startsWith('/sys/fs/cgroup')), JSON.stringify(v)).toEqual([]);
+  expect(
+    v.fds.filter((f) => (f.dir !== null && f.dir !== containerRoot) || f.link.startsWith('/sys/fs/cgroup')),
+    JSON.stringify(v),
+  ).toEqual([]);
   expect(hostDirs.has(v.root) || hostDirs.has(v.cwd), `root or cwd on the host: ${JSON.stringify(v)}`).toBe(false);
 }
 
@@ -78,7 +92,13 @@ describe.each(WHO)('the exec helper and a created init are out of reach (%s)', (
   // With the container's default capabilities, and (rootless: in its own user namespace) with every
   // capability, CAP_SYS_PTRACE included: then only a helper that is non-dumpable for the runtime's
   // user namespace, and holds nothing of the host, stays out of reach.
-  const variants: Array<[string, boolean]> = who === 'rootless' ? [['default capabilities', false], ['every capability', true]] : [['default capabilities', false]];
+  const variants: Array<[string, boolean]> =
+    who === 'rootless'
+      ? [
+          ['default capabilities', false],
+          ['every capability', true],
+        ]
+      : [['default capabilities', false]];
   for (const [label, allCaps] of variants)
     run(`hako exec ×${EXECS} under an attacker that stops and probes every new process (${label})`, async () => {
       const w = await kit.startWatcher(who, `xh-${who}${allCaps ? '-caps' : ''}`, { allCaps });
@@ -94,8 +114,14 @@ describe.each(WHO)('the exec helper and a created init are out of reach (%s)', (
       const probes = await kit.finish(w);
       const helpers = probes.filter((p) => p.pid !== b.nsPid && isRuntimeProcess(p));
       // The attack did happen: helpers were caught (stopped) before their execve.
-      expect(helpers.filter((p) => p.stopped).length, `no helper was caught; probes: ${JSON.stringify(probes.map((p) => [p.pid, p.comm, p.exe.link]))}`).toBeGreaterThan(0);
-      expect({ breaches: breaches(probes, [b.nsPid]), markerRead: probes.filter((p) => p.pid !== b.nsPid && p.marker !== null).map((p) => p.pid) }).toEqual({ breaches: [], markerRead: [] });
+      expect(
+        helpers.filter((p) => p.stopped).length,
+        `no helper was caught; probes: ${JSON.stringify(probes.map((p) => [p.pid, p.comm, p.exe.link]))}`,
+      ).toBeGreaterThan(0);
+      expect({
+        breaches: breaches(probes, [b.nsPid]),
+        markerRead: probes.filter((p) => p.pid !== b.nsPid && p.marker !== null).map((p) => p.pid),
+      }).toEqual({ breaches: [], markerRead: [] });
       expect(ok, failures.join('\n')).toBeGreaterThan(0);
     });
 
@@ -106,7 +132,11 @@ describe.each(WHO)('the exec helper and a created init are out of reach (%s)', (
       c.root = { path: BUSYBOX_ROOTFS, readonly: true };
       c.process!.args = ['true'];
       c.linux!.namespaces = c.linux!.namespaces!.map((n) =>
-        n.type === 'pid' ? { type: 'pid', path: `/proc/${w.initPid}/ns/pid` } : n.type === 'user' ? { type: 'user', path: `/proc/${w.initPid}/ns/user` } : n,
+        n.type === 'pid'
+          ? { type: 'pid', path: `/proc/${w.initPid}/ns/pid` }
+          : n.type === 'user'
+            ? { type: 'user', path: `/proc/${w.initPid}/ns/user` }
+            : n,
       );
       if (who === 'rootless') {
         delete c.linux!.uidMappings;
@@ -132,7 +162,10 @@ describe.each(WHO)('the exec helper and a created init are out of reach (%s)', (
     expect(onB, `the scan did not find B's init (${bInA}): ${scan.stdout}`).toBeDefined();
     expect(onB!.stopped).toBe(true);
     expect(isRuntimeProcess(onB!)).toBe(true);
-    expect({ breaches: breaches(probes, [b.nsPid]), markerRead: probes.filter((p) => p.pid !== b.nsPid && p.marker !== null).map((p) => p.pid) }).toEqual({ breaches: [], markerRead: [] });
+    expect({
+      breaches: breaches(probes, [b.nsPid]),
+      markerRead: probes.filter((p) => p.pid !== b.nsPid && p.marker !== null).map((p) => p.pid),
+    }).toEqual({ breaches: [], markerRead: [] });
   });
 
   // As root the host can look at the helper the attacker holds stopped: its exe must not be the

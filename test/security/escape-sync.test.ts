@@ -9,7 +9,16 @@ import { describe, it, expect } from 'vitest';
 import { hako, WHO } from '../helpers/hako.js';
 import { IS_ROOT, BUSYBOX_ROOTFS } from '../helpers/env.js';
 import {
-  attackKit, jsonLines, isRuntimeProcess, breaches, isAlive, until, sacrificialProcess, hakoAsync, nsPidOf, type Probe,
+  attackKit,
+  jsonLines,
+  isRuntimeProcess,
+  breaches,
+  isAlive,
+  until,
+  sacrificialProcess,
+  hakoAsync,
+  nsPidOf,
+  type Probe,
 } from './helpers/attack.js';
 
 const kit = attackKit();
@@ -23,7 +32,9 @@ function victim(who: 'root' | 'rootless'): { pid: number; kill: () => void } {
 
 /** Sockets the attacker took from one of hako's processes (none may be). */
 const stolenSockets = (probes: Probe[], except: number[]) =>
-  probes.filter((p) => !except.includes(p.pid) && isRuntimeProcess(p)).flatMap((p) => p.getfd.got.map((g) => `pid ${p.pid} (${p.comm}) fd ${g.fd}: ${g.type} ${g.link}${g.forged ? ' FORGED' : ''}`));
+  probes
+    .filter((p) => !except.includes(p.pid) && isRuntimeProcess(p))
+    .flatMap((p) => p.getfd.got.map((g) => `pid ${p.pid} (${p.comm}) fd ${g.fd}: ${g.type} ${g.link}${g.forged ? ' FORGED' : ''}`));
 
 describe('the check notices a dead victim (control)', () => {
   it('a sacrificial process the test kills is seen dead', async () => {
@@ -54,7 +65,11 @@ describe.each(WHO)('forged sync messages (%s)', (who) => {
     const probes = await kit.finish(w);
     expect(probes.filter((p) => p.pid !== b.nsPid && isRuntimeProcess(p) && p.stopped).length, 'no helper was caught').toBeGreaterThan(0);
     // One assertion, so a failure shows all of it: the victim's fate and what was stolen.
-    expect({ victimAlive: isAlive(v.pid), stolen: stolenSockets(probes, [b.nsPid]), breaches: breaches(probes, [b.nsPid]) }).toEqual({ victimAlive: true, stolen: [], breaches: [] });
+    expect({ victimAlive: isAlive(v.pid), stolen: stolenSockets(probes, [b.nsPid]), breaches: breaches(probes, [b.nsPid]) }).toEqual({
+      victimAlive: true,
+      stolen: [],
+      breaches: [],
+    });
   });
 
   run('through a created init in a shared pid namespace, during and after its setup', async () => {
@@ -64,7 +79,11 @@ describe.each(WHO)('forged sync messages (%s)', (who) => {
       c.root = { path: BUSYBOX_ROOTFS, readonly: true };
       c.process!.args = ['true'];
       c.linux!.namespaces = c.linux!.namespaces!.map((n) =>
-        n.type === 'pid' ? { type: 'pid', path: `/proc/${w.initPid}/ns/pid` } : n.type === 'user' ? { type: 'user', path: `/proc/${w.initPid}/ns/user` } : n,
+        n.type === 'pid'
+          ? { type: 'pid', path: `/proc/${w.initPid}/ns/pid` }
+          : n.type === 'user'
+            ? { type: 'user', path: `/proc/${w.initPid}/ns/user` }
+            : n,
       );
       if (who === 'rootless') {
         delete c.linux!.uidMappings;

@@ -13,11 +13,19 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { CLI, IS_ROOT, REPO, TEST_USER } from '../helpers/env.js';
 import { hako, scratch, testUserIds, type Who } from '../helpers/hako.js';
-import { ensureSubIds, entryFor, freeRange, loginDefsLimits, parseSubIdFile, rangeMappings, withSubIdMappings, type SubIdEntry } from '../../src/up/subids.js';
+import {
+  ensureSubIds,
+  entryFor,
+  freeRange,
+  loginDefsLimits,
+  parseSubIdFile,
+  rangeMappings,
+  withSubIdMappings,
+  type SubIdEntry,
+} from '../../src/up/subids.js';
 import { checkVolumes, hostUser } from '../../src/up/volumes.js';
 import type { Config } from '../../src/oci/config.js';
 import { copyFhirBundle } from '../../bundles/fhir/test/copy.js';
-
 
 describe('the subordinate range: parsing, choosing a free one, mapping', () => {
   it('parses /etc/subuid-style text, skipping malformed lines, and finds a user by name or uid', () => {
@@ -51,7 +59,8 @@ describe('the subordinate range: parsing, choosing a free one, mapping', () => {
     );
   });
 
-  const cfg = (linux: Config['linux'] = {}): Config => ({ ociVersion: '1.2.0', process: { cwd: '/', args: ['/node'], user: { uid: 0, gid: 0 } }, linux } as Config);
+  const cfg = (linux: Config['linux'] = {}): Config =>
+    ({ ociVersion: '1.2.0', process: { cwd: '/', args: ['/node'], user: { uid: 0, gid: 0 } }, linux }) as Config;
 
   it('maps container ids 0..65535 onto the range, and the server (container root) is the range base on the host', () => {
     const ranges = { uid: { owner: 'hako', start: 165536, count: 65536 }, gid: { owner: 'hako', start: 165536, count: 100000 } };
@@ -66,16 +75,24 @@ describe('the subordinate range: parsing, choosing a free one, mapping', () => {
     if (IS_ROOT) expect(hostUser(cfg())).toMatchObject({ uid: 0, gid: 0 });
   });
 
-  it('keeps a bundle\'s own maps, but never ones that reach host id 0', () => {
+  it("keeps a bundle's own maps, but never ones that reach host id 0", () => {
     const never = () => {
       throw new Error('the range is not looked up when the bundle maps its own ids');
     };
-    const own = cfg({ uidMappings: [{ containerID: 0, hostID: 500000, size: 10 }], gidMappings: [{ containerID: 0, hostID: 500000, size: 10 }] });
+    const own = cfg({
+      uidMappings: [{ containerID: 0, hostID: 500000, size: 10 }],
+      gidMappings: [{ containerID: 0, hostID: 500000, size: 10 }],
+    });
     expect(withSubIdMappings(own, never)).toBe(own);
-    expect(() => withSubIdMappings(cfg({ uidMappings: [{ containerID: 0, hostID: 0, size: 65536 }], gidMappings: [{ containerID: 0, hostID: 500000, size: 10 }] }), never)).toThrow(
-      'config.json: linux.uidMappings[0]: maps host uid 0 into the container: hako up as root never runs a container as host root',
+    expect(() =>
+      withSubIdMappings(
+        cfg({ uidMappings: [{ containerID: 0, hostID: 0, size: 65536 }], gidMappings: [{ containerID: 0, hostID: 500000, size: 10 }] }),
+        never,
+      ),
+    ).toThrow('config.json: linux.uidMappings[0]: maps host uid 0 into the container: hako up as root never runs a container as host root');
+    expect(() => withSubIdMappings(cfg({ uidMappings: [{ containerID: 0, hostID: 500000, size: 10 }] }), never)).toThrow(
+      'config.json: linux.gidMappings: missing',
     );
-    expect(() => withSubIdMappings(cfg({ uidMappings: [{ containerID: 0, hostID: 500000, size: 10 }] }), never)).toThrow('config.json: linux.gidMappings: missing');
   });
 
   it('a volume is judged for the mapped user, not the caller', () => {
@@ -83,12 +100,17 @@ describe('the subordinate range: parsing, choosing a free one, mapping', () => {
     try {
       const data = path.join(bundle, 'data');
       fs.mkdirSync(data, { mode: 0o700 });
-      const c = withSubIdMappings({ ...cfg(), mounts: [{ destination: '/data', type: 'bind', source: 'data', options: ['rbind', 'rw'] }] }, {
-        uid: { owner: 'hako', start: 3000000, count: 65536 },
-        gid: { owner: 'hako', start: 3000000, count: 65536 },
-      });
+      const c = withSubIdMappings(
+        { ...cfg(), mounts: [{ destination: '/data', type: 'bind', source: 'data', options: ['rbind', 'rw'] }] },
+        {
+          uid: { owner: 'hako', start: 3000000, count: 65536 },
+          gid: { owner: 'hako', start: 3000000, count: 65536 },
+        },
+      );
       // Owned by the caller, mode 0700: the range's root cannot write it.
-      expect(() => checkVolumes(c, bundle)).toThrow(`the data volume ${data} (mounted at /data) is not writable by uid 3000000, the container's user on the host`);
+      expect(() => checkVolumes(c, bundle)).toThrow(
+        `the data volume ${data} (mounted at /data) is not writable by uid 3000000, the container's user on the host`,
+      );
       fs.chmodSync(data, 0o777);
       expect(() => checkVolumes(c, bundle)).not.toThrow();
     } finally {
@@ -109,7 +131,9 @@ describe('the subordinate range: parsing, choosing a free one, mapping', () => {
         gid: { owner: 'hakotest-x', start: 500000, count: 65536 },
         created: [],
       });
-      expect(() => ensureSubIds({ user: 'nobody-here', subuid, subgid })).toThrow(`--subids nobody-here: user nobody-here has no entry in ${subuid}`);
+      expect(() => ensureSubIds({ user: 'nobody-here', subuid, subgid })).toThrow(
+        `--subids nobody-here: user nobody-here has no entry in ${subuid}`,
+      );
     } finally {
       fs.rmSync(dir, { recursive: true, force: true });
     }
@@ -140,7 +164,18 @@ describe('the subordinate range: parsing, choosing a free one, mapping', () => {
       };
       const got = ensureSubIds({ subuid, subgid, loginDefs, run: fake, uidOf: (u) => users[u] });
       expect(calls).toEqual([
-        ['useradd', '--system', '--no-create-home', '--home-dir', '/nonexistent', '--shell', '/usr/sbin/nologin', '--comment', 'hako container ids', 'hako'],
+        [
+          'useradd',
+          '--system',
+          '--no-create-home',
+          '--home-dir',
+          '/nonexistent',
+          '--shell',
+          '/usr/sbin/nologin',
+          '--comment',
+          'hako container ids',
+          'hako',
+        ],
         ['usermod', '--add-subuids', '232072-297607', '--add-subgids', '232072-297607', 'hako'],
       ]);
       expect(got).toEqual({
@@ -241,7 +276,12 @@ async function until(what: string, test: () => boolean, alive: () => boolean, de
 
 async function serving(u: Up, port: number): Promise<string> {
   const re = new RegExp(`^FHIR server at http://127\\.0\\.0\\.1:${port}/ \\(hako container (\\S+), `, 'm');
-  await until('serving', () => re.test(u.stdout()), () => u.child.exitCode === null, () => `stdout: ${u.stdout()} stderr: ${u.stderr()}`);
+  await until(
+    'serving',
+    () => re.test(u.stdout()),
+    () => u.child.exitCode === null,
+    () => `stdout: ${u.stdout()} stderr: ${u.stderr()}`,
+  );
   return re.exec(u.stdout())![1]!;
 }
 
@@ -297,7 +337,10 @@ function hakoRanges(): { uid: SubIdEntry; gid: SubIdEntry } {
     expect(mine, `${file} has an entry for hako`).toBeDefined();
     expect(mine!.count).toBeGreaterThanOrEqual(65536);
     for (const other of entries.filter((e) => e.owner !== 'hako' && e.count > 0))
-      expect(other.start + other.count <= mine!.start || other.start >= mine!.start + mine!.count, `${file}: ${other.owner}:${other.start}:${other.count} overlaps hako's range`).toBe(true);
+      expect(
+        other.start + other.count <= mine!.start || other.start >= mine!.start + mine!.count,
+        `${file}: ${other.owner}:${other.start}:${other.count} overlaps hako's range`,
+      ).toBe(true);
     out[key] = mine!;
   }
   return out as { uid: SubIdEntry; gid: SubIdEntry };
@@ -330,7 +373,9 @@ describe.skipIf(!IS_ROOT)('hako up as root runs the FHIR server on a subordinate
     const id = await serving(u, port);
     const { uid, gid } = hakoRanges(); // created by this up, or by an earlier one: not overlapping anything
     expect(uid.start).not.toBe(0);
-    expect(u.stdout()).toContain(`as root, in a user namespace with no capabilities, as host uid ${uid.start} (user hako's subordinate range))`);
+    expect(u.stdout()).toContain(
+      `as root, in a user namespace with no capabilities, as host uid ${uid.start} (user hako's subordinate range))`,
+    );
 
     const pid = initPid('root', root, id);
     expect(fs.readFileSync(`/proc/${pid}/uid_map`, 'utf8').trim().split(/\s+/).map(Number)).toEqual([0, uid.start, 65536]);
@@ -351,7 +396,8 @@ describe.skipIf(!IS_ROOT)('hako up as root runs the FHIR server on a subordinate
     expect(planted.gid).toBe(gid.start);
     expect(planted.uid).not.toBe(0);
     expect(planted.gid).not.toBe(0);
-    for (const name of fs.readdirSync(path.join(bundle, 'data'))) expect(fs.lstatSync(path.join(bundle, 'data', name)).uid, name).not.toBe(0);
+    for (const name of fs.readdirSync(path.join(bundle, 'data')))
+      expect(fs.lstatSync(path.join(bundle, 'data', name)).uid, name).not.toBe(0);
 
     await stop(u, pid);
   });
@@ -374,8 +420,11 @@ describe.skipIf(!IS_ROOT)('hako up as root runs the FHIR server on a subordinate
     const u = up('root', bundle, root, port);
     const id = await serving(u, port);
     const { uid, gid } = hakoRanges();
-    expect(u.stderr()).toContain(`hako up: data volume ${data} now belongs to uid ${uid.start} gid ${gid.start}, the container's user on the host (and 4 entries in it that host root owned)`);
-    for (const name of ['journal', 'old-suid', 'sub', 'sub/file']) expect([fs.statSync(path.join(data, name)).uid, fs.statSync(path.join(data, name)).gid], name).toEqual([uid.start, gid.start]);
+    expect(u.stderr()).toContain(
+      `hako up: data volume ${data} now belongs to uid ${uid.start} gid ${gid.start}, the container's user on the host (and 4 entries in it that host root owned)`,
+    );
+    for (const name of ['journal', 'old-suid', 'sub', 'sub/file'])
+      expect([fs.statSync(path.join(data, name)).uid, fs.statSync(path.join(data, name)).gid], name).toEqual([uid.start, gid.start]);
     expect(fs.statSync(path.join(data, 'old-suid')).mode & 0o6000).toBe(0); // chown clears setuid
     expect(fs.lstatSync(path.join(data, 'link')).uid).toBe(0); // neither the link...
     expect(fs.statSync(target).uid).toBe(0); // ...nor what it or the hard link points to
@@ -383,7 +432,7 @@ describe.skipIf(!IS_ROOT)('hako up as root runs the FHIR server on a subordinate
     await stop(u, initPid('root', root, id));
   });
 
-  it('control: the same bundle and attack under the runtime\'s default root mapping give a host setuid-root file', async () => {
+  it("control: the same bundle and attack under the runtime's default root mapping give a host setuid-root file", async () => {
     // What `up` did before: the bundle as shipped, container root mapped to the caller.
     const bundle = fhirBundle('root');
     const root = stateRoot('root');
@@ -404,7 +453,12 @@ describe.skipIf(!IS_ROOT)('hako up as root runs the FHIR server on a subordinate
     try {
       const pid = initPid('root', root, id);
       expect(fs.readFileSync(`/proc/${pid}/uid_map`, 'utf8').trim().split(/\s+/).map(Number)).toEqual([0, 0, 1]);
-      await until('the journal', () => fs.existsSync(path.join(data, 'journal')), () => fs.existsSync(`/proc/${pid}`), () => 'the server exited');
+      await until(
+        'the journal',
+        () => fs.existsSync(path.join(data, 'journal')),
+        () => fs.existsSync(`/proc/${pid}`),
+        () => 'the server exited',
+      );
       expect(fs.statSync(path.join(data, 'journal')).uid).toBe(0);
       expect(idLine(pid, 'Uid')[0]).toBe(0);
       const seen = setuidAttack('root', root, bundle, id);
@@ -420,8 +474,8 @@ describe.skipIf(!IS_ROOT)('hako up as root runs the FHIR server on a subordinate
   });
 });
 
-describe.skipIf(!IS_ROOT)('hako up rootless is unchanged: the caller\'s own id', () => {
-  it('maps only the test user; the journal is the test user\'s', async () => {
+describe.skipIf(!IS_ROOT)("hako up rootless is unchanged: the caller's own id", () => {
+  it("maps only the test user; the journal is the test user's", async () => {
     const { uid, gid } = testUserIds();
     const bundle = fhirBundle('rootless');
     const root = stateRoot('rootless');

@@ -33,9 +33,15 @@ const idsOf = (who: Who) => (who === 'rootless' ? testUserIds() : { uid: 0, gid:
 /** hako as the test user with a clean environment (no XDG_RUNTIME_DIR, no --root) plus `env`. */
 function hakoDefaultRoot(args: string[], env: Record<string, string> = {}) {
   const pairs = Object.entries(env).map(([k, v]) => `${k}=${v}`);
-  return spawnSync('setpriv', ['--reuid', TEST_USER, '--regid', TEST_USER, '--init-groups', '--reset-env', 'env', ...pairs, process.execPath, CLI, ...args], {
-    encoding: 'utf8', cwd: os.tmpdir(), timeout: 30_000,
-  });
+  return spawnSync(
+    'setpriv',
+    ['--reuid', TEST_USER, '--regid', TEST_USER, '--init-groups', '--reset-env', 'env', ...pairs, process.execPath, CLI, ...args],
+    {
+      encoding: 'utf8',
+      cwd: os.tmpdir(),
+      timeout: 30_000,
+    },
+  );
 }
 
 function chownR(p: string, uid: number, gid: number): void {
@@ -64,9 +70,18 @@ function plant(root: string, id: string, owner: { uid: number; gid: number }, p:
   if (p.marker) cfg.hooks = { poststop: [{ path: '/bin/sh', args: ['sh', '-c', `echo ran > ${p.marker}`] }] };
   fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(cfg));
   const record = {
-    id, bundle: '/nonexistent', rootfs: BUSYBOX_ROOTFS, pid: p.pid ?? 999_999, startTime: p.startTime ?? '1',
-    created: new Date().toISOString(), rootless: owner.uid !== 0, setgroupsDenied: false,
-    configPath: p.configPath ?? path.join(dir, 'config.json'), owner: owner.uid, ...(p.cgroup ? { cgroup: p.cgroup } : {}), ...p.extra,
+    id,
+    bundle: '/nonexistent',
+    rootfs: BUSYBOX_ROOTFS,
+    pid: p.pid ?? 999_999,
+    startTime: p.startTime ?? '1',
+    created: new Date().toISOString(),
+    rootless: owner.uid !== 0,
+    setgroupsDenied: false,
+    configPath: p.configPath ?? path.join(dir, 'config.json'),
+    owner: owner.uid,
+    ...(p.cgroup ? { cgroup: p.cgroup } : {}),
+    ...p.extra,
   };
   fs.writeFileSync(path.join(dir, 'state.json'), p.raw ?? JSON.stringify(record));
   chownR(dir, owner.uid, owner.gid);
@@ -184,7 +199,7 @@ describe.skipIf(!IS_ROOT)('default state root of a rootless user without XDG_RUN
     fs.rmSync(runUser, { recursive: true, force: true });
   });
 
-  it('a squatted ~/.local/state/hako is refused with one sentence; the victim\'s own is read', () => {
+  it("a squatted ~/.local/state/hako is refused with one sentence; the victim's own is read", () => {
     const sq = squatterIds();
     for (const d of [path.join(home, '.local'), path.join(home, '.local/state')]) {
       if (!fs.existsSync(d)) {
@@ -200,14 +215,18 @@ describe.skipIf(!IS_ROOT)('default state root of a rootless user without XDG_RUN
     for (const verb of [['delete', 'victim2'], ['delete', '--force', 'victim2'], ['state', 'victim2'], ['kill', 'victim2'], ['list']]) {
       const r = hakoDefaultRoot(verb);
       expect(r.status).not.toBe(0);
-      expect(oneSentence(r.stderr)).toBe(`hako: the state root ${homeRoot} is owned by uid ${sq.uid}, not by you (uid ${uid}): another user may have planted it; remove it or choose another with --root`);
+      expect(oneSentence(r.stderr)).toBe(
+        `hako: the state root ${homeRoot} is owned by uid ${sq.uid}, not by you (uid ${uid}): another user may have planted it; remove it or choose another with --root`,
+      );
     }
     expect(fs.existsSync(marker)).toBe(false);
     // Writable by others is as bad as owned by another.
     chownR(homeRoot, uid, gid);
     fs.chmodSync(homeRoot, 0o777);
     const w = hakoDefaultRoot(['delete', 'victim2']);
-    expect(oneSentence(w.stderr)).toContain(`the state root ${homeRoot} is writable by its group and others (mode 777): chmod go-w ${homeRoot}`);
+    expect(oneSentence(w.stderr)).toContain(
+      `the state root ${homeRoot} is writable by its group and others (mode 777): chmod go-w ${homeRoot}`,
+    );
     expect(fs.existsSync(marker)).toBe(false);
     // Control: the victim's own root (0755 is fine: only group/other write is refused).
     fs.chmodSync(homeRoot, 0o755);
@@ -250,9 +269,13 @@ describe.skipIf(!IS_ROOT)('default state root of a rootless user without XDG_RUN
     expect(fs.readdirSync(xdg)).toEqual([]);
 
     const missing = hakoDefaultRoot(['state', 'x'], { XDG_RUNTIME_DIR: '/nonexistent/xdg' });
-    expect(oneSentence(missing.stderr)).toBe('hako: XDG_RUNTIME_DIR=/nonexistent/xdg does not exist: create it (mode 0700, owned by you), unset it, or choose a state root with --root');
+    expect(oneSentence(missing.stderr)).toBe(
+      'hako: XDG_RUNTIME_DIR=/nonexistent/xdg does not exist: create it (mode 0700, owned by you), unset it, or choose a state root with --root',
+    );
     const ro = hakoDefaultRoot(['state', 'x'], { XDG_RUNTIME_DIR: '/' });
-    expect(oneSentence(ro.stderr)).toBe(`hako: XDG_RUNTIME_DIR=/ is not writable by uid ${uid}: fix its owner or mode, unset it, or choose a state root with --root`);
+    expect(oneSentence(ro.stderr)).toBe(
+      `hako: XDG_RUNTIME_DIR=/ is not writable by uid ${uid}: fix its owner or mode, unset it, or choose a state root with --root`,
+    );
   });
 });
 
@@ -433,7 +456,12 @@ describe.each(WHO)('--root and state.json (%s)', (who) => {
       chownR(path.dirname(precious), victim.uid, victim.gid);
       const cgroup: CgroupState = { mount: fake, base: '/', path: '/hako/f1', available: [], strict: false, created: ['/hako/f1'] };
       plant(root, 'f1', victim, { cgroup });
-      for (const args of [['kill', '--all', 'f1', 'KILL'], ['kill', '--all', 'f1', 'TERM'], ['delete', 'f1'], ['pause', 'f1']]) {
+      for (const args of [
+        ['kill', '--all', 'f1', 'KILL'],
+        ['kill', '--all', 'f1', 'TERM'],
+        ['delete', 'f1'],
+        ['pause', 'f1'],
+      ]) {
         const r = hako(who, root, args);
         expect(r.status).not.toBe(0);
         expect(oneSentence(r.stderr)).toContain(`cgroup.mount: ${fake} is not a cgroup v2 mount`);
@@ -447,7 +475,10 @@ describe.each(WHO)('--root and state.json (%s)', (who) => {
 
       // A path with "..", or one elsewhere on the real mount, is refused as well.
       const mount = realCgroup2Mount();
-      for (const [p, msg] of [['/hako/../../etc', /cgroup\.path: must be a normalized absolute path/], ['/system.slice', /cgroup\.path: \/system\.slice is not where hako puts the cgroup of container "f1"/]] as const) {
+      for (const [p, msg] of [
+        ['/hako/../../etc', /cgroup\.path: must be a normalized absolute path/],
+        ['/system.slice', /cgroup\.path: \/system\.slice is not where hako puts the cgroup of container "f1"/],
+      ] as const) {
         plant(root, 'f1', victim, { cgroup: { ...cgroup, mount: mount ?? '/sys/fs/cgroup', path: p, created: [] } });
         const r = hako(who, root, ['kill', '--all', 'f1', 'KILL']);
         if (mount) expect(oneSentence(r.stderr)).toMatch(msg);
@@ -483,7 +514,9 @@ describe('the cgroup checks themselves', () => {
       expect(cgroupProblem({ ...state, path: '/hako/../hako/t1' }, 't1', undefined, mounts)).toMatch(/without "\." or "\.\."/);
       // The container's own cgroupsPath is honoured (absolute, relative, systemd).
       fs.mkdirSync(path.join(fake, 'machine.slice/pod-t1.scope'), { recursive: true });
-      expect(cgroupProblem({ ...state, path: '/machine.slice/pod-t1.scope', created: [] }, 't1', 'machine.slice:pod:t1', mounts)).toBeNull();
+      expect(
+        cgroupProblem({ ...state, path: '/machine.slice/pod-t1.scope', created: [] }, 't1', 'machine.slice:pod:t1', mounts),
+      ).toBeNull();
       expect(cgroupProblem({ ...state, path: '/a/b/mine', created: [] }, 't1', 'mine', mounts)).toBeNull();
       expect(cgroupProblem({ ...state, path: '/a/b/mine', created: [] }, 't1', '/mine', mounts)).toMatch(/is not where/);
       // A symlink on the way.
@@ -514,7 +547,7 @@ describe('the cgroup checks themselves', () => {
   });
 });
 
-describe.skipIf(!IS_ROOT || !realCgroup2Mount())('a recorded init outside the container\'s real cgroup (root)', () => {
+describe.skipIf(!IS_ROOT || !realCgroup2Mount())("a recorded init outside the container's real cgroup (root)", () => {
   it('is not signalled even with its exact start time; once it is in the cgroup, it is (control)', () => {
     const mount = realCgroup2Mount()!;
     const id = `cgk${process.pid}`;
@@ -532,7 +565,9 @@ describe.skipIf(!IS_ROOT || !realCgroup2Mount())('a recorded init outside the co
       const cgroup: CgroupState = { mount, base: '/', path: `/hako/${id}`, available: [], strict: false, created: [`/hako/${id}`] };
       plant(root, id, { uid: 0, gid: 0 }, { pid, startTime: startTimeOf(pid), cgroup });
       const r = hako('root', root, ['kill', id, 'KILL']);
-      expect(oneSentence(r.stderr)).toBe(`hako: container "${id}": process ${pid} is not in the container's cgroup; hako does not signal it`);
+      expect(oneSentence(r.stderr)).toBe(
+        `hako: container "${id}": process ${pid} is not in the container's cgroup; hako does not signal it`,
+      );
       expect(alive(pid)).toBe(true);
       fs.writeFileSync(path.join(dir, 'cgroup.procs'), String(pid));
       const c = hako('root', root, ['kill', id, 'KILL']);

@@ -119,8 +119,17 @@ describe.each(WHO)('lock files (%s)', (who) => {
 
   run('verbs on ids that do not exist leave nothing behind', () => {
     const root = scratch(who, 'r-');
-    const verbs = [['kill', 'ghost'], ['kill', '--all', 'ghost', 'KILL'], ['delete', 'ghost'], ['start', 'ghost'], ['state', 'ghost'],
-      ['pause', 'ghost'], ['resume', 'ghost'], ['ps', 'ghost'], ['exec', 'ghost', 'true']];
+    const verbs = [
+      ['kill', 'ghost'],
+      ['kill', '--all', 'ghost', 'KILL'],
+      ['delete', 'ghost'],
+      ['start', 'ghost'],
+      ['state', 'ghost'],
+      ['pause', 'ghost'],
+      ['resume', 'ghost'],
+      ['ps', 'ghost'],
+      ['exec', 'ghost', 'true'],
+    ];
     for (let i = 0; i < 2; i++) {
       for (const v of verbs) {
         const args = v.map((a) => (a === 'ghost' ? `ghost${i}` : a));
@@ -134,7 +143,7 @@ describe.each(WHO)('lock files (%s)', (who) => {
     expect(fs.readdirSync(root)).toEqual([]);
   });
 
-  run('a container\'s lock goes with it; a failed create leaves none', () => {
+  run("a container's lock goes with it; a failed create leaves none", () => {
     const { bundle, root } = makeBundle(who, (c) => (c.process!.args = ['sleep', '30']));
     const c = hako(who, root, ['create', '-b', bundle, 'lk1'], { detached: true });
     expect(c.stderr).toBe('');
@@ -182,7 +191,15 @@ describe.each(WHO)('lock files (%s)', (who) => {
   run('a 300-character id gets one sentence; a 200-character one works', () => {
     const { bundle, root } = makeBundle(who);
     const long = 'a'.repeat(300);
-    for (const v of [['create', '-b', bundle, long], ['run', '-b', bundle, long], ['state', long], ['kill', long], ['delete', long], ['delete', '--force', long], ['start', long]]) {
+    for (const v of [
+      ['create', '-b', bundle, long],
+      ['run', '-b', bundle, long],
+      ['state', long],
+      ['kill', long],
+      ['delete', long],
+      ['delete', '--force', long],
+      ['start', long],
+    ]) {
       const r = hako(who, root, v);
       expect(r.status).not.toBe(0);
       expect(oneSentence(r.stderr)).toBe('hako: invalid container id: it is 300 characters long, at most 200 are allowed');

@@ -65,7 +65,9 @@ describe('cgroup host detection', () => {
     const cg = fakeHost({ v1: ['memory', 'pids', 'cpu'], controllers: 'hugetlb' });
     const host = detect({ proc: join(dir, 'proc'), uid: 1000 });
     expect(host.v1).toBeUndefined();
-    expect(host.problem).toBe(`cgroup v2 runs in hybrid mode here: memory, pids, cpu belong to cgroup v1, which cannot be delegated to uid 1000, and ${cg} offers only hugetlb`);
+    expect(host.problem).toBe(
+      `cgroup v2 runs in hybrid mode here: memory, pids, cpu belong to cgroup v1, which cannot be delegated to uid 1000, and ${cg} offers only hugetlb`,
+    );
   });
 
   it('keeps to v2 where it is whole, even with a v1 hierarchy mounted', () => {

@@ -22,8 +22,16 @@ beforeEach(() => {
   root = mkdtempSync(join(tmpdir(), 'hako-cgroot-'));
   cgroupDir(root, 'cpu memory pids');
   host = {
-    mode: 'unified', mount: root, controllers: ['cpu', 'memory', 'pids'], v1Controllers: [], uid: 0, rootless: false,
-    ownCgroup: '/', base: '/', baseControllers: ['cpu', 'memory', 'pids'], problem: null,
+    mode: 'unified',
+    mount: root,
+    controllers: ['cpu', 'memory', 'pids'],
+    v1Controllers: [],
+    uid: 0,
+    rootless: false,
+    ownCgroup: '/',
+    base: '/',
+    baseControllers: ['cpu', 'memory', 'pids'],
+    problem: null,
   };
 });
 afterEach(() => rmSync(root, { recursive: true, force: true }));
@@ -63,7 +71,9 @@ describe('cgroup manager on a fake root', () => {
     const res = { memory: { limit: 1 << 20 }, pids: { limit: 5 }, hugepageLimits: [{ pageSize: '2MB', limit: 0 }] };
     const { plan, warnings } = prepareCgroup({ id: 'c3', resources: res, host: hybrid, strict: false });
     expect(plan!.writes.map((w) => w.file)).toEqual(['hugetlb.2MB.max']);
-    expect(warnings).toEqual([`memory, pids limits are not applied: ${root} offers no such controller (set HAKO_CGROUP_STRICT=1 to refuse instead)`]);
+    expect(warnings).toEqual([
+      `memory, pids limits are not applied: ${root} offers no such controller (set HAKO_CGROUP_STRICT=1 to refuse instead)`,
+    ]);
     expect(() => prepareCgroup({ id: 'c3', resources: res, host: hybrid, strict: true })).toThrow(
       `linux.resources.memory.limit: the memory controller is not available in ${root} (it offers: hugetlb)`,
     );
@@ -73,7 +83,14 @@ describe('cgroup manager on a fake root', () => {
   });
 
   it('runs without a cgroup and one warning when nothing is writable, unless strict', () => {
-    const none: HostCgroups = { ...host, rootless: true, uid: 1000, base: null, baseControllers: [], problem: 'no cgroup v2 subtree is delegated to uid 1000' };
+    const none: HostCgroups = {
+      ...host,
+      rootless: true,
+      uid: 1000,
+      base: null,
+      baseControllers: [],
+      problem: 'no cgroup v2 subtree is delegated to uid 1000',
+    };
     expect(prepareCgroup({ id: 'c4', host: none })).toEqual({ manager: null, plan: null, warnings: [] });
     const res = { pids: { limit: 5 } };
     expect(prepareCgroup({ id: 'c4', resources: res, host: none, strict: false }).warnings).toEqual([
@@ -82,6 +99,8 @@ describe('cgroup manager on a fake root', () => {
     expect(() => prepareCgroup({ id: 'c4', resources: res, host: none, strict: true })).toThrow(
       'linux.resources: limits are not applied because no cgroup v2 subtree is delegated to uid 1000',
     );
-    expect(() => prepareCgroup({ id: 'c4', resources: { pids: { limit: -7 } }, host: none })).toThrow('linux.resources.pids.limit: -7 is not a valid limit');
+    expect(() => prepareCgroup({ id: 'c4', resources: { pids: { limit: -7 } }, host: none })).toThrow(
+      'linux.resources.pids.limit: -7 is not a valid limit',
+    );
   });
 });

@@ -19,8 +19,9 @@ describe('cgroup paths', () => {
 
   it('maps the systemd form slice:prefix:name without D-Bus', () => {
     expect(resolveCgroupPath('system.slice:docker:abc', root)).toBe('/system.slice/docker-abc.scope');
-    expect(resolveCgroupPath('kubepods-besteffort-pod1.slice:cri-containerd:abc', root))
-      .toBe('/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1.slice/cri-containerd-abc.scope');
+    expect(resolveCgroupPath('kubepods-besteffort-pod1.slice:cri-containerd:abc', root)).toBe(
+      '/kubepods.slice/kubepods-besteffort.slice/kubepods-besteffort-pod1.slice/cri-containerd-abc.scope',
+    );
     expect(resolveCgroupPath(':podman:abc', user)).toBe('/user/1000/user.slice/podman-abc.scope');
     expect(resolveCgroupPath('::abc', root)).toBe('/system.slice/abc.scope');
     expect(expandSlice('-.slice')).toBe('/');

@@ -2,8 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { blkioToIoWeight, sharesToWeight, swapToV2, toCgroupWrites } from '../../src/cgroups/resources.js';
 import type { LinuxResources } from '../../src/cgroups/types.js';
 
-const files = (res: LinuxResources, bfq = false) =>
-  Object.fromEntries(toCgroupWrites(res, { bfq }).writes.map((w) => [w.file, w.value]));
+const files = (res: LinuxResources, bfq = false) => Object.fromEntries(toCgroupWrites(res, { bfq }).writes.map((w) => [w.file, w.value]));
 
 describe('cgroup conversions', () => {
   it('converts cpu shares to weight with the runc/crun formula', () => {
@@ -31,19 +30,30 @@ describe('cgroup conversions', () => {
   });
 
   it('maps memory, pids and cpu to v2 files', () => {
-    expect(files({
-      memory: { limit: 64 << 20, reservation: 32 << 20, swap: 128 << 20 },
-      pids: { limit: 32 },
-      cpu: { shares: 1024, quota: 50000, period: 100000, cpus: '0-1', mems: '0' },
-    })).toEqual({
-      'memory.max': String(64 << 20), 'memory.low': String(32 << 20), 'memory.swap.max': String(64 << 20),
-      'pids.max': '32', 'cpu.weight': '39', 'cpu.max': '50000 100000', 'cpuset.cpus': '0-1', 'cpuset.mems': '0',
+    expect(
+      files({
+        memory: { limit: 64 << 20, reservation: 32 << 20, swap: 128 << 20 },
+        pids: { limit: 32 },
+        cpu: { shares: 1024, quota: 50000, period: 100000, cpus: '0-1', mems: '0' },
+      }),
+    ).toEqual({
+      'memory.max': String(64 << 20),
+      'memory.low': String(32 << 20),
+      'memory.swap.max': String(64 << 20),
+      'pids.max': '32',
+      'cpu.weight': '39',
+      'cpu.max': '50000 100000',
+      'cpuset.cpus': '0-1',
+      'cpuset.mems': '0',
     });
   });
 
   it('reads -1 as max and 0 as unset', () => {
     expect(files({ memory: { limit: -1 }, pids: { limit: -1 }, cpu: { quota: -1 } })).toEqual({
-      'memory.max': 'max', 'memory.swap.max': 'max', 'pids.max': 'max', 'cpu.max': 'max 100000',
+      'memory.max': 'max',
+      'memory.swap.max': 'max',
+      'pids.max': 'max',
+      'cpu.max': 'max 100000',
     });
     expect(files({ memory: { limit: 0 }, pids: { limit: 0 }, cpu: { shares: 0, quota: 0 } })).toEqual({});
   });
@@ -58,7 +68,10 @@ describe('cgroup conversions', () => {
       blockIO: {
         weight: 500,
         throttleReadBpsDevice: [{ major: 8, minor: 0, rate: 1048576 }],
-        throttleWriteBpsDevice: [{ major: 8, minor: 0, rate: 2097152 }, { major: 8, minor: 16, rate: 0 }],
+        throttleWriteBpsDevice: [
+          { major: 8, minor: 0, rate: 2097152 },
+          { major: 8, minor: 16, rate: 0 },
+        ],
         throttleReadIOPSDevice: [{ major: 8, minor: 0, rate: 100 }],
         throttleWriteIOPSDevice: [{ major: 8, minor: 0, rate: 200 }],
       },
@@ -77,19 +90,28 @@ describe('cgroup conversions', () => {
   });
 
   it('maps hugetlb, rdma and unified keys; unified wins over a typed field', () => {
-    expect(files({
-      hugepageLimits: [{ pageSize: '2MB', limit: 4194304 }],
-      rdma: { mlx4_0: { hcaHandles: 2, hcaObjects: 2000 } },
-      memory: { limit: 1000000 },
-      unified: { 'memory.max': '2000000', 'memory.high': '900000', 'cgroup.max.descendants': '5' },
-    })).toEqual({
-      'hugetlb.2MB.max': '4194304', 'rdma.max': 'mlx4_0 hca_handle=2 hca_object=2000',
-      'memory.max': '2000000', 'memory.high': '900000', 'cgroup.max.descendants': '5',
+    expect(
+      files({
+        hugepageLimits: [{ pageSize: '2MB', limit: 4194304 }],
+        rdma: { mlx4_0: { hcaHandles: 2, hcaObjects: 2000 } },
+        memory: { limit: 1000000 },
+        unified: { 'memory.max': '2000000', 'memory.high': '900000', 'cgroup.max.descendants': '5' },
+      }),
+    ).toEqual({
+      'hugetlb.2MB.max': '4194304',
+      'rdma.max': 'mlx4_0 hca_handle=2 hca_object=2000',
+      'memory.max': '2000000',
+      'memory.high': '900000',
+      'cgroup.max.descendants': '5',
     });
   });
 
   it('warns about v1-only settings instead of failing', () => {
-    const { writes, warnings } = toCgroupWrites({ memory: { kernel: 100, swappiness: 10 }, network: { classID: 1 }, blockIO: { leafWeight: 20 } });
+    const { writes, warnings } = toCgroupWrites({
+      memory: { kernel: 100, swappiness: 10 },
+      network: { classID: 1 },
+      blockIO: { leafWeight: 20 },
+    });
     expect(writes).toEqual([]);
     expect(warnings).toEqual([
       'linux.resources.memory.kernel exists only in cgroup v1 and is ignored',
@@ -111,10 +133,19 @@ describe('cgroup conversions', () => {
     [{ cpu: { cpus: '0-a' } }, 'linux.resources.cpu.cpus: "0-a" is not a list like "0-3,5"'],
     [{ cpu: { realtimeRuntime: 100 } }, 'linux.resources.cpu.realtimeRuntime: real-time CPU limits exist only in cgroup v1'],
     [{ blockIO: { weight: 5 } }, 'linux.resources.blockIO.weight: 5 is not between 10 and 1000'],
-    [{ blockIO: { throttleReadBpsDevice: [{ major: 8, minor: 0, rate: -1 }] } }, 'linux.resources.blockIO.throttleReadBpsDevice[0].rate: -1 is not a valid rate'],
+    [
+      { blockIO: { throttleReadBpsDevice: [{ major: 8, minor: 0, rate: -1 }] } },
+      'linux.resources.blockIO.throttleReadBpsDevice[0].rate: -1 is not a valid rate',
+    ],
     [{ hugepageLimits: [{ pageSize: '2M', limit: 1 }] }, 'linux.resources.hugepageLimits[0].pageSize: "2M" is not a page size like "2MB"'],
-    [{ unified: { 'memory/../x': '1' } }, 'linux.resources.unified["memory/../x"]: "memory/../x" is not a cgroup v2 file name like "memory.high"'],
-    [{ unified: { 'cgroup.procs': '1' } }, 'linux.resources.unified["cgroup.procs"]: cgroup.procs is managed by the runtime and cannot be set'],
+    [
+      { unified: { 'memory/../x': '1' } },
+      'linux.resources.unified["memory/../x"]: "memory/../x" is not a cgroup v2 file name like "memory.high"',
+    ],
+    [
+      { unified: { 'cgroup.procs': '1' } },
+      'linux.resources.unified["cgroup.procs"]: cgroup.procs is managed by the runtime and cannot be set',
+    ],
     [{ unified: { 'memory.high': 5 } }, 'linux.resources.unified["memory.high"]: 5 is not a string'],
   ])('refuses %j with one sentence naming the field', (res, message) => {
     expect(() => toCgroupWrites(res as LinuxResources)).toThrow(message);

@@ -13,8 +13,18 @@ describe('update', () => {
     expect(() => parseBytes('10x', '--memory')).toThrow('--memory: "10x" is not a size');
   });
 
-  test("single-value flags become linux.resources fields", () => {
-    expect(resourcesFrom({ memory: '64m', memorySwap: '-1', cpuQuota: '50000', cpuPeriod: '100000', pidsLimit: '100', cpusetCpus: '0-1', blkioWeight: '500' })).toEqual({
+  test('single-value flags become linux.resources fields', () => {
+    expect(
+      resourcesFrom({
+        memory: '64m',
+        memorySwap: '-1',
+        cpuQuota: '50000',
+        cpuPeriod: '100000',
+        pidsLimit: '100',
+        cpusetCpus: '0-1',
+        blkioWeight: '500',
+      }),
+    ).toEqual({
       memory: { limit: 64 * 1024 ** 2, swap: -1 },
       cpu: { quota: 50000, period: 100000, cpus: '0-1' },
       pids: { limit: 100 },

@@ -6,24 +6,49 @@ import { describeHost, type HostCgroups } from '../../src/cgroups/index.js';
 import { CLI } from '../helpers/env.js';
 
 const unifiedDelegated: HostCgroups = {
-  mode: 'unified', mount: '/sys/fs/cgroup', controllers: ['cpu', 'memory', 'pids', 'io'], v1Controllers: [], uid: 1000, rootless: true,
-  ownCgroup: '/user.slice/user-1000.slice/user@1000.service/app.slice/x.scope', base: '/user.slice/user-1000.slice/user@1000.service',
-  baseControllers: ['cpu', 'memory', 'pids'], problem: null,
+  mode: 'unified',
+  mount: '/sys/fs/cgroup',
+  controllers: ['cpu', 'memory', 'pids', 'io'],
+  v1Controllers: [],
+  uid: 1000,
+  rootless: true,
+  ownCgroup: '/user.slice/user-1000.slice/user@1000.service/app.slice/x.scope',
+  base: '/user.slice/user-1000.slice/user@1000.service',
+  baseControllers: ['cpu', 'memory', 'pids'],
+  problem: null,
 };
 const hybrid: HostCgroups = {
-  mode: 'hybrid', mount: '/sys/fs/cgroup/unified', controllers: ['hugetlb'], v1Controllers: ['cpu', 'memory', 'pids'], uid: 1000, rootless: true,
-  ownCgroup: '/', base: null, baseControllers: [], problem: 'no cgroup v2 subtree is delegated to uid 1000 (its cgroup / is not writable); run hako under systemd-run --user --scope -p Delegate=yes, or as root',
+  mode: 'hybrid',
+  mount: '/sys/fs/cgroup/unified',
+  controllers: ['hugetlb'],
+  v1Controllers: ['cpu', 'memory', 'pids'],
+  uid: 1000,
+  rootless: true,
+  ownCgroup: '/',
+  base: null,
+  baseControllers: [],
+  problem:
+    'no cgroup v2 subtree is delegated to uid 1000 (its cgroup / is not writable); run hako under systemd-run --user --scope -p Delegate=yes, or as root',
 };
 
 function facts(over: Partial<DoctorFacts> = {}): DoctorFacts {
   return {
-    uid: 1000, user: 'alice', cgroupLines: describeHost(unifiedDelegated),
-    maxUserNamespaces: 63000, unprivilegedUsernsClone: null, apparmorRestrictsUserns: null,
+    uid: 1000,
+    user: 'alice',
+    cgroupLines: describeHost(unifiedDelegated),
+    maxUserNamespaces: 63000,
+    unprivilegedUsernsClone: null,
+    apparmorRestrictsUserns: null,
     newuidmap: { path: '/usr/bin/newuidmap', privileged: true, how: 'setuid root' },
     newgidmap: { path: '/usr/bin/newgidmap', privileged: true, how: 'setuid root' },
-    subuid: [{ start: 100000, count: 65536 }], subgid: [{ start: 100000, count: 65536 }],
-    seccompActions: ['kill_process', 'errno', 'user_notif', 'allow'], seccompKernel: true,
-    landlockAbi: 4, overlay: true, stateRoot: '/run/user/1000/hako', stateRootProblem: null,
+    subuid: [{ start: 100000, count: 65536 }],
+    subgid: [{ start: 100000, count: 65536 }],
+    seccompActions: ['kill_process', 'errno', 'user_notif', 'allow'],
+    seccompKernel: true,
+    landlockAbi: 4,
+    overlay: true,
+    stateRoot: '/run/user/1000/hako',
+    stateRootProblem: null,
     ...over,
   };
 }
@@ -35,7 +60,9 @@ describe('hako doctor verdicts', () => {
     expect(verdict(cs)).toEqual({ line: 'hako can run rootless containers here', exitCode: 0 });
     const text = formatChecks(cs);
     expect(text).toContain('ok      cgroups: cgroup v2 at /sys/fs/cgroup (unified mode)\n');
-    expect(text).toContain('ok      cgroups: writable subtree /user.slice/user-1000.slice/user@1000.service (delegated), controllers: cpu memory pids\n');
+    expect(text).toContain(
+      'ok      cgroups: writable subtree /user.slice/user-1000.slice/user@1000.service (delegated), controllers: cpu memory pids\n',
+    );
     expect(text).toContain('ok      cgroups: memory, pids and cpu limits are enforced\n');
     expect(text).toContain('ok      /etc/subuid: alice (uid 1000) has 100000-165535 (65536 ids)\n');
     expect(text).toContain('ok      seccomp: user notification (SCMP_ACT_NOTIFY, listenerPath) available\n');
@@ -45,11 +72,17 @@ describe('hako doctor verdicts', () => {
   });
 
   it('a hybrid host without delegation, no id tools, no Landlock: warnings, still exit 0', () => {
-    const cs = checks(facts({
-      cgroupLines: describeHost(hybrid), newuidmap: null,
-      newgidmap: { path: '/usr/bin/newgidmap', privileged: false, how: 'neither setuid root nor given CAP_SETGID' },
-      subuid: [], landlockAbi: 0, overlay: false, seccompActions: ['kill_process', 'errno', 'allow'],
-    }));
+    const cs = checks(
+      facts({
+        cgroupLines: describeHost(hybrid),
+        newuidmap: null,
+        newgidmap: { path: '/usr/bin/newgidmap', privileged: false, how: 'neither setuid root nor given CAP_SETGID' },
+        subuid: [],
+        landlockAbi: 0,
+        overlay: false,
+        seccompActions: ['kill_process', 'errno', 'allow'],
+      }),
+    );
     const byVerdict = (v: string) => cs.filter((c) => c.verdict === v).map((c) => c.text);
     expect(byVerdict('missing')).toEqual([]);
     expect(byVerdict('warn')).toEqual([
@@ -78,7 +111,10 @@ describe('hako doctor verdicts', () => {
 
   it('as root, id ranges are not needed; a kernel without actions_avail still has seccomp', () => {
     const cs = checks(facts({ uid: 0, user: 'root', subuid: [], subgid: [], seccompActions: null }));
-    expect(cs.find((c) => c.text.startsWith('/etc/subgid'))).toEqual({ verdict: 'ok', text: '/etc/subgid: not needed as root (any id can be mapped)' });
+    expect(cs.find((c) => c.text.startsWith('/etc/subgid'))).toEqual({
+      verdict: 'ok',
+      text: '/etc/subgid: not needed as root (any id can be mapped)',
+    });
     expect(cs.find((c) => c.text.startsWith('seccomp'))!.verdict).toBe('warn');
   });
 
@@ -92,7 +128,10 @@ describe('hako doctor verdicts', () => {
 
   it('reads /etc/subuid by name or uid, skipping comments and junk', () => {
     const text = '# c\nalice:100000:65536\nbob:200000:65536\n1000:300000:10\nalice:x:y\n\n';
-    expect(parseSubIds(text, 'alice', 1000)).toEqual([{ start: 100000, count: 65536 }, { start: 300000, count: 10 }]);
+    expect(parseSubIds(text, 'alice', 1000)).toEqual([
+      { start: 100000, count: 65536 },
+      { start: 300000, count: 10 },
+    ]);
     expect(parseSubIds(text, null, 2000)).toEqual([]);
   });
 });

@@ -29,6 +29,8 @@ describe('hooks', () => {
   });
 
   it('a timeout still fails', () => {
-    expect(() => runHooks('prestart', [{ path: '/bin/sleep', args: ['sleep', '10'], timeout: 1 }], state)).toThrow('prestart hook /bin/sleep timed out after 1 s');
+    expect(() => runHooks('prestart', [{ path: '/bin/sleep', args: ['sleep', '10'], timeout: 1 }], state)).toThrow(
+      'prestart hook /bin/sleep timed out after 1 s',
+    );
   });
 });

@@ -12,13 +12,24 @@ describe('compileLandlock', () => {
   });
 
   it('builds fs and net rules on ABI 7', () => {
-    const plan = compileLandlock({ [`${P}fs.ro`]: '/usr:/etc/', [`${P}fs.rw`]: '/data', [`${P}net.bind`]: '8080', [`${P}net.connect`]: '443, 5432' }, 7)!;
+    const plan = compileLandlock(
+      { [`${P}fs.ro`]: '/usr:/etc/', [`${P}fs.rw`]: '/data', [`${P}net.bind`]: '8080', [`${P}net.connect`]: '443, 5432' },
+      7,
+    )!;
     const all = V1 | FS.REFER | FS.TRUNCATE | FS.IOCTL_DEV;
     expect(plan).toEqual({
       handledFs: all,
       handledNet: NET.BIND_TCP | NET.CONNECT_TCP,
-      paths: [{ access: RO, path: '/usr' }, { access: RO, path: '/etc' }, { access: all, path: '/data' }],
-      ports: [{ access: NET.BIND_TCP, port: 8080 }, { access: NET.CONNECT_TCP, port: 443 }, { access: NET.CONNECT_TCP, port: 5432 }],
+      paths: [
+        { access: RO, path: '/usr' },
+        { access: RO, path: '/etc' },
+        { access: all, path: '/data' },
+      ],
+      ports: [
+        { access: NET.BIND_TCP, port: 8080 },
+        { access: NET.CONNECT_TCP, port: 443 },
+        { access: NET.CONNECT_TCP, port: 5432 },
+      ],
       warnings: [],
     });
   });
@@ -66,7 +77,9 @@ describe('compileLandlock', () => {
     expect(() => compileLandlock({ [`${P}fs.ro`]: '/usr', [`${P}strict`]: 'true' }, 2)).toThrow(
       new LandlockError('Landlock ABI 2 lacks TRUNCATE (ABI 3): truncating files is not restricted (run.hako.landlock.strict is true)'),
     );
-    expect(() => compileLandlock({ [`${P}fs.ro`]: '/x', [`${P}strict`]: 'true' }, 7, { rootfsExists: () => false })).toThrow(/\/x does not exist/);
+    expect(() => compileLandlock({ [`${P}fs.ro`]: '/x', [`${P}strict`]: 'true' }, 7, { rootfsExists: () => false })).toThrow(
+      /\/x does not exist/,
+    );
     expect(compileLandlock({ [`${P}fs.ro`]: '/usr', [`${P}strict`]: 'true' }, 7)!.warnings).toEqual([]);
   });
 

@@ -28,7 +28,11 @@ function plan(rootless: boolean, edit: (c: Config) => void = () => {}): BuiltPla
 }
 
 /** As root, joining a pid namespace by path: the child forks, and the grandchild goes on. */
-const forkPlan = () => plan(false, (c) => (c.linux!.namespaces = c.linux!.namespaces!.map((n) => (n.type === 'pid' ? { type: 'pid', path: '/proc/1/ns/pid' } : n))));
+const forkPlan = () =>
+  plan(
+    false,
+    (c) => (c.linux!.namespaces = c.linux!.namespaces!.map((n) => (n.type === 'pid' ? { type: 'pid', path: '/proc/1/ns/pid' } : n))),
+  );
 
 // The cast of the fake: our direct child, and after a FORK the grandchild and its pidfd.
 const CHILD = { pid: 100, pidfd: 10, fd: 11 };
@@ -49,7 +53,14 @@ class FakeSys implements LaunchSys {
   loadInit(): void {
     this.log.push('loadInit');
   }
-  spawn(_plan: Buffer, _flags: number, _ns: unknown, _from: number[], _to: number[], cgroupFd: number): { pid: number; pidfd: number; fd: number; cgroupErrno: number } {
+  spawn(
+    _plan: Buffer,
+    _flags: number,
+    _ns: unknown,
+    _from: number[],
+    _to: number[],
+    cgroupFd: number,
+  ): { pid: number; pidfd: number; fd: number; cgroupErrno: number } {
     this.cgroupFd = cgroupFd;
     this.log.push('spawn');
     return { pid: CHILD.pid, pidfd: CHILD.pidfd, fd: CHILD.fd, cgroupErrno: 0 };
@@ -102,9 +113,13 @@ const KILLED_CHILD = [`signal 9 via pidfd ${CHILD.pidfd}`, `reap ${CHILD.pid}`, 
 describe('launch: the sync state machine', () => {
   it('without a fork: GO, the hooks pause answered with GO, READY returns the child', () => {
     const onHooks: number[] = [];
-    const { log, result, error } = run(plan(false), [msg(MSG.HOOKS, { value: HOOK_POINT.CREATE_RUNTIME }), msg(MSG.HOOKS, { value: HOOK_POINT.CREATE_CONTAINER }), msg(MSG.READY)], {
-      onHooks: (pid) => onHooks.push(pid),
-    });
+    const { log, result, error } = run(
+      plan(false),
+      [msg(MSG.HOOKS, { value: HOOK_POINT.CREATE_RUNTIME }), msg(MSG.HOOKS, { value: HOOK_POINT.CREATE_CONTAINER }), msg(MSG.READY)],
+      {
+        onHooks: (pid) => onHooks.push(pid),
+      },
+    );
     expect(error).toBeUndefined();
     expect(result).toEqual({ pid: CHILD.pid, pidfd: CHILD.pidfd, syncFd: CHILD.fd, childPid: CHILD.pid });
     expect(log).toEqual(['loadInit', 'spawn', 'send GO', 'recv HOOKS', 'send GO', 'recv HOOKS', 'send GO', 'recv READY']);
@@ -114,7 +129,9 @@ describe('launch: the sync state machine', () => {
 
   it('places the child in its cgroup before GO', () => {
     const placed: Array<[number, number]> = [];
-    const { sys, log, error } = run(plan(false), [msg(MSG.READY)], (log) => ({ cgroup: { dir: os.tmpdir(), placed: (pid, errno) => (placed.push([pid, errno]), log.push('placed')) } }));
+    const { sys, log, error } = run(plan(false), [msg(MSG.READY)], (log) => ({
+      cgroup: { dir: os.tmpdir(), placed: (pid, errno) => (placed.push([pid, errno]), log.push('placed')) },
+    }));
     expect(error).toBeUndefined();
     expect(sys.cgroupFd).toBeGreaterThanOrEqual(0); // a real fd on the directory, for clone3, closed by launch
     expect(placed).toEqual([[CHILD.pid, 0]]);
@@ -142,14 +159,29 @@ describe('launch: the sync state machine', () => {
     const got: Array<[number, number]> = [];
     const { log, result, error } = run(
       forkPlan(),
-      [msg(MSG.SECCOMP_FD, { fd: 30, sender: GRANDCHILD.pid }), msg(MSG.PID, { fd: GRANDCHILD.pidfd }), msg(MSG.READY, { sender: GRANDCHILD.pid })],
+      [
+        msg(MSG.SECCOMP_FD, { fd: 30, sender: GRANDCHILD.pid }),
+        msg(MSG.PID, { fd: GRANDCHILD.pidfd }),
+        msg(MSG.READY, { sender: GRANDCHILD.pid }),
+      ],
       (log) => ({ onSeccompFd: (fd, pid) => (got.push([fd, pid]), log.push('listener')) }),
     );
     expect(error).toBeUndefined();
     expect(result?.pid).toBe(GRANDCHILD.pid);
     expect(got).toEqual([[30, GRANDCHILD.pid]]);
     // No GO for the listener until it has gone to the listener, with the grandchild's pid.
-    expect(log).toEqual(['loadInit', 'spawn', 'send GO', 'recv SECCOMP_FD', 'recv PID', `reap ${CHILD.pid}`, 'listener', 'send GO', 'recv READY', `close ${CHILD.pidfd}`]);
+    expect(log).toEqual([
+      'loadInit',
+      'spawn',
+      'send GO',
+      'recv SECCOMP_FD',
+      'recv PID',
+      `reap ${CHILD.pid}`,
+      'listener',
+      'send GO',
+      'recv READY',
+      `close ${CHILD.pidfd}`,
+    ]);
   });
 
   it('a seccomp listener fd with no one to take it is closed, and the child goes on', () => {
@@ -171,19 +203,34 @@ describe('launch: the sync state machine', () => {
   it('an ERROR after a FORK kills the grandchild and the child, each through its pidfd', () => {
     const p = forkPlan();
     const step = p.steps.length - 1;
-    const { log, error } = run(p, [msg(MSG.PID, { fd: GRANDCHILD.pidfd }), msg(MSG.ERROR, { step, err: E.ENOENT, sender: GRANDCHILD.pid, fd: 31 })]);
+    const { log, error } = run(p, [
+      msg(MSG.PID, { fd: GRANDCHILD.pidfd }),
+      msg(MSG.ERROR, { step, err: E.ENOENT, sender: GRANDCHILD.pid, fd: 31 }),
+    ]);
     expect(error?.message).toBe(describeFailure(p, step, E.ENOENT));
     expect(log).toEqual([
-      'loadInit', 'spawn', 'send GO', 'recv PID', `reap ${CHILD.pid}`, 'recv ERROR',
+      'loadInit',
+      'spawn',
+      'send GO',
+      'recv PID',
+      `reap ${CHILD.pid}`,
+      'recv ERROR',
       'close 31', // an fd riding on the error is not kept either
-      `signal 9 via pidfd ${GRANDCHILD.pidfd}`, `reap ${GRANDCHILD.pid}`,
-      `signal 9 via pidfd ${CHILD.pidfd}`, `reap ${CHILD.pid}`, `close ${GRANDCHILD.pidfd}`,
-      `close ${CHILD.pidfd}`, `close ${CHILD.fd}`,
+      `signal 9 via pidfd ${GRANDCHILD.pidfd}`,
+      `reap ${GRANDCHILD.pid}`,
+      `signal 9 via pidfd ${CHILD.pidfd}`,
+      `reap ${CHILD.pid}`,
+      `close ${GRANDCHILD.pidfd}`,
+      `close ${CHILD.pidfd}`,
+      `close ${CHILD.fd}`,
     ]);
   });
 
   it('refuses a PID from anyone but our own child, and closes the fd it carried', () => {
-    const { log, error } = run(forkPlan(), [msg(MSG.READY, { sender: GRANDCHILD.pid }), msg(MSG.PID, { fd: GRANDCHILD.pidfd, sender: GRANDCHILD.pid })]);
+    const { log, error } = run(forkPlan(), [
+      msg(MSG.READY, { sender: GRANDCHILD.pid }),
+      msg(MSG.PID, { fd: GRANDCHILD.pidfd, sender: GRANDCHILD.pid }),
+    ]);
     expect(error?.message).toMatch(/sent a message it may not send \(a pid not from the runtime's own child\)/);
     expect(log).toEqual(['loadInit', 'spawn', 'send GO', 'recv READY', 'recv PID', `close ${GRANDCHILD.pidfd}`, ...KILLED_CHILD]);
   });

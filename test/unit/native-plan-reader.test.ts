@@ -12,8 +12,19 @@ describe('native plan reader', () => {
     const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hako-asan-'));
     const bin = path.join(dir, 'plan-reader');
     execFileSync('cc', [
-      '-std=gnu11', '-D_GNU_SOURCE', '-Wall', '-Wextra', '-Werror', '-g', '-fsanitize=address,undefined',
-      '-fno-sanitize-recover=all', '-o', bin, path.join(REPO, 'test/native/plan-reader.c'), path.join(REPO, 'native/executor.c'), path.join(REPO, 'native/fdpass.c'),
+      '-std=gnu11',
+      '-D_GNU_SOURCE',
+      '-Wall',
+      '-Wextra',
+      '-Werror',
+      '-g',
+      '-fsanitize=address,undefined',
+      '-fno-sanitize-recover=all',
+      '-o',
+      bin,
+      path.join(REPO, 'test/native/plan-reader.c'),
+      path.join(REPO, 'native/executor.c'),
+      path.join(REPO, 'native/fdpass.c'),
     ]);
     const out = execFileSync(bin, ['1000'], { encoding: 'utf8' });
     fs.rmSync(dir, { recursive: true, force: true });

@@ -9,7 +9,12 @@ import type { HostFacts } from '../../src/host/facts.js';
 import type { Config } from '../../src/oci/config.js';
 
 const host: HostFacts = { uid: 1000, gid: 1000, user: 'alice', lastCap: 40, landlockAbi: 7, cgroup2Unified: true };
-const CGROUP_MOUNT = { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'] };
+const CGROUP_MOUNT = {
+  destination: '/sys/fs/cgroup',
+  type: 'cgroup',
+  source: 'cgroup',
+  options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'],
+};
 
 function mountsOn(rootless: boolean, edit: (c: Config) => void = () => {}): string[][] {
   const c = defaultSpec(rootless);
@@ -21,7 +26,13 @@ function mountsOn(rootless: boolean, edit: (c: Config) => void = () => {}): stri
   }
   if (!c.mounts!.some((m) => m.destination === '/sys/fs/cgroup')) c.mounts!.push(CGROUP_MOUNT);
   edit(c);
-  const p = buildCreatePlan({ cfg: validateConfig(JSON.parse(JSON.stringify(c))), bundle: '/b', rootless, host: { ...host, uid: rootless ? 1000 : 0 }, fifoPath: '/s/exec.fifo' });
+  const p = buildCreatePlan({
+    cfg: validateConfig(JSON.parse(JSON.stringify(c))),
+    bundle: '/b',
+    rootless,
+    host: { ...host, uid: rootless ? 1000 : 0 },
+    fifoPath: '/s/exec.fifo',
+  });
   return p.steps.filter((s) => s.op === 'MOUNT' && s.args[1] === '/sys/fs/cgroup').map((s) => [String(s.args[2]), s.what]);
 }
 

@@ -27,7 +27,7 @@ function cfg(edit: (c: Config) => void): Config {
 const plan = (c: Config) => buildCreatePlan({ cfg: c, bundle: '/b', rootless: true, host, fifoPath: '/s/exec.fifo' });
 const env = (n: number) => Array.from({ length: n }, (_, i) => `V${i}=${i}`);
 
-describe('startContainer hooks and the executor\'s argument limit', () => {
+describe("startContainer hooks and the executor's argument limit", () => {
   const room = LIMIT.MAX_ARGS - 2; // timeout and argc take two of the step's arguments
 
   it('plans a hook whose args and env fill the step exactly, and encodes it', () => {
@@ -38,7 +38,9 @@ describe('startContainer hooks and the executor\'s argument limit', () => {
   });
 
   it('refuses one string more, naming the hook and the limit', () => {
-    const c = cfg((c) => (c.hooks = { startContainer: [{ path: '/bin/true' }, { path: '/bin/true', args: ['true', 'a'], env: env(room - 1) }] }));
+    const c = cfg(
+      (c) => (c.hooks = { startContainer: [{ path: '/bin/true' }, { path: '/bin/true', args: ['true', 'a'], env: env(room - 1) }] }),
+    );
     expect(() => plan(c)).toThrow(HakoError);
     expect(() => plan(c)).toThrow(
       `config.json: hooks.startContainer[1]: args and env hold ${room + 1} strings together, more than the ${room} a startContainer hook can take (it runs inside the container from one plan step of at most ${LIMIT.MAX_ARGS} arguments)`,
@@ -64,7 +66,9 @@ describe('namespaces the parent thread joins carry their type', () => {
   it('none without a new user namespace (the child joins them with setns)', () => {
     const ns = planNamespaces(
       cfg((c) => {
-        c.linux!.namespaces = c.linux!.namespaces!.filter((n) => n.type !== 'user').map((n) => (n.type === 'pid' ? { type: 'pid', path: '/proc/7/ns/pid' } : n));
+        c.linux!.namespaces = c
+          .linux!.namespaces!.filter((n) => n.type !== 'user')
+          .map((n) => (n.type === 'pid' ? { type: 'pid', path: '/proc/7/ns/pid' } : n));
       }),
     );
     expect(ns.parentNamespaces).toEqual([]);

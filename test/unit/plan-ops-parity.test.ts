@@ -29,7 +29,10 @@ describe('the op table (native/plan_ops.def) and src/plan/ops.ts', () => {
 
   it('parses the .def file (every HAKO_ line is an entry)', () => {
     const lines = CODE.split('\n').filter((l) => /^\s*HAKO_[A-Z_]+\(/.test(l));
-    const parsed = ['HAKO_OP', 'HAKO_RETIRED', 'HAKO_MSG', 'HAKO_MNT_OPT', 'HAKO_CONST', 'HAKO_LIMIT'].reduce((n, m) => n + entries(m).length, 0);
+    const parsed = ['HAKO_OP', 'HAKO_RETIRED', 'HAKO_MSG', 'HAKO_MNT_OPT', 'HAKO_CONST', 'HAKO_LIMIT'].reduce(
+      (n, m) => n + entries(m).length,
+      0,
+    );
     expect(parsed).toBe(lines.length);
     expect(defOps.length).toBeGreaterThan(40);
   });
@@ -57,7 +60,7 @@ describe('the op table (native/plan_ops.def) and src/plan/ops.ts', () => {
     expect(LIMIT).toEqual(numbers('HAKO_LIMIT'));
   });
 
-  it('derives the variadic ops\' room from the table: RUN_HOOK carries MAX_ARGS - 2 strings', () => {
+  it("derives the variadic ops' room from the table: RUN_HOOK carries MAX_ARGS - 2 strings", () => {
     expect(signature('RUN_HOOK')).toEqual({ fixed: 'ii', rest: 's' });
     expect(signature('MOUNT')).toEqual({ fixed: 'sssisi', rest: '' });
     expect(maxVariadic('RUN_HOOK')).toBe(LIMIT.MAX_ARGS - 2);
@@ -75,14 +78,26 @@ describe('encodeSteps checks each step against the table', () => {
     expect(stepMismatch({ op: 'FIND_EXEC', args: many, what: 'x' })).toBeNull();
     expect(stepMismatch({ op: 'FIND_EXEC', args: [...many, '/one-more'], what: 'x' })).toMatch(/at most 64 arguments/);
     expect(stepMismatch({ op: 'EXEC', args: [1, 'sh', ...many, ...many], what: 'x' })).toBeNull();
-    expect(() => encodeSteps([{ op: 'UMASK', args: [0o22], what: 'set the umask' }, { op: 'CHDIR', args: [], what: 'change to /' }])).toThrow(
-      new HakoError('the launch plan cannot be run: step 2 of 2 (change to /): CHDIR takes 1 arguments, not 0'),
-    );
+    expect(() =>
+      encodeSteps([
+        { op: 'UMASK', args: [0o22], what: 'set the umask' },
+        { op: 'CHDIR', args: [], what: 'change to /' },
+      ]),
+    ).toThrow(new HakoError('the launch plan cannot be run: step 2 of 2 (change to /): CHDIR takes 1 arguments, not 0'));
   });
 
   it('writes the header and steps as plan_format.h describes', () => {
-    const b = encodeSteps([{ op: 'UMASK', args: [0o22], what: 'u' }, { op: 'CHDIR', args: ['/'], what: 'c' }]);
+    const b = encodeSteps([
+      { op: 'UMASK', args: [0o22], what: 'u' },
+      { op: 'CHDIR', args: ['/'], what: 'c' },
+    ]);
     expect(b.subarray(0, 4).toString()).toBe('HAKO');
-    expect([b.readUInt32LE(4), b.readUInt32LE(8), b.readUInt32LE(12), b.readUInt32LE(16), b.readUInt32LE(20)]).toEqual([FORMAT.PLAN_VERSION, 2, OP.UMASK, 1, FORMAT.ARG_INT]);
+    expect([b.readUInt32LE(4), b.readUInt32LE(8), b.readUInt32LE(12), b.readUInt32LE(16), b.readUInt32LE(20)]).toEqual([
+      FORMAT.PLAN_VERSION,
+      2,
+      OP.UMASK,
+      1,
+      FORMAT.ARG_INT,
+    ]);
   });
 });

@@ -51,7 +51,12 @@ describe('launch plan', () => {
   });
 
   it('maps only the caller rootless, and denies setgroups there', () => {
-    const p = plan(cfg(true, (c) => { delete c.linux!.uidMappings; delete c.linux!.gidMappings; }));
+    const p = plan(
+      cfg(true, (c) => {
+        delete c.linux!.uidMappings;
+        delete c.linux!.gidMappings;
+      }),
+    );
     expect(p.idmap).toEqual({
       uidMap: [{ containerID: 0, hostID: 1000, size: 1 }],
       gidMap: [{ containerID: 0, hostID: 1000, size: 1 }],
@@ -64,29 +69,49 @@ describe('launch plan', () => {
   it('uses newuidmap for ranges covered by /etc/subuid, and names the field when not covered', () => {
     const read = (() => 'alice:100000:65536\n') as never;
     const c = cfg(true, (x) => {
-      x.linux!.uidMappings = [{ containerID: 0, hostID: 1000, size: 1 }, { containerID: 1, hostID: 100000, size: 65536 }];
+      x.linux!.uidMappings = [
+        { containerID: 0, hostID: 1000, size: 1 },
+        { containerID: 1, hostID: 100000, size: 65536 },
+      ];
       x.linux!.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
     });
     expect(planIdMaps(c, host, true, read)?.useHelpers).toBe(true);
     c.linux!.gidMappings = [{ containerID: 0, hostID: 300000, size: 10 }];
     expect(() => planIdMaps(c, host, true, read)).toThrow(/linux\.gidMappings\[0\]: host ids 300000-300009 are not in user alice's ranges/);
-    expect(parseSubIds('alice:1:2\n1000:5:6\nbob:7:8', 'alice', 1000)).toEqual([{ start: 1, count: 2 }, { start: 5, count: 6 }]);
+    expect(parseSubIds('alice:1:2\n1000:5:6\nbob:7:8', 'alice', 1000)).toEqual([
+      { start: 1, count: 2 },
+      { start: 5, count: 6 },
+    ]);
   });
 
   it('binds host sysfs and devices rootless, mknods them as root', () => {
-    const rl = plan(cfg(true, (c) => c.linux!.namespaces!.splice(c.linux!.namespaces!.findIndex((n) => n.type === 'network'), 1)));
+    const rl = plan(
+      cfg(true, (c) =>
+        c.linux!.namespaces!.splice(
+          c.linux!.namespaces!.findIndex((n) => n.type === 'network'),
+          1,
+        ),
+      ),
+    );
     const sys = rl.steps.find((s) => s.op === 'MOUNT' && s.args[1] === '/sys')!;
     expect(sys.args[0]).toBe('/sys');
     expect(ops(rl)).not.toContain('MKNOD_IN_ROOT');
     const root = plan(cfg(false), false);
     expect(root.steps.filter((s) => s.op === 'MKNOD_IN_ROOT').map((s) => s.args[0])).toEqual([
-      '/dev/null', '/dev/zero', '/dev/full', '/dev/random', '/dev/urandom', '/dev/tty',
+      '/dev/null',
+      '/dev/zero',
+      '/dev/full',
+      '/dev/random',
+      '/dev/urandom',
+      '/dev/tty',
     ]);
   });
 
   it('resolves mount options into flags, propagation and data', () => {
     expect(parseMountOptions(['ro', 'nosuid', 'rslave', 'mode=755', 'noexec', 'exec'])).toEqual({
-      flags: MS.RDONLY | MS.NOSUID, propagation: [MS.SLAVE | MS.REC], data: ['mode=755'],
+      flags: MS.RDONLY | MS.NOSUID,
+      propagation: [MS.SLAVE | MS.REC],
+      data: ['mode=755'],
     });
   });
 
@@ -98,21 +123,44 @@ describe('launch plan', () => {
   });
 
   it('finds the program along PATH and names the missing pieces', () => {
-    const p = plan(cfg(true, (c) => { c.process!.args = ['busybox', 'true']; c.process!.env = ['PATH=/bin:/usr/bin']; }));
+    const p = plan(
+      cfg(true, (c) => {
+        c.process!.args = ['busybox', 'true'];
+        c.process!.env = ['PATH=/bin:/usr/bin'];
+      }),
+    );
     expect(p.steps.find((s) => s.op === 'FIND_EXEC')!.args).toEqual(['/bin/busybox', '/usr/bin/busybox']);
-    expect(() => plan(cfg(false, (c) => (c.linux!.namespaces = [{ type: 'mount' }])), true)).toThrow(/rootless container needs a user namespace/);
+    expect(() =>
+      plan(
+        cfg(false, (c) => (c.linux!.namespaces = [{ type: 'mount' }])),
+        true,
+      ),
+    ).toThrow(/rootless container needs a user namespace/);
     expect(() => plan(cfg(true, (c) => (c.linux!.timeOffsets = { monotonic: { secs: 5 } })))).toThrow(/needs a new time namespace/);
   });
 
   it('creates the time namespace with its offsets', () => {
-    const p = plan(cfg(true, (c) => { c.linux!.namespaces!.push({ type: 'time' }); c.linux!.timeOffsets = { monotonic: { secs: 86400 } }; }));
+    const p = plan(
+      cfg(true, (c) => {
+        c.linux!.namespaces!.push({ type: 'time' });
+        c.linux!.timeOffsets = { monotonic: { secs: 86400 } };
+      }),
+    );
     expect(p.steps.find((s) => s.op === 'WRITE_FILE')!.args).toEqual(['/proc/self/timens_offsets', 'monotonic 86400 0']);
   });
 
   it('joins a namespace by path; pid by the parent thread around clone', () => {
-    const p = plan(cfg(true, (c) => {
-      c.linux!.namespaces = c.linux!.namespaces!.map((n) => (n.type === 'network' ? { type: 'network', path: '/proc/1/ns/net' } : n.type === 'pid' ? { type: 'pid', path: '/proc/1/ns/pid' } : n));
-    }));
+    const p = plan(
+      cfg(true, (c) => {
+        c.linux!.namespaces = c.linux!.namespaces!.map((n) =>
+          n.type === 'network'
+            ? { type: 'network', path: '/proc/1/ns/net' }
+            : n.type === 'pid'
+              ? { type: 'pid', path: '/proc/1/ns/pid' }
+              : n,
+        );
+      }),
+    );
     expect(p.cloneFlags & CLONE.NEWNET).toBe(0);
     expect(p.parentNamespaces).toEqual(['/proc/1/ns/pid']);
     expect(p.steps.find((s) => s.op === 'SETNS')!.args).toEqual(['/proc/1/ns/net', CLONE.NEWNET]);
@@ -132,11 +180,22 @@ describe('launch plan', () => {
   });
 
   it('refuses additionalGids when setgroups is denied', () => {
-    expect(() => plan(cfg(true, (c) => { delete c.linux!.uidMappings; delete c.linux!.gidMappings; c.process!.user.additionalGids = [5]; }))).toThrow(HakoError);
+    expect(() =>
+      plan(
+        cfg(true, (c) => {
+          delete c.linux!.uidMappings;
+          delete c.linux!.gidMappings;
+          c.process!.user.additionalGids = [5];
+        }),
+      ),
+    ).toThrow(HakoError);
   });
 
   it('encodes into the executor wire format', () => {
-    const b = encodeSteps([{ op: 'SETHOSTNAME', args: ['hi'], what: '' }, { op: 'RLIMIT', args: [7, 1n << 40n, 3], what: '' }]);
+    const b = encodeSteps([
+      { op: 'SETHOSTNAME', args: ['hi'], what: '' },
+      { op: 'RLIMIT', args: [7, 1n << 40n, 3], what: '' },
+    ]);
     expect(b.subarray(0, 4).toString()).toBe('HAKO');
     expect(b.readUInt32LE(8)).toBe(2);
     expect(b.readUInt32LE(12)).toBe(17);

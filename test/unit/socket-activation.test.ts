@@ -16,7 +16,11 @@ describe('socket activation for create/run', () => {
   });
 
   test("hako activated: its fds go first, --preserve-fds after them, LISTEN_PID=1 for the container's init", () => {
-    const a = planSocketActivation(cfg(), { env: { LISTEN_FDS: '2', LISTEN_PID: '10', LISTEN_FDNAMES: 'http:admin' }, pid: 10, preserveFds: 1 });
+    const a = planSocketActivation(cfg(), {
+      env: { LISTEN_FDS: '2', LISTEN_PID: '10', LISTEN_FDNAMES: 'http:admin' },
+      pid: 10,
+      preserveFds: 1,
+    });
     expect(a.preserveFds).toBe(3);
     expect(a.listenFds).toBe(2);
     expect(a.cfg.process!.env).toEqual(['PATH=/bin', 'LISTEN_FDS=2', 'LISTEN_PID=1', 'LISTEN_FDNAMES=http:admin']);
@@ -38,12 +42,16 @@ describe('socket activation for create/run', () => {
   test('config declares more fds than are preserved: one sentence', () => {
     const c = cfg();
     c.process!.env!.push('LISTEN_FDS=2');
-    expect(() => planSocketActivation(c, { env: {}, pid: 10, preserveFds: 1 })).toThrow('LISTEN_FDS=2 but --preserve-fds passes only 1 fd(s)');
+    expect(() => planSocketActivation(c, { env: {}, pid: 10, preserveFds: 1 })).toThrow(
+      'LISTEN_FDS=2 but --preserve-fds passes only 1 fd(s)',
+    );
   });
 
   test('without a new pid namespace LISTEN_PID cannot be known: refused', () => {
     const c = cfg();
     c.linux!.namespaces = c.linux!.namespaces!.filter((n) => n.type !== 'pid');
-    expect(() => planSocketActivation(c, { env: { LISTEN_FDS: '1' }, pid: 10, preserveFds: 0 })).toThrow('socket activation needs a new pid namespace');
+    expect(() => planSocketActivation(c, { env: { LISTEN_FDS: '1' }, pid: 10, preserveFds: 0 })).toThrow(
+      'socket activation needs a new pid namespace',
+    );
   });
 });

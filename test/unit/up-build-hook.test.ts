@@ -56,7 +56,10 @@ describe('running the hook', () => {
   it('runs node HOOK BUNDLE, says its stderr lines, and returns what the bundle serves', async () => {
     const b = bundle(
       { hako: { build: 'build.mjs', serves: 'test server' } },
-      { 'build.mjs': "import fs from 'node:fs'; console.error('making ' + process.argv[2]); fs.mkdirSync(process.argv[2] + '/rootfs', { recursive: true });" },
+      {
+        'build.mjs':
+          "import fs from 'node:fs'; console.error('making ' + process.argv[2]); fs.mkdirSync(process.argv[2] + '/rootfs', { recursive: true });",
+      },
     );
     const said: string[] = [];
     expect(await ensureRootfs(b, cfg, (s) => said.push(s))).toBe('test server');
@@ -65,13 +68,20 @@ describe('running the hook', () => {
   });
 
   it('a failing hook is one sentence with its last line', async () => {
-    const b = bundle({ hako: { build: 'build.mjs' } }, { 'build.mjs': "console.error('step one'); console.error('no compiler here'); process.exit(3);" });
+    const b = bundle(
+      { hako: { build: 'build.mjs' } },
+      { 'build.mjs': "console.error('step one'); console.error('no compiler here'); process.exit(3);" },
+    );
     await expect(ensureRootfs(b, cfg, () => {})).rejects.toThrow(/^the bundle's build hook build\.mjs exited with 3: no compiler here$/);
   });
 
   it('a hook that builds nothing, and a bundle without hook or rootfs, are named', async () => {
     const b = bundle({ hako: { build: 'build.mjs' } }, { 'build.mjs': '' });
-    await expect(ensureRootfs(b, cfg, () => {})).rejects.toThrow(/root\.path: ".*\/rootfs" is not a directory after the bundle's build hook ran$/);
-    await expect(ensureRootfs(bundle(undefined), cfg, () => {})).rejects.toThrow(/the bundle declares no build hook \(package\.json "hako\.build"\): build its root filesystem first$/);
+    await expect(ensureRootfs(b, cfg, () => {})).rejects.toThrow(
+      /root\.path: ".*\/rootfs" is not a directory after the bundle's build hook ran$/,
+    );
+    await expect(ensureRootfs(bundle(undefined), cfg, () => {})).rejects.toThrow(
+      /the bundle declares no build hook \(package\.json "hako\.build"\): build its root filesystem first$/,
+    );
   });
 });

@@ -61,9 +61,13 @@ describe('data volumes', () => {
     const cfg = config(['pid', 'user']);
     cfg.mounts = [{ destination: '/data', type: 'bind', source: 'data', options: ['rbind', 'rw'] }];
     const data = path.join(bundle, 'data');
-    expect(() => checkVolumes(cfg, bundle)).toThrow(`the data volume ${data} (mounted at /data) does not exist: create it (mkdir -p ${data})`);
+    expect(() => checkVolumes(cfg, bundle)).toThrow(
+      `the data volume ${data} (mounted at /data) does not exist: create it (mkdir -p ${data})`,
+    );
     fs.mkdirSync(data, { mode: 0o500 });
-    expect(() => checkVolumes(cfg, bundle)).toThrow(`the data volume ${data} (mounted at /data) is not writable by uid ${process.geteuid!()}`);
+    expect(() => checkVolumes(cfg, bundle)).toThrow(
+      `the data volume ${data} (mounted at /data) is not writable by uid ${process.geteuid!()}`,
+    );
     fs.chmodSync(data, 0o700);
     expect(() => checkVolumes(cfg, bundle)).not.toThrow();
   });

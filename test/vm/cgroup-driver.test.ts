@@ -91,7 +91,10 @@ describe.runIf(inVm)(`cgroup v2 driver as ${rootless ? 'uid 1000 (delegated subt
     let err = '';
     child.stderr.on('data', (d) => (err += d));
     go();
-    await until(() => Number(read(m, 'pids.events').split(' ')[1]) > 0 && /fork/i.test(err), 'pids.events max to count and the shell to fail a fork');
+    await until(
+      () => Number(read(m, 'pids.events').split(' ')[1]) > 0 && /fork/i.test(err),
+      'pids.events max to count and the shell to fail a fork',
+    );
     expect(Number(read(m, 'pids.current'))).toBeLessThanOrEqual(5);
     expect(m.pids().length).toBeLessThanOrEqual(5);
   });

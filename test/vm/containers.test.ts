@@ -23,7 +23,11 @@ let scratch: string;
 const started: string[] = [];
 const background: ChildProcess[] = [];
 
-interface Result { status: number | null; stdout: string; stderr: string }
+interface Result {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
 
 /** `hako --root STATE ARGS…` as the current user. Output goes through files: a detached
  *  container inherits the runtime's stdio and would hold pipes open. */
@@ -33,7 +37,10 @@ function hako(args: string[], input?: string): Result {
   const fdErr = openSync(path.join(dir, 'err'), 'w+');
   try {
     const r = spawnSync(process.execPath, [CLI, '--root', stateRoot, ...args], {
-      stdio: [input === undefined ? 'ignore' : 'pipe', fdOut, fdErr], input, timeout: 90_000, cwd: scratch,
+      stdio: [input === undefined ? 'ignore' : 'pipe', fdOut, fdErr],
+      input,
+      timeout: 90_000,
+      cwd: scratch,
     });
     return { status: r.status, stdout: readFileSync(path.join(dir, 'out'), 'utf8'), stderr: readFileSync(path.join(dir, 'err'), 'utf8') };
   } finally {
@@ -79,7 +86,9 @@ const defaultDir = (id: string) => `${CG}${rootless ? '/user/1000' : ''}/hako/${
 
 const cat = (dir: string, file: string) => readFileSync(`${dir}/${file}`, 'utf8').trim();
 const kv = (dir: string, file: string, key: string) => {
-  const line = cat(dir, file).split('\n').find((l) => l.startsWith(`${key} `));
+  const line = cat(dir, file)
+    .split('\n')
+    .find((l) => l.startsWith(`${key} `));
   return Number(line?.split(' ')[1]);
 };
 
@@ -119,7 +128,8 @@ describe.runIf(inVm)(`containers through the hako CLI as ${rootless ? 'uid 1000 
     host = detect();
     scratch = mkdtempSync(`/tmp/hako-vm-${who}-`);
     stateRoot = path.join(scratch, 'state');
-    if (!existsSync(path.join(BUSYBOX_ROOTFS, 'bin/sh'))) throw new Error(`no busybox rootfs at ${BUSYBOX_ROOTFS}: run.sh builds it on the host before boot`);
+    if (!existsSync(path.join(BUSYBOX_ROOTFS, 'bin/sh')))
+      throw new Error(`no busybox rootfs at ${BUSYBOX_ROOTFS}: run.sh builds it on the host before boot`);
   });
 
   afterEach(() => {
@@ -156,7 +166,9 @@ describe.runIf(inVm)(`containers through the hako CLI as ${rootless ? 'uid 1000 
 
     // `events` watches memory.events from before the process runs.
     let out = '';
-    const ev = spawn(process.execPath, [CLI, '--root', stateRoot, 'events', '--interval', '1s', id], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const ev = spawn(process.execPath, [CLI, '--root', stateRoot, 'events', '--interval', '1s', id], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
     background.push(ev);
     ev.stdout!.on('data', (d) => (out += d));
     await until(() => out.includes('"type":"stats"'), 'the first stats event');
@@ -164,7 +176,11 @@ describe.runIf(inVm)(`containers through the hako CLI as ${rootless ? 'uid 1000 
 
     await until(() => kv(dir, 'memory.events', 'oom_kill') >= 1, 'memory.events oom_kill');
     await until(() => out.includes('"type":"oom"'), 'an oom event from hako events');
-    const oom = out.split('\n').filter(Boolean).map((l) => JSON.parse(l)).find((e) => e.type === 'oom');
+    const oom = out
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l))
+      .find((e) => e.type === 'oom');
     expect(oom).toEqual({ type: 'oom', id });
 
     const stats = JSON.parse(ok(['events', '--stats', id]));
@@ -210,10 +226,15 @@ describe.runIf(inVm)(`containers through the hako CLI as ${rootless ? 'uid 1000 
 
   it('pause/resume freeze and thaw every process; update changes limits of the running container', async () => {
     const id = `${who}-pause`;
-    const dir = runDetached(id, bundle(withResources(
-      { memory: { limit: 64 << 20 }, cpu: { quota: 20000, period: 100000 } },
-      'sleep 600 & sleep 600 & while :; do :; done',
-    )));
+    const dir = runDetached(
+      id,
+      bundle(
+        withResources(
+          { memory: { limit: 64 << 20 }, cpu: { quota: 20000, period: 100000 } },
+          'sleep 600 & sleep 600 & while :; do :; done',
+        ),
+      ),
+    );
     await until(() => cat(dir, 'cgroup.procs').split('\n').length === 3, 'the init and its children', 10_000).catch(() => {});
     const pids = cat(dir, 'cgroup.procs').split('\n').map(Number);
     expect(pids.length).toBeGreaterThanOrEqual(3);
@@ -232,7 +253,10 @@ describe.runIf(inVm)(`containers through the hako CLI as ${rootless ? 'uid 1000 
     expect(cat(dir, 'cgroup.procs').split('\n').map(Number)).toEqual(pids);
 
     // runc's single-value flag on top of an OCI resources object from stdin (as containerd sends it).
-    ok(['update', '--memory', '32m', '--resources', '-', id], JSON.stringify({ memory: { limit: 48 << 20 }, pids: { limit: 50 }, cpu: { quota: 30000, period: 100000 } }));
+    ok(
+      ['update', '--memory', '32m', '--resources', '-', id],
+      JSON.stringify({ memory: { limit: 48 << 20 }, pids: { limit: 50 }, cpu: { quota: 30000, period: 100000 } }),
+    );
     expect(cat(dir, 'memory.max')).toBe(String(32 << 20)); // the flag wins over the object
     expect(cat(dir, 'pids.max')).toBe('50');
     expect(cat(dir, 'cpu.max')).toBe('30000 100000');
@@ -287,7 +311,12 @@ describe.runIf(inVm)(`containers through the hako CLI as ${rootless ? 'uid 1000 
       withResources({ memory: { limit } }, 'cat /proc/self/cgroup; cat /sys/fs/cgroup/memory.max')(c);
       // The rootless default spec drops the cgroup mount; the plan mounts cgroup2 for a new cgroup namespace.
       if (!c.mounts!.some((m) => m.destination === '/sys/fs/cgroup'))
-        c.mounts!.push({ destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'] });
+        c.mounts!.push({
+          destination: '/sys/fs/cgroup',
+          type: 'cgroup',
+          source: 'cgroup',
+          options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'],
+        });
     });
     const id = `${who}-ns`;
     const out = ok(['run', '-b', b, id]).trim().split('\n');
@@ -297,10 +326,14 @@ describe.runIf(inVm)(`containers through the hako CLI as ${rootless ? 'uid 1000 
   });
 
   it('a failed create leaves no cgroup: missing executable, and a value the kernel refuses', () => {
-    const missing = refused(`${who}-noexec`, bundle((c) => {
-      c.process!.args = ['/bin/no-such-program'];
-      c.linux!.resources = { memory: { limit: 32 << 20 }, pids: { limit: 10 } } as never;
-    }), /no-such-program/);
+    const missing = refused(
+      `${who}-noexec`,
+      bundle((c) => {
+        c.process!.args = ['/bin/no-such-program'];
+        c.linux!.resources = { memory: { limit: 32 << 20 }, pids: { limit: 10 } } as never;
+      }),
+      /no-such-program/,
+    );
     expect(missing).toMatch(/not found|no such file/i);
     // Valid JSON the converter passes on verbatim; the kernel's EINVAL comes after mkdir.
     refused(`${who}-einval`, bundle(withResources({ unified: { 'memory.high': 'lots' } }, 'true')), /memory\.high/);
@@ -310,9 +343,17 @@ describe.runIf(inVm)(`containers through the hako CLI as ${rootless ? 'uid 1000 
     refused(`${who}-neg`, bundle(withResources({ memory: { limit: -5 } }, 'true')), /linux\.resources\.memory\.limit: -5 /);
     refused(`${who}-nan`, bundle(withResources({ pids: { limit: 'many' } }, 'true')), /linux\.resources\.pids\.limit/);
     refused(`${who}-ctl`, bundle(withResources({ unified: { 'blkio.weight': '100' } }, 'true')), /unified\["blkio\.weight"\].*blkio/);
-    refused(`${who}-esc`, bundle((c) => void (c.linux!.cgroupsPath = '../../../escape')), /cgroupsPath/);
+    refused(
+      `${who}-esc`,
+      bundle((c) => void (c.linux!.cgroupsPath = '../../../escape')),
+      /cgroupsPath/,
+    );
     if (rootless) {
-      refused(`${who}-out`, bundle((c) => void (c.linux!.cgroupsPath = '/elsewhere/c1')), /cgroupsPath/);
+      refused(
+        `${who}-out`,
+        bundle((c) => void (c.linux!.cgroupsPath = '/elsewhere/c1')),
+        /cgroupsPath/,
+      );
       expect(existsSync(`${CG}/elsewhere`)).toBe(false);
     }
     expect(readdirSync(stateRoot).filter((f) => !f.startsWith('.'))).toEqual([]);

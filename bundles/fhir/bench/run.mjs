@@ -161,7 +161,10 @@ if (B !== hako) log('`hako up` is not available (no dist/cli/main.js with an up 
 
 const runs = { A: [], B: [] };
 for (let round = 1; round <= rounds; round++) {
-  for (const [label, variant] of [['A', bare], ['B', B]]) {
+  for (const [label, variant] of [
+    ['A', bare],
+    ['B', B],
+  ]) {
     log(`round ${round}/${rounds}: ${variant.name}`);
     runs[label].push(await measure(variant));
   }
@@ -170,11 +173,17 @@ for (let round = 1; round <= rounds; round++) {
 const rows = [];
 for (const kind of ['read', 'write']) {
   const pick = (label, key) => median(runs[label].map((r) => r[kind][key]));
-  for (const [key, what] of [['rps', 'requests/s'], ['p99ms', 'p99 ms'], ['cpuUs', 'server CPU us/request']]) {
+  for (const [key, what] of [
+    ['rps', 'requests/s'],
+    ['p99ms', 'p99 ms'],
+    ['cpuUs', 'server CPU us/request'],
+  ]) {
     const a = pick('A', key);
     const b = pick('B', key);
     rows.push({ load: kind, metric: what, [bare.name]: +a.toFixed(2), [B.name]: +b.toFixed(2), ratio: +(b / a).toFixed(3) });
   }
 }
-console.log(`FHIR server, ${rounds} interleaved rounds, wrk 1 thread ${connections} connections ${seconds} s each; medians, ratio = ${B.name} / bare`);
+console.log(
+  `FHIR server, ${rounds} interleaved rounds, wrk 1 thread ${connections} connections ${seconds} s each; medians, ratio = ${B.name} / bare`,
+);
 console.table(rows);

@@ -2,16 +2,7 @@
 import { getResourceTypes, globalSchema } from '@medplum/core';
 import type { CapabilityStatement, CapabilityStatementRestResource } from '@medplum/fhirtypes';
 
-const TYPE_INTERACTIONS = [
-  'read',
-  'vread',
-  'update',
-  'patch',
-  'delete',
-  'history-instance',
-  'create',
-  'search-type',
-] as const;
+const TYPE_INTERACTIONS = ['read', 'vread', 'update', 'patch', 'delete', 'history-instance', 'create', 'search-type'] as const;
 
 export function capabilityStatement(software: { name: string; version: string }): CapabilityStatement {
   const resource: CapabilityStatementRestResource[] = getResourceTypes()

@@ -2,27 +2,12 @@
 // fsync'd first, then applied to memory, so a write the client saw acknowledged survives
 // a crash, and replaying the journal rebuilds exactly the same state (ids, versions, times).
 import { AsyncLocalStorage } from 'node:async_hooks';
-import {
-  OperationOutcomeError,
-  badRequest,
-  deepClone,
-  generateId,
-  preconditionFailed,
-  validateResource,
-  type WithId,
-} from '@medplum/core';
-import {
-  MemoryRepository,
-  type CreateResourceOptions,
-  type ReadHistoryOptions,
-  type UpdateResourceOptions,
-} from '@medplum/fhir-router';
+import { OperationOutcomeError, badRequest, deepClone, generateId, preconditionFailed, validateResource, type WithId } from '@medplum/core';
+import { MemoryRepository, type CreateResourceOptions, type ReadHistoryOptions, type UpdateResourceOptions } from '@medplum/fhir-router';
 import type { Bundle, Resource } from '@medplum/fhirtypes';
 import type { Journal } from './journal.js';
 
-export type WriteOp =
-  | { op: 'put'; resource: WithId<Resource> }
-  | { op: 'delete'; resourceType: string; id: string };
+export type WriteOp = { op: 'put'; resource: WithId<Resource> } | { op: 'delete'; resourceType: string; id: string };
 
 /** A transaction is one record, so it is on disk entirely or not at all. */
 export type JournalRecord = WriteOp | { op: 'tx'; ops: WriteOp[] };
@@ -71,11 +56,7 @@ export class DurableRepository extends MemoryRepository {
   }
 
   // MemoryRepository's readHistory reverses its stored history array in place; copy instead.
-  override async readHistory<T extends Resource>(
-    resourceType: string,
-    id: string,
-    options?: ReadHistoryOptions,
-  ): Promise<Bundle<T>> {
+  override async readHistory<T extends Resource>(resourceType: string, id: string, options?: ReadHistoryOptions): Promise<Bundle<T>> {
     await this.readResource(resourceType, id);
     const versions = [...(this.internals.history.get(resourceType)?.get(id) ?? [])].reverse();
     const offset = options?.offset ?? 0;

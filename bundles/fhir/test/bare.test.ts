@@ -7,7 +7,16 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundleFhirServer } from '../build/server-bundle.js';
-import { createAndFindChart, failure, fhirClient, type FhirClient, invalidResourceRefused, statusOf, transactionRewritesReferences, type Resource } from './scenario.js';
+import {
+  createAndFindChart,
+  failure,
+  fhirClient,
+  type FhirClient,
+  invalidResourceRefused,
+  statusOf,
+  transactionRewritesReferences,
+  type Resource,
+} from './scenario.js';
 
 type Running = { child: ChildProcess; baseUrl: string; stderr: () => string };
 
@@ -81,11 +90,7 @@ describe('FHIR server, bare on the host', () => {
       });
       expect(patched.gender).toBe('female');
       const history = await client.history({ resourceType: 'Patient', id: patient.id! });
-      expect(history.entry.map((e: { resource: Resource }) => e.resource.birthDate)).toEqual([
-        '1980-02-04',
-        '1980-02-04',
-        '1980-02-03',
-      ]);
+      expect(history.entry.map((e: { resource: Resource }) => e.resource.birthDate)).toEqual(['1980-02-04', '1980-02-04', '1980-02-03']);
 
       await client.delete({ resourceType: 'Observation', id: observation.id! });
       const gone = await failure(client.read({ resourceType: 'Observation', id: observation.id! }));
@@ -177,7 +182,9 @@ describe('FHIR server, bare on the host', () => {
   it('says so in one sentence and exits non-zero when the data directory is missing', async () => {
     const { child, stderr } = run({ HAKO_FHIR_DATA: join(work, 'nowhere'), HAKO_FHIR_LISTEN: '127.0.0.1:0' });
     expect(await exitOf(child)).toBe(1);
-    expect(stderr()).toBe(`hako-fhir: data directory ${join(work, 'nowhere')} does not exist (set HAKO_FHIR_DATA or mount a volume there)\n`);
+    expect(stderr()).toBe(
+      `hako-fhir: data directory ${join(work, 'nowhere')} does not exist (set HAKO_FHIR_DATA or mount a volume there)\n`,
+    );
   });
 
   it('says so in one sentence and exits non-zero when the port is in use', async () => {

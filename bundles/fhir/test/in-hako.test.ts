@@ -8,9 +8,17 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { CLI, IS_ROOT, REPO, TEST_USER } from '../../../test/helpers/env.js';
 import { hako, scratch, testUserIds, WHO, type Who } from '../../../test/helpers/hako.js';
-import { createAndFindChart, failure, fhirClient, type FhirClient, invalidResourceRefused, statusOf, transactionRewritesReferences, type Resource } from './scenario.js';
+import {
+  createAndFindChart,
+  failure,
+  fhirClient,
+  type FhirClient,
+  invalidResourceRefused,
+  statusOf,
+  transactionRewritesReferences,
+  type Resource,
+} from './scenario.js';
 import { copyFhirBundle } from './copy.js';
-
 
 interface Up {
   child: ChildProcess;
@@ -19,10 +27,12 @@ interface Up {
   exited: Promise<number | null>;
 }
 
-
 /** As root, up maps the container onto user hako's subordinate range (created by the first up). */
 function hakoSubUid(): number {
-  const line = fs.readFileSync('/etc/subuid', 'utf8').split('\n').find((l) => l.startsWith('hako:') && Number(l.split(':')[2]) > 0);
+  const line = fs
+    .readFileSync('/etc/subuid', 'utf8')
+    .split('\n')
+    .find((l) => l.startsWith('hako:') && Number(l.split(':')[2]) > 0);
   if (!line) throw new Error('/etc/subuid has no range for hako: hako up as root creates it');
   return Number(line.split(':')[1]);
 }
@@ -81,7 +91,8 @@ async function until(what: string, up: Up, test: () => boolean, ms = 60_000): Pr
 
 /** Waits for the URL line; returns the base URL and the container id it names. */
 async function serving(up: Up): Promise<{ url: string; id: string }> {
-  const re = /^FHIR server at (http:\/\/127\.0\.0\.1:\d+\/) \(hako container (\S+), (rootless|as root, in a user namespace with no capabilities, as host uid \d+ \(user hako's subordinate range\))\)$/m;
+  const re =
+    /^FHIR server at (http:\/\/127\.0\.0\.1:\d+\/) \(hako container (\S+), (rootless|as root, in a user namespace with no capabilities, as host uid \d+ \(user hako's subordinate range\))\)$/m;
   await until('serving', up, () => re.test(up.stdout()));
   const [, url, id] = re.exec(up.stdout())!;
   return { url, id };
@@ -139,7 +150,9 @@ describe.skipIf(!IS_ROOT).each(WHO)('FHIR server under hako up (%s)', (who) => {
     const u = up(who, bundle, root);
     const { url, id } = await serving(u);
     expect(u.stdout()).toContain(
-      who === 'rootless' ? ', rootless)' : `, as root, in a user namespace with no capabilities, as host uid ${hakoSubUid()} (user hako's subordinate range))`,
+      who === 'rootless'
+        ? ', rootless)'
+        : `, as root, in a user namespace with no capabilities, as host uid ${hakoSubUid()} (user hako's subordinate range))`,
     );
     expect(id).toMatch(new RegExp(`^${path.basename(bundle)}-\\d+$`));
     const client = fhirClient(url.replace(/\/$/, ''));
@@ -183,7 +196,10 @@ describe.skipIf(!IS_ROOT).each(WHO)('FHIR server under hako up (%s)', (who) => {
     const worker = async (w: number): Promise<void> => {
       for (let n = 0; n < 75; n++) {
         try {
-          const created = await client.create({ resourceType: 'Patient', body: { resourceType: 'Patient', name: [{ family: `Load${w}`, given: [`n${n}`] }] } });
+          const created = await client.create({
+            resourceType: 'Patient',
+            body: { resourceType: 'Patient', name: [{ family: `Load${w}`, given: [`n${n}`] }] },
+          });
           if (statusOf(created) === 201) {
             acknowledged.push(created.id);
             if (killed) afterKill++;
@@ -199,7 +215,9 @@ describe.skipIf(!IS_ROOT).each(WHO)('FHIR server under hako up (%s)', (who) => {
     };
     await Promise.all([0, 1, 2, 3].map(worker));
     expect(killed).toBe(true);
-    expect(u.stderr()).toMatch(new RegExp(`container ${id} was killed by SIGKILL after [\\d.]+ s; restarting in 0.1 s \\(restart 1 of at most 5 in a row\\)`));
+    expect(u.stderr()).toMatch(
+      new RegExp(`container ${id} was killed by SIGKILL after [\\d.]+ s; restarting in 0.1 s \\(restart 1 of at most 5 in a row\\)`),
+    );
     expect(afterKill).toBeGreaterThan(0); // the restarted server took the queued and later writes
     const second = initPid(who, root, id);
     expect(second).not.toBe(first);
@@ -216,7 +234,9 @@ describe.skipIf(!IS_ROOT).each(WHO)('FHIR server under hako up (%s)', (who) => {
     const host = net.createServer((s) => s.destroy());
     await new Promise<void>((resolve) => host.listen(0, '0.0.0.0', resolve));
     const { port } = host.address() as net.AddressInfo;
-    const hostIp = Object.values(os.networkInterfaces()).flat().find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
+    const hostIp = Object.values(os.networkInterfaces())
+      .flat()
+      .find((a) => a && a.family === 'IPv4' && !a.internal)?.address;
     const u = up(who, bundle, root);
     try {
       const { id } = await serving(u);
@@ -264,7 +284,8 @@ describe.skipIf(!IS_ROOT).each(WHO)('FHIR server under hako up (%s)', (who) => {
     let { url, id } = await serving(u);
     let client = fhirClient(url.replace(/\/$/, ''));
     const ids: string[] = [];
-    for (let i = 0; i < 3; i++) ids.push((await client.create({ resourceType: 'Patient', body: { resourceType: 'Patient', active: true } })).id);
+    for (let i = 0; i < 3; i++)
+      ids.push((await client.create({ resourceType: 'Patient', body: { resourceType: 'Patient', active: true } })).id);
     await stop(u, root, initPid(who, root, id));
 
     // A record header promising 1000 bytes, then 29 of them: a write torn by a crash.
@@ -288,7 +309,11 @@ describe.skipIf(!IS_ROOT).each(WHO)('FHIR server under hako up (%s)', (who) => {
     const pid = initPid(who, root, id);
     process.kill(pid, 'SIGKILL');
     expect(await u.exited).toBe(1);
-    expect(u.stderr()).toMatch(new RegExp(`hako: container ${id} was killed by SIGKILL after [\\d.]+ s: giving up after 0 restarts in a row \\(--max-restarts 0\\)\\n$`));
+    expect(u.stderr()).toMatch(
+      new RegExp(
+        `hako: container ${id} was killed by SIGKILL after [\\d.]+ s: giving up after 0 restarts in a row \\(--max-restarts 0\\)\\n$`,
+      ),
+    );
     expect(fs.readdirSync(root)).toEqual([]);
   });
 
@@ -298,7 +323,12 @@ describe.skipIf(!IS_ROOT).each(WHO)('FHIR server under hako up (%s)', (who) => {
       expect(u.stdout()).toBe('');
       // The first `up` of a bundle also says that it builds the rootfs; as root, that it hands
       // a fresh (root-owned) data volume to the container's user.
-      expect(u.stderr().replace(/^hako up: building .*\n/, '').replace(/^hako up: data volume .* now belongs to uid \d+ gid \d+, the container's user on the host.*\n/m, '')).toBe(`hako: ${sentence}\n`);
+      expect(
+        u
+          .stderr()
+          .replace(/^hako up: building .*\n/, '')
+          .replace(/^hako up: data volume .* now belongs to uid \d+ gid \d+, the container's user on the host.*\n/m, ''),
+      ).toBe(`hako: ${sentence}\n`);
       expect(fs.existsSync(root) ? fs.readdirSync(root) : []).toEqual([]);
     };
 
@@ -312,7 +342,10 @@ describe.skipIf(!IS_ROOT).each(WHO)('FHIR server under hako up (%s)', (who) => {
       fs.writeFileSync(configPath, JSON.stringify(cfg));
       try {
         const missing = path.join(bundle, 'volumes/fhir');
-        await refused(up(who, bundle, root), `the data volume ${missing} (mounted at /data) does not exist: create it (mkdir -p ${missing})`);
+        await refused(
+          up(who, bundle, root),
+          `the data volume ${missing} (mounted at /data) does not exist: create it (mkdir -p ${missing})`,
+        );
       } finally {
         fs.writeFileSync(configPath, original);
       }
@@ -323,7 +356,10 @@ describe.skipIf(!IS_ROOT).each(WHO)('FHIR server under hako up (%s)', (who) => {
       fs.chmodSync(data, 0o500);
       // As root, up first hands the volume to the container's user (the range's root).
       const uid = who === 'rootless' ? testUserIds().uid : hakoSubUid();
-      await refused(up(who, bundle, root), `the data volume ${data} (mounted at /data) is not writable by uid ${uid}, the container's user on the host`);
+      await refused(
+        up(who, bundle, root),
+        `the data volume ${data} (mounted at /data) is not writable by uid ${uid}, the container's user on the host`,
+      );
     });
 
     it('a port in use', async () => {

@@ -53,7 +53,17 @@ describe('the FHIR root filesystem', () => {
     const manifest = await treeManifest(join(work, 'a'));
     const paths = manifest.map((e) => e.path);
     expect(paths.filter((p) => !p.includes('/'))).toEqual([
-      'data', 'definitions', 'dev', 'etc', 'lib', 'lib64', 'node', 'proc', 'server.js', 'sys', 'tmp',
+      'data',
+      'definitions',
+      'dev',
+      'etc',
+      'lib',
+      'lib64',
+      'node',
+      'proc',
+      'server.js',
+      'sys',
+      'tmp',
     ]);
     expect(paths).toContain('lib64/ld-linux-x86-64.so.2');
     expect(paths.filter((p) => p.startsWith('definitions/'))).toEqual([

@@ -9,7 +9,9 @@ type Chart = { patient: Resource; encounter: Resource; observation: Resource };
 /** Whatever a FHIR response holds; the tests' expectations check the shape. */
 type Loose = any;
 /** fhir-kit-client's Client with its results read as plain FHIR JSON (its own types are too narrow to read a field). */
-export type FhirClient = { [K in keyof Client]: Client[K] extends (...args: infer A) => Promise<unknown> ? (...args: A) => Promise<Loose> : Client[K] };
+export type FhirClient = {
+  [K in keyof Client]: Client[K] extends (...args: infer A) => Promise<unknown> ? (...args: A) => Promise<Loose> : Client[K];
+};
 
 export function fhirClient(baseUrl: string): FhirClient {
   return new Client({ baseUrl }) as unknown as FhirClient;
@@ -66,7 +68,9 @@ export async function createAndFindChart(client: FhirClient): Promise<Chart> {
   expect(ids(await client.search({ resourceType: 'Patient', searchParams: { family: 'Okafor' } }))).toEqual([patient.id]);
   const bySubjectAndCode = { subject: `Patient/${patient.id}`, code: 'http://loinc.org|8867-4' };
   expect(ids(await client.search({ resourceType: 'Observation', searchParams: bySubjectAndCode }))).toEqual([observation.id]);
-  expect(ids(await client.search({ resourceType: 'Encounter', searchParams: { patient: `Patient/${patient.id}` } }))).toEqual([encounter.id]);
+  expect(ids(await client.search({ resourceType: 'Encounter', searchParams: { patient: `Patient/${patient.id}` } }))).toEqual([
+    encounter.id,
+  ]);
   return { patient, encounter, observation };
 }
 
@@ -78,7 +82,11 @@ export async function transactionRewritesReferences(client: FhirClient): Promise
       resourceType: 'Bundle',
       type: 'transaction',
       entry: [
-        { fullUrl: patientUrn, resource: { resourceType: 'Patient', name: [{ family: 'Lindqvist' }] }, request: { method: 'POST', url: 'Patient' } },
+        {
+          fullUrl: patientUrn,
+          resource: { resourceType: 'Patient', name: [{ family: 'Lindqvist' }] },
+          request: { method: 'POST', url: 'Patient' },
+        },
         {
           resource: { resourceType: 'Observation', status: 'final', code: { text: 'body weight' }, subject: { reference: patientUrn } },
           request: { method: 'POST', url: 'Observation' },

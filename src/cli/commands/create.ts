@@ -14,7 +14,12 @@ export const createCommand = new Command('create')
   .action(function (this: Command, id: string) {
     const o = this.opts();
     const { launched } = create(context(this), {
-      id, bundle: o.bundle, pidFile: o.pidFile, consoleSocket: o.consoleSocket, noPivot: o.pivot === false, preserveFds: o.preserveFds,
+      id,
+      bundle: o.bundle,
+      pidFile: o.pidFile,
+      consoleSocket: o.consoleSocket,
+      noPivot: o.pivot === false,
+      preserveFds: o.preserveFds,
       ...activationFromEnvironment(o.bundle, o.preserveFds),
     });
     closeFd(launched.syncFd);

@@ -5,7 +5,9 @@ import { checks, formatChecks, gatherFacts, verdict } from '../../host/doctor.js
 import { STRICT_ENV } from '../../cgroups/index.js';
 
 export const doctorCommand = new Command('doctor')
-  .description(`check what this host offers hako (cgroups, user namespaces, id maps, seccomp, Landlock, overlayfs, state root); exit 1 when rootless containers cannot run (${STRICT_ENV}=1 makes missing cgroup limits an error at create)`)
+  .description(
+    `check what this host offers hako (cgroups, user namespaces, id maps, seccomp, Landlock, overlayfs, state root); exit 1 when rootless containers cannot run (${STRICT_ENV}=1 makes missing cgroup limits an error at create)`,
+  )
   .action(function (this: Command) {
     const cs = checks(gatherFacts(globals(this).root));
     const v = verdict(cs);

@@ -28,6 +28,8 @@ export const eventsCommand = new Command('events')
   .action(async function (this: Command, id: string) {
     const o = this.opts();
     await events(context(this), id, {
-      once: !!o.stats, intervalMs: parseDuration(o.interval), emit: (e) => process.stdout.write(JSON.stringify(e) + '\n'),
+      once: !!o.stats,
+      intervalMs: parseDuration(o.interval),
+      emit: (e) => process.stdout.write(JSON.stringify(e) + '\n'),
     });
   });

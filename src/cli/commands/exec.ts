@@ -65,6 +65,11 @@ export const execCommand = new Command('exec')
     const base = Container.load(ctx.store, id).config().process!;
     const proc = processFrom(o, command, base);
     process.exitCode = await exec(ctx, {
-      id, process: proc, detach: o.detach, pidFile: o.pidFile, consoleSocket: o.consoleSocket, preserveFds: o.preserveFds,
+      id,
+      process: proc,
+      detach: o.detach,
+      pidFile: o.pidFile,
+      consoleSocket: o.consoleSocket,
+      preserveFds: o.preserveFds,
     });
   });

@@ -17,8 +17,17 @@ export const listCommand = new Command('list')
     } else if (o.format === 'json') {
       process.stdout.write(JSON.stringify(rows) + '\n');
     } else {
-      const lines = [['ID', 'PID', 'STATUS', 'BUNDLE', 'CREATED', 'OWNER'], ...rows.map((r) => [r.id, String(r.pid ?? 0), r.status, r.bundle, r.created, r.owner])];
+      const lines = [
+        ['ID', 'PID', 'STATUS', 'BUNDLE', 'CREATED', 'OWNER'],
+        ...rows.map((r) => [r.id, String(r.pid ?? 0), r.status, r.bundle, r.created, r.owner]),
+      ];
       const w = lines[0].map((_, i) => Math.max(...lines.map((l) => l[i].length)));
-      for (const l of lines) process.stdout.write(l.map((c, i) => c.padEnd(w[i])).join('   ').trimEnd() + '\n');
+      for (const l of lines)
+        process.stdout.write(
+          l
+            .map((c, i) => c.padEnd(w[i]))
+            .join('   ')
+            .trimEnd() + '\n',
+        );
     }
   });

@@ -25,7 +25,13 @@ export const planCommand = new Command('plan')
     // Without --console-socket a terminal is what `hako run` gives it: its own socket.
     const { plan } = planContainer(
       ctx,
-      { bundle: o.bundle, noPivot: o.pivot === false, preserveFds: o.preserveFds, ...activation, consoleSocket: o.consoleSocket ?? "<hako run's console socket>" },
+      {
+        bundle: o.bundle,
+        noPivot: o.pivot === false,
+        preserveFds: o.preserveFds,
+        ...activation,
+        consoleSocket: o.consoleSocket ?? "<hako run's console socket>",
+      },
       '<state dir>/exec.fifo',
     );
     const out = {

@@ -16,8 +16,14 @@ export const runCommand = new Command('run')
   .action(async function (this: Command, id: string) {
     const o = this.opts();
     process.exitCode = await run(context(this), {
-      id, bundle: o.bundle, pidFile: o.pidFile, consoleSocket: o.consoleSocket, noPivot: o.pivot === false,
-      preserveFds: o.preserveFds, detach: o.detach, keep: o.keep,
+      id,
+      bundle: o.bundle,
+      pidFile: o.pidFile,
+      consoleSocket: o.consoleSocket,
+      noPivot: o.pivot === false,
+      preserveFds: o.preserveFds,
+      detach: o.detach,
+      keep: o.keep,
       ...activationFromEnvironment(o.bundle, o.preserveFds),
     });
   });

@@ -4,7 +4,6 @@ import { Command } from 'commander';
 import { defaultSpec, fileError } from '../../runtime/index.js';
 import { HakoError } from '../../errors.js';
 
-
 export const specCommand = new Command('spec')
   .description('write a default config.json into the bundle')
   .option('-b, --bundle <dir>', 'the bundle directory', '.')

@@ -37,7 +37,8 @@ export function resourcesFrom(o: Record<string, string | undefined>): LinuxResou
       }
     }
     const parsed = parseJson(text, name) as unknown;
-    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw new HakoError(`--resources: ${name} must hold a JSON object (OCI linux.resources)`);
+    if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))
+      throw new HakoError(`--resources: ${name} must hold a JSON object (OCI linux.resources)`);
     r = parsed as LinuxResources;
   }
   const set = <K extends keyof LinuxResources>(k: K, f: Partial<NonNullable<LinuxResources[K]>>) => {
@@ -58,7 +59,8 @@ export function resourcesFrom(o: Record<string, string | undefined>): LinuxResou
   if (o.cpuIdle !== undefined) set('cpu', { idle: int(o.cpuIdle, '--cpu-idle') });
   if (o.pidsLimit !== undefined) set('pids', { limit: int(o.pidsLimit, '--pids-limit') });
   if (o.blkioWeight !== undefined) set('blockIO', { weight: int(o.blkioWeight, '--blkio-weight') });
-  if (o.l3CacheSchema !== undefined || o.memBwSchema !== undefined) throw new HakoError('--l3-cache-schema/--mem-bw-schema: Intel RDT is not supported by hako');
+  if (o.l3CacheSchema !== undefined || o.memBwSchema !== undefined)
+    throw new HakoError('--l3-cache-schema/--mem-bw-schema: Intel RDT is not supported by hako');
   return r;
 }
 

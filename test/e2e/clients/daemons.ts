@@ -17,7 +17,8 @@ export function have(cmd: string): boolean {
 /** Why a client suite cannot run here, or null. In CI (root) missing packages are a failure, not a skip. */
 export function skipReason(cmds: string[]): string | null {
   const missing = cmds.filter((c) => !have(c));
-  if (IS_ROOT && process.env.CI && missing.length) throw new Error(`CI: missing ${missing.join(', ')} (test/debian-packages.txt; run test/setup.sh)`);
+  if (IS_ROOT && process.env.CI && missing.length)
+    throw new Error(`CI: missing ${missing.join(', ')} (test/debian-packages.txt; run test/setup.sh)`);
   if (!IS_ROOT) return 'needs root (the daemons run as root)';
   if (missing.length) return `not installed: ${missing.join(', ')} (see test/debian-packages.txt)`;
   return null;
@@ -34,7 +35,8 @@ export async function waitFor<T>(what: string, fn: () => T | undefined | null | 
     } catch (e) {
       last = e;
     }
-    if (Date.now() > end) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    if (Date.now() > end)
+      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
     await new Promise((r) => setTimeout(r, everyMs));
   }
 }
@@ -42,7 +44,9 @@ export async function waitFor<T>(what: string, fn: () => T | undefined | null | 
 /** A shell script that runs hako (what the clients get as the runtime binary); it records each argv in calls.log. */
 export function hakoWrapper(dir: string, name = 'hako', extraEnv: Record<string, string> = {}): string {
   const file = path.join(dir, name);
-  const env = Object.entries(extraEnv).map(([k, v]) => `export ${k}='${v}'\n`).join('');
+  const env = Object.entries(extraEnv)
+    .map(([k, v]) => `export ${k}='${v}'\n`)
+    .join('');
   fs.writeFileSync(
     file,
     `#!/bin/sh\n${env}printf '%s\\n' "$*" >> '${path.join(dir, `${name}-calls.log`)}'\nexec '${process.execPath}' '${CLI}' "$@"\n`,
@@ -96,7 +100,9 @@ async function stopPid(pid: number | undefined, graceMs = 10_000): Promise<void>
 export function removeTree(dir: string): void {
   if (!fs.existsSync(dir)) return;
   for (let round = 0; round < 5; round++) {
-    const mounts = fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')
+    const mounts = fs
+      .readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
       .map((l) => l.split(' ')[4]?.replace(/\\040/g, ' '))
       .filter((m): m is string => !!m && (m === dir || m.startsWith(dir + '/')))
       .sort((a, b) => b.length - a.length);
@@ -163,29 +169,39 @@ function spawnDaemon(cmd: string, args: string[], logFile: string): ChildProcess
 export async function startContainerd(dir: string): Promise<Containerd> {
   const sock = path.join(dir, 'ctd.sock');
   const cfg = path.join(dir, 'containerd.toml');
-  fs.writeFileSync(cfg, [
-    'version = 2',
-    `root = "${dir}/ctd-root"`,
-    `state = "${dir}/ctd-state"`,
-    'disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.devmapper"]',
-    '[grpc]',
-    `  address = "${sock}"`,
-    '[ttrpc]',
-    `  address = "${sock}.ttrpc"`,
-    '[debug]',
-    '  address = ""',
-    '[metrics]',
-    '  address = ""',
-    '[plugins."io.containerd.internal.v1.opt"]',
-    `  path = "${dir}/ctd-opt"`,
-    '',
-  ].join('\n'));
+  fs.writeFileSync(
+    cfg,
+    [
+      'version = 2',
+      `root = "${dir}/ctd-root"`,
+      `state = "${dir}/ctd-state"`,
+      'disabled_plugins = ["io.containerd.grpc.v1.cri", "io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.devmapper"]',
+      '[grpc]',
+      `  address = "${sock}"`,
+      '[ttrpc]',
+      `  address = "${sock}.ttrpc"`,
+      '[debug]',
+      '  address = ""',
+      '[metrics]',
+      '  address = ""',
+      '[plugins."io.containerd.internal.v1.opt"]',
+      `  path = "${dir}/ctd-opt"`,
+      '',
+    ].join('\n'),
+  );
   const cleanHost = hostDirsGuard(['/run/containerd']);
   const proc = spawnDaemon('containerd', ['--config', cfg], path.join(dir, 'containerd.log'));
   const ctr = (args: string[], opts: { input?: string; timeout?: number } = {}) =>
-    spawnSync('ctr', ['--address', sock, '--namespace', 'hakotest', ...args], { encoding: 'utf8', input: opts.input, timeout: opts.timeout ?? 60_000 });
+    spawnSync('ctr', ['--address', sock, '--namespace', 'hakotest', ...args], {
+      encoding: 'utf8',
+      input: opts.input,
+      timeout: opts.timeout ?? 60_000,
+    });
   const d: Containerd = {
-    dir, proc, sock, ctr,
+    dir,
+    proc,
+    sock,
+    ctr,
     async stop() {
       // Tasks first (so shims exit on their own), then the daemon, then stragglers.
       const tasks = ctr(['tasks', 'ls', '-q']).stdout?.split('\n').filter(Boolean) ?? [];
@@ -207,13 +223,30 @@ export interface Dockerd extends Daemon {
   restart(): Promise<void>;
 }
 
-export async function startDockerd(dir: string, containerdSock: string, runtimes: Record<string, string>, extra: string[] = [], daemonJson: object = {}): Promise<Dockerd> {
+export async function startDockerd(
+  dir: string,
+  containerdSock: string,
+  runtimes: Record<string, string>,
+  extra: string[] = [],
+  daemonJson: object = {},
+): Promise<Dockerd> {
   const sock = path.join(dir, 'docker.sock');
   const args = [
-    '--data-root', path.join(dir, 'docker-root'), '--exec-root', path.join(dir, 'docker-exec'),
-    '-H', `unix://${sock}`, '--pidfile', path.join(dir, 'docker.pid'),
-    '--iptables=false', '--ip-masq=false', '--bridge=none', '--containerd', containerdSock,
-    '--config-file', path.join(dir, 'daemon.json'),
+    '--data-root',
+    path.join(dir, 'docker-root'),
+    '--exec-root',
+    path.join(dir, 'docker-exec'),
+    '-H',
+    `unix://${sock}`,
+    '--pidfile',
+    path.join(dir, 'docker.pid'),
+    '--iptables=false',
+    '--ip-masq=false',
+    '--bridge=none',
+    '--containerd',
+    containerdSock,
+    '--config-file',
+    path.join(dir, 'daemon.json'),
     ...Object.entries(runtimes).flatMap(([k, v]) => ['--add-runtime', `${k}=${v}`]),
     ...extra,
   ];
@@ -224,7 +257,9 @@ export async function startDockerd(dir: string, containerdSock: string, runtimes
     await waitFor('dockerd to answer', () => fs.existsSync(sock) && docker(['version'], { timeout: 5_000 }).status === 0, 60_000, 100);
   };
   const d: Dockerd = {
-    dir, sock, docker,
+    dir,
+    sock,
+    docker,
     proc: spawnDaemon('dockerd', args, path.join(dir, 'dockerd.log')),
     async restart() {
       await stopPid(d.proc.pid, 20_000);
@@ -247,12 +282,16 @@ export const DOCKER = fs.existsSync('/usr/bin/docker') ? '/usr/bin/docker' : 'do
 /** Reads a log written by hako with --log-format json strictly: every line must be one JSON object. */
 export function parseJsonLog(file: string): Array<{ level: string; msg: string; time?: string }> {
   const text = fs.existsSync(file) ? fs.readFileSync(file, 'utf8') : '';
-  return text.split('\n').filter((l) => l.length).map((l, i) => {
-    const o = JSON.parse(l);
-    if (typeof o !== 'object' || o === null || typeof o.level !== 'string' || typeof o.msg !== 'string') throw new Error(`${file}:${i + 1}: not a {level,msg} object`);
-    if (o.time !== undefined && Number.isNaN(Date.parse(o.time))) throw new Error(`${file}:${i + 1}: time is not RFC 3339`);
-    return o;
-  });
+  return text
+    .split('\n')
+    .filter((l) => l.length)
+    .map((l, i) => {
+      const o = JSON.parse(l);
+      if (typeof o !== 'object' || o === null || typeof o.level !== 'string' || typeof o.msg !== 'string')
+        throw new Error(`${file}:${i + 1}: not a {level,msg} object`);
+      if (o.time !== undefined && Number.isNaN(Date.parse(o.time))) throw new Error(`${file}:${i + 1}: time is not RFC 3339`);
+      return o;
+    });
 }
 
 export function sh(cmd: string): string {

@@ -11,7 +11,6 @@ import { waitFor } from './daemons.js';
 
 const { scratch, makeBundle } = scratchForThisFile();
 
-
 for (const who of (IS_ROOT ? ['rootless', 'root'] : ['rootless']) as Who[]) {
   describe(`hako exec details the clients rely on (${who})`, () => {
     let root = '';
@@ -22,12 +21,18 @@ for (const who of (IS_ROOT ? ['rootless', 'root'] : ['rootless']) as Who[]) {
       ({ bundle } = makeBundle(who, (c) => {
         c.process!.args = ['sleep', '600'];
         c.process!.cwd = '/';
-        c.mounts = [...(c.mounts ?? []), { destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=1777'] }];
+        c.mounts = [
+          ...(c.mounts ?? []),
+          { destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'mode=1777'] },
+        ];
       }));
       root = scratch(who, 'root-');
       // The detached init keeps the stdio it was given: give it none we wait on.
       const argv = [CLI, '--root', root, 'run', '-d', '-b', bundle, id];
-      const cmd = who === 'root' ? [process.execPath, ...argv] : ['setpriv', '--reuid', TEST_USER, '--regid', TEST_USER, '--init-groups', process.execPath, ...argv];
+      const cmd =
+        who === 'root'
+          ? [process.execPath, ...argv]
+          : ['setpriv', '--reuid', TEST_USER, '--regid', TEST_USER, '--init-groups', process.execPath, ...argv];
       const r = spawnSync(cmd[0], cmd.slice(1), { stdio: 'ignore', timeout: 30_000, env: { PATH: process.env.PATH } });
       expect(r.status).toBe(0);
       expect(JSON.parse(hako(who, root, ['state', id]).stdout).status).toBe('running');
@@ -42,21 +47,30 @@ for (const who of (IS_ROOT ? ['rootless', 'root'] : ['rootless']) as Who[]) {
       const hostDir = scratch(who, 'hostcwd-');
       const leak = fs.openSync(path.join(WORK, 'busybox-rootfs/bin/busybox'), 'r');
       const argv = [CLI, '--root', root, 'exec', ...args];
-      const cmd = who === 'root' ? [process.execPath, ...argv] : ['setpriv', '--reuid', TEST_USER, '--regid', TEST_USER, '--init-groups', process.execPath, ...argv];
-      const p = spawn(cmd[0], cmd.slice(1), { cwd: hostDir, stdio: ['ignore', 'pipe', 'pipe', leak, leak], env: { PATH: process.env.PATH } });
+      const cmd =
+        who === 'root'
+          ? [process.execPath, ...argv]
+          : ['setpriv', '--reuid', TEST_USER, '--regid', TEST_USER, '--init-groups', process.execPath, ...argv];
+      const p = spawn(cmd[0], cmd.slice(1), {
+        cwd: hostDir,
+        stdio: ['ignore', 'pipe', 'pipe', leak, leak],
+        env: { PATH: process.env.PATH },
+      });
       let out = '';
       let err = '';
       p.stdout!.on('data', (d) => (out += d));
       p.stderr!.on('data', (d) => (err += d));
-      return new Promise((res) => p.on('close', (code) => {
-        fs.closeSync(leak);
-        res({ code, out, err });
-      }));
+      return new Promise((res) =>
+        p.on('close', (code) => {
+          fs.closeSync(leak);
+          res({ code, out, err });
+        }),
+      );
     }
 
     const PROBE = 'echo "cwd=$(readlink /proc/self/cwd)"; for f in /proc/self/fd/*; do l=$(readlink $f); echo "fd ${f##*/} $l"; done';
 
-    test('host fds at 3 and 4 and the host cwd do not reach the exec\'d process', async () => {
+    test("host fds at 3 and 4 and the host cwd do not reach the exec'd process", async () => {
       const r = await execWithHostFds([id, 'sh', '-c', PROBE]);
       expect(r.err).toBe('');
       expect(r.code).toBe(0);
@@ -75,11 +89,16 @@ for (const who of (IS_ROOT ? ['rootless', 'root'] : ['rootless']) as Who[]) {
       expect(r.out).not.toMatch(/^fd 4 \S*busybox$/m);
     });
 
-    test('--process FILE (full OCI Process) --detach --pid-file, with older conmon\'s --tty and -d also given', async () => {
+    test("--process FILE (full OCI Process) --detach --pid-file, with older conmon's --tty and -d also given", async () => {
       const dir = scratch(who, 'proc-');
       const proc = {
-        terminal: false, user: { uid: 0, gid: 0 }, args: ['sh', '-c', 'echo "$FOO $(pwd)" > /tmp/out-$$; sleep 0.2; exit 6'],
-        env: ['PATH=/bin', 'FOO=bar'], cwd: '/tmp', capabilities: { bounding: [], effective: [], permitted: [] }, noNewPrivileges: true,
+        terminal: false,
+        user: { uid: 0, gid: 0 },
+        args: ['sh', '-c', 'echo "$FOO $(pwd)" > /tmp/out-$$; sleep 0.2; exit 6'],
+        env: ['PATH=/bin', 'FOO=bar'],
+        cwd: '/tmp',
+        capabilities: { bounding: [], effective: [], permitted: [] },
+        noNewPrivileges: true,
       };
       const file = path.join(dir, 'process.json');
       fs.writeFileSync(file, JSON.stringify(proc));
@@ -94,7 +113,11 @@ for (const who of (IS_ROOT ? ['rootless', 'root'] : ['rootless']) as Who[]) {
       // The pid file names the exec'd process itself (not an intermediate): it is in the container's pid namespace.
       const init = Number(JSON.parse(hako(who, root, ['state', id]).stdout).pid);
       expect(fs.readlinkSync(`/proc/${pid}/ns/pid`)).toBe(fs.readlinkSync(`/proc/${init}/ns/pid`));
-      await waitFor('the exec\'d process to finish', () => !fs.existsSync(`/proc/${pid}`) || fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1][0] === 'Z', 10_000);
+      await waitFor(
+        "the exec'd process to finish",
+        () => !fs.existsSync(`/proc/${pid}`) || fs.readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1][0] === 'Z',
+        10_000,
+      );
       const out = hako(who, root, ['exec', id, 'sh', '-c', 'cat /tmp/out-*']);
       expect(out.stdout).toBe('bar /tmp\n');
     });
@@ -107,12 +130,19 @@ for (const who of (IS_ROOT ? ['rootless', 'root'] : ['rootless']) as Who[]) {
       expect(r.status, r.stderr).toBe(0);
       const pid = Number(fs.readFileSync(pidFile, 'utf8'));
       const init = Number(JSON.parse(hako(who, root, ['state', id]).stdout).pid);
-      const unified = (p: number) => fs.readFileSync(`/proc/${p}/cgroup`, 'utf8').split('\n').find((l) => l.startsWith('0::'));
+      const unified = (p: number) =>
+        fs
+          .readFileSync(`/proc/${p}/cgroup`, 'utf8')
+          .split('\n')
+          .find((l) => l.startsWith('0::'));
       const hasCgroup = JSON.parse(fs.readFileSync(path.join(root, id, 'state.json'), 'utf8')).cgroup;
       if (hasCgroup) expect(unified(init)).toMatch(new RegExp(`/${id}$`));
       // Born there (clone3 CLONE_INTO_CGROUP), not moved by a write to cgroup.procs — unless clone3
       // is filtered where this runs (Docker's default seccomp profile answers ENOSYS). The VM suite has no such excuse.
-      if (hasCgroup) expect(r.stderr).toMatch(/process \d+ (started in \S+ \(clone3 CLONE_INTO_CGROUP\)|moved into \S+ through cgroup\.procs \(clone3 CLONE_INTO_CGROUP: ENOSYS\))/);
+      if (hasCgroup)
+        expect(r.stderr).toMatch(
+          /process \d+ (started in \S+ \(clone3 CLONE_INTO_CGROUP\)|moved into \S+ through cgroup\.procs \(clone3 CLONE_INTO_CGROUP: ENOSYS\))/,
+        );
       expect(unified(pid)).toBe(unified(init));
       if (hasCgroup) expect(JSON.parse(hako(who, root, ['ps', '--format', 'json', id]).stdout)).toContain(pid);
       process.kill(pid, 'SIGKILL');

@@ -36,29 +36,45 @@ export function buildOciArchive(rootfs: string, ref: string, out: string, cmd: s
   const layerHex = sha256File(layerTmp);
   const layerSize = fs.statSync(layerTmp).size;
   fs.renameSync(layerTmp, path.join(layout, 'blobs/sha256', layerHex));
-  const config = putBlob(layout, Buffer.from(JSON.stringify({
-    architecture: 'amd64',
-    os: 'linux',
-    created: '2024-01-01T00:00:00Z',
-    config: { Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'], Cmd: cmd, WorkingDir: '/' },
-    rootfs: { type: 'layers', diff_ids: [`sha256:${layerHex}`] },
-    history: [{ created: '2024-01-01T00:00:00Z', created_by: 'hako test/e2e/clients/image.ts' }],
-  })));
-  const manifest = putBlob(layout, Buffer.from(JSON.stringify({
-    schemaVersion: 2,
-    mediaType: 'application/vnd.oci.image.manifest.v1+json',
-    config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
-    layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: `sha256:${layerHex}`, size: layerSize }],
-  })));
+  const config = putBlob(
+    layout,
+    Buffer.from(
+      JSON.stringify({
+        architecture: 'amd64',
+        os: 'linux',
+        created: '2024-01-01T00:00:00Z',
+        config: { Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'], Cmd: cmd, WorkingDir: '/' },
+        rootfs: { type: 'layers', diff_ids: [`sha256:${layerHex}`] },
+        history: [{ created: '2024-01-01T00:00:00Z', created_by: 'hako test/e2e/clients/image.ts' }],
+      }),
+    ),
+  );
+  const manifest = putBlob(
+    layout,
+    Buffer.from(
+      JSON.stringify({
+        schemaVersion: 2,
+        mediaType: 'application/vnd.oci.image.manifest.v1+json',
+        config: { mediaType: 'application/vnd.oci.image.config.v1+json', ...config },
+        layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar', digest: `sha256:${layerHex}`, size: layerSize }],
+      }),
+    ),
+  );
   fs.writeFileSync(path.join(layout, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
-  fs.writeFileSync(path.join(layout, 'index.json'), JSON.stringify({
-    schemaVersion: 2,
-    manifests: [{
-      mediaType: 'application/vnd.oci.image.manifest.v1+json', ...manifest,
-      platform: { architecture: 'amd64', os: 'linux' },
-      annotations: { 'org.opencontainers.image.ref.name': ref, 'io.containerd.image.name': ref },
-    }],
-  }));
+  fs.writeFileSync(
+    path.join(layout, 'index.json'),
+    JSON.stringify({
+      schemaVersion: 2,
+      manifests: [
+        {
+          mediaType: 'application/vnd.oci.image.manifest.v1+json',
+          ...manifest,
+          platform: { architecture: 'amd64', os: 'linux' },
+          annotations: { 'org.opencontainers.image.ref.name': ref, 'io.containerd.image.name': ref },
+        },
+      ],
+    }),
+  );
   execFileSync('tar', ['-C', layout, '-cf', out, 'oci-layout', 'index.json', 'blobs']);
   fs.rmSync(layout, { recursive: true, force: true });
   return out;

@@ -13,8 +13,8 @@ import { scratchForThisFile, type Who } from '../../helpers/hako.js';
 
 const { scratch, makeBundle } = scratchForThisFile();
 
-
-const PROBE = 'echo "fds=$LISTEN_FDS pid=$LISTEN_PID me=$$ sock=$(readlink /proc/self/fd/3) net=$(awk -F: "NR>2{print \\$1}" /proc/net/dev | tr -d " " | tr "\\n" " ")"';
+const PROBE =
+  'echo "fds=$LISTEN_FDS pid=$LISTEN_PID me=$$ sock=$(readlink /proc/self/fd/3) net=$(awk -F: "NR>2{print \\$1}" /proc/net/dev | tr -d " " | tr "\\n" " ")"';
 const servers: net.Server[] = [];
 
 async function listener(): Promise<{ fd: number; inode: string }> {
@@ -27,7 +27,8 @@ async function listener(): Promise<{ fd: number; inode: string }> {
 
 /** Runs `sh -c SCRIPT` with the listening socket at fd 3, as root or the test user. */
 function runWithFd(who: Who, fd: number, script: string): Promise<{ code: number | null; out: string; err: string }> {
-  const argv = who === 'root' ? ['sh', '-c', script] : ['setpriv', '--reuid', TEST_USER, '--regid', TEST_USER, '--init-groups', 'sh', '-c', script];
+  const argv =
+    who === 'root' ? ['sh', '-c', script] : ['setpriv', '--reuid', TEST_USER, '--regid', TEST_USER, '--init-groups', 'sh', '-c', script];
   const p = spawn(argv[0], argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe', fd], cwd: os.tmpdir(), env: { PATH: process.env.PATH } });
   let out = '';
   let err = '';
@@ -49,7 +50,11 @@ for (const who of (IS_ROOT ? ['rootless', 'root'] : ['rootless']) as Who[]) {
       });
       const root = scratch(who, 'root-');
       // LISTEN_PID=$$ then exec: the pid systemd would name is hako's own.
-      const r = await runWithFd(who, fd, `LISTEN_FDS=1 LISTEN_PID=$$ exec '${process.execPath}' '${CLI}' --root '${root}' run -b '${bundle}' act-${who}`);
+      const r = await runWithFd(
+        who,
+        fd,
+        `LISTEN_FDS=1 LISTEN_PID=$$ exec '${process.execPath}' '${CLI}' --root '${root}' run -b '${bundle}' act-${who}`,
+      );
       expect(r.err).toBe('');
       expect(r.code).toBe(0);
       expect(r.out).toContain(`fds=1 pid=1 me=1 sock=${inode} `);
@@ -64,7 +69,11 @@ for (const who of (IS_ROOT ? ['rootless', 'root'] : ['rootless']) as Who[]) {
         c.process!.env = [...(c.process!.env ?? []), 'LISTEN_FDS=1', 'LISTEN_PID=12345'];
       });
       const root = scratch(who, 'root-');
-      const r = await runWithFd(who, fd, `exec '${process.execPath}' '${CLI}' --root '${root}' run --preserve-fds 1 -b '${bundle}' pres-${who}`);
+      const r = await runWithFd(
+        who,
+        fd,
+        `exec '${process.execPath}' '${CLI}' --root '${root}' run --preserve-fds 1 -b '${bundle}' pres-${who}`,
+      );
       expect(r.err).toBe('');
       expect(r.code).toBe(0);
       expect(r.out).toContain(`fds=1 pid=1 me=1 sock=${inode} `);
@@ -77,7 +86,11 @@ for (const who of (IS_ROOT ? ['rootless', 'root'] : ['rootless']) as Who[]) {
         c.linux!.namespaces = c.linux!.namespaces!.filter((n) => n.type !== 'pid');
       });
       const root = scratch(who, 'root-');
-      const r = await runWithFd(who, fd, `LISTEN_FDS=1 exec '${process.execPath}' '${CLI}' --root '${root}' run -b '${bundle}' nopid-${who}`);
+      const r = await runWithFd(
+        who,
+        fd,
+        `LISTEN_FDS=1 exec '${process.execPath}' '${CLI}' --root '${root}' run -b '${bundle}' nopid-${who}`,
+      );
       expect(r.code).not.toBe(0);
       expect(r.err).toContain('socket activation needs a new pid namespace');
     });

@@ -36,8 +36,16 @@ static uint32_t action(const char *name, uint32_t ret) {
 }
 
 static enum scmp_compare op(const char *name) {
-  static const char *names[] = {"", "SCMP_CMP_NE", "SCMP_CMP_LT", "SCMP_CMP_LE", "SCMP_CMP_EQ", "SCMP_CMP_GE", "SCMP_CMP_GT", "SCMP_CMP_MASKED_EQ"};
-  static const enum scmp_compare ops[] = {0, SCMP_CMP_NE, SCMP_CMP_LT, SCMP_CMP_LE, SCMP_CMP_EQ, SCMP_CMP_GE, SCMP_CMP_GT, SCMP_CMP_MASKED_EQ};
+  static const char *names[] = {"",
+                                "SCMP_CMP_NE",
+                                "SCMP_CMP_LT",
+                                "SCMP_CMP_LE",
+                                "SCMP_CMP_EQ",
+                                "SCMP_CMP_GE",
+                                "SCMP_CMP_GT",
+                                "SCMP_CMP_MASKED_EQ"};
+  static const enum scmp_compare ops[] = {0,           SCMP_CMP_NE, SCMP_CMP_LT, SCMP_CMP_LE,
+                                          SCMP_CMP_EQ, SCMP_CMP_GE, SCMP_CMP_GT, SCMP_CMP_MASKED_EQ};
   for (unsigned i = 1; i < sizeof(ops) / sizeof(ops[0]); i++)
     if (!strcmp(name, names[i])) return ops[i];
   die(name, EINVAL);
@@ -56,8 +64,10 @@ static int resolve(void) {
   while (scanf("%31s %127s", arch, name) == 2) {
     uint32_t token = seccomp_arch_resolve_name(arch);
     int nr = token ? seccomp_syscall_resolve_name_arch(token, name) : __NR_SCMP_ERROR;
-    if (nr < 0) printf("%s %s none\n", arch, name);
-    else printf("%s %s %d\n", arch, name, nr);
+    if (nr < 0)
+      printf("%s %s none\n", arch, name);
+    else
+      printf("%s %s %d\n", arch, name, nr);
   }
   return 0;
 }
@@ -93,7 +103,8 @@ int main(int argc, char **argv) {
       if (scanf("%127s %u", name, &n) != 2 || n > 6) die("rule", EINVAL);
       for (unsigned i = 0; i < n; i++) {
         unsigned idx;
-        if (scanf("%u %31s %" SCNu64 " %" SCNu64, &idx, opname, &cmp[i].datum_a, &cmp[i].datum_b) != 4) die("rule arg", EINVAL);
+        if (scanf("%u %31s %" SCNu64 " %" SCNu64, &idx, opname, &cmp[i].datum_a, &cmp[i].datum_b) != 4)
+          die("rule arg", EINVAL);
         cmp[i].arg = idx;
         cmp[i].op = op(opname);
       }

@@ -57,10 +57,13 @@ export function libseccompNumbers(bin: string, queries: Array<[string, string]>)
   const input = queries.map(([arch, name]) => `${LIBSECCOMP_ARCH[arch]} ${name}`).join('\n') + '\n';
   const out = execFileSync(bin, ['resolve'], { input, encoding: 'utf8', maxBuffer: 1 << 24 });
   const map = new Map<string, number | undefined>();
-  out.trim().split('\n').forEach((line, i) => {
-    const nr = line.split(' ')[2];
-    const [arch, name] = queries[i]!;
-    map.set(`${arch} ${name}`, nr === 'none' ? undefined : Number(nr));
-  });
+  out
+    .trim()
+    .split('\n')
+    .forEach((line, i) => {
+      const nr = line.split(' ')[2];
+      const [arch, name] = queries[i]!;
+      map.set(`${arch} ${name}`, nr === 'none' ? undefined : Number(nr));
+    });
   return map;
 }

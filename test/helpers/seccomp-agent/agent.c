@@ -59,12 +59,15 @@ static void answer(int fd, const char *mode, long value) {
   struct seccomp_notif_resp resp;
   memset(&req, 0, sizeof req);
   if (ioctl(fd, SECCOMP_IOCTL_NOTIF_RECV, &req) < 0) return; /* the caller went away */
-  fprintf(logf, "notif pid=%u nr=%d arch=%x arg0=%llx\n", req.pid, req.data.nr, req.data.arch, (unsigned long long)req.data.args[0]);
+  fprintf(logf, "notif pid=%u nr=%d arch=%x arg0=%llx\n", req.pid, req.data.nr, req.data.arch,
+          (unsigned long long)req.data.args[0]);
   fflush(logf);
   memset(&resp, 0, sizeof resp);
   resp.id = req.id;
-  if (strcmp(mode, "errno") == 0) resp.error = (int)-value;
-  else resp.val = value;
+  if (strcmp(mode, "errno") == 0)
+    resp.error = (int)-value;
+  else
+    resp.val = value;
   ioctl(fd, SECCOMP_IOCTL_NOTIF_SEND, &resp);
 }
 
@@ -74,15 +77,24 @@ int main(int argc, char **argv) {
     return 2;
   }
   logf = fopen(argv[2], "a");
-  if (!logf) { perror(argv[2]); return 1; }
+  if (!logf) {
+    perror(argv[2]);
+    return 1;
+  }
   long value = strtol(argv[4], NULL, 0);
   struct sockaddr_un sa = {0};
   sa.sun_family = AF_UNIX;
-  if (strlen(argv[1]) >= sizeof sa.sun_path) { fprintf(stderr, "socket path too long\n"); return 1; }
+  if (strlen(argv[1]) >= sizeof sa.sun_path) {
+    fprintf(stderr, "socket path too long\n");
+    return 1;
+  }
   strcpy(sa.sun_path, argv[1]);
   unlink(argv[1]);
   int ls = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (ls < 0 || bind(ls, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(ls, 8) < 0) { perror("listen"); return 1; }
+  if (ls < 0 || bind(ls, (struct sockaddr *)&sa, sizeof sa) < 0 || listen(ls, 8) < 0) {
+    perror("listen");
+    return 1;
+  }
   chmod(argv[1], 0777);
   printf("ready\n");
   fflush(stdout);
@@ -97,7 +109,8 @@ int main(int argc, char **argv) {
       return 1;
     }
     for (int i = n; i >= 1; i--) {
-      if (p[i].revents & POLLIN) answer(p[i].fd, argv[3], value);
+      if (p[i].revents & POLLIN)
+        answer(p[i].fd, argv[3], value);
       else if (p[i].revents & (POLLHUP | POLLERR | POLLNVAL)) {
         /* Every process under the filter is gone. */
         close(p[i].fd);
@@ -114,7 +127,8 @@ int main(int argc, char **argv) {
         p[n].fd = fd;
         p[n].events = POLLIN;
         p[n].revents = 0;
-      } else if (fd >= 0) close(fd);
+      } else if (fd >= 0)
+        close(fd);
     }
   }
 }

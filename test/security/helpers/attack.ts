@@ -57,7 +57,8 @@ export function buildAttackTools(): { attacker: string; bait: string } {
 /** A small rootfs with busybox (a few applets) and the attacker, for tests that change the tree:
  *  files are hard links into ATTACK_ROOTFS (copies across file systems). */
 export function copyRootfs(dest: string): string {
-  for (const d of ['bin', 'proc', 'dev', 'sys', 'tmp', 'etc', 'root', 'report']) fs.mkdirSync(path.join(dest, d), { recursive: true, mode: 0o755 });
+  for (const d of ['bin', 'proc', 'dev', 'sys', 'tmp', 'etc', 'root', 'report'])
+    fs.mkdirSync(path.join(dest, d), { recursive: true, mode: 0o755 });
   fs.chmodSync(path.join(dest, 'tmp'), 0o1777);
   for (const f of ['bin/busybox', 'bin/attacker', 'etc/passwd', 'etc/group']) {
     try {
@@ -210,7 +211,9 @@ export function isAlive(pid: number): boolean {
 }
 
 function userArgv(who: Who, argv: string[]): [string, string[]] {
-  return who === 'root' ? [argv[0]!, argv.slice(1)] : ['setpriv', ['--reuid', TEST_USER, '--regid', TEST_USER, '--init-groups', '--reset-env', ...argv]];
+  return who === 'root'
+    ? [argv[0]!, argv.slice(1)]
+    : ['setpriv', ['--reuid', TEST_USER, '--regid', TEST_USER, '--init-groups', '--reset-env', ...argv]];
 }
 
 /** A host process (a `sleep 600`) the attack tries to have hako kill; owned by whoever runs hako. */
@@ -263,10 +266,19 @@ export async function startBait(who: Who, bait: string, targetPid: number, dir: 
 }
 
 /** `hako` without blocking the event loop (a test can watch the host meanwhile). */
-export function hakoAsync(who: Who, root: string, args: string[], timeoutMs = 30_000): Promise<{ status: number | null; stdout: string; stderr: string }> {
+export function hakoAsync(
+  who: Who,
+  root: string,
+  args: string[],
+  timeoutMs = 30_000,
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
   const [cmd, argv] = userArgv(who, [process.execPath, CLI, '--root', root, ...args]);
   return new Promise((resolve) => {
-    const c = spawn(cmd, argv, { stdio: ['ignore', 'pipe', 'pipe'], cwd: os.tmpdir(), env: who === 'root' ? process.env : { PATH: process.env.PATH } });
+    const c = spawn(cmd, argv, {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: os.tmpdir(),
+      env: who === 'root' ? process.env : { PATH: process.env.PATH },
+    });
     let stdout = '';
     let stderr = '';
     c.stdout!.on('data', (d) => (stdout += d));
@@ -342,12 +354,14 @@ export function attackKit() {
       const report = reportDir(who, sc.scratch);
       const { root, initPid } = kit.runDetached(who, id, (c) => {
         c.root = { path: ATTACK_ROOTFS, readonly: true };
-        if (o.allCaps) c.process!.capabilities = { bounding: [...CAPABILITIES], effective: [...CAPABILITIES], permitted: [...CAPABILITIES] };
+        if (o.allCaps)
+          c.process!.capabilities = { bounding: [...CAPABILITIES], effective: [...CAPABILITIES], permitted: [...CAPABILITIES] };
         c.process!.args = ['/bin/attacker', 'watch', marker!.file, '/report/watch.jsonl', '60000', ...(o.extra ?? [])];
         c.mounts!.push(reportMount(report));
       });
       const out = path.join(report, 'watch.jsonl');
-      if (!(await until(() => readText(out).includes('"watching":true'), 10_000))) throw new Error(`the watcher in ${id} did not start: ${readText(out)}`);
+      if (!(await until(() => readText(out).includes('"watching":true'), 10_000)))
+        throw new Error(`the watcher in ${id} did not start: ${readText(out)}`);
       return { who, id, root, report, initPid, out };
     },
     /** Stops the watcher and returns every probe it made. */
@@ -387,5 +401,8 @@ export function processesWithMountsOf(p: string): number[] {
 
 /** Mounts in our own mount table under (or of) path. */
 export function ownMountsOf(p: string): string[] {
-  return fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n').filter((l) => l.includes(p));
+  return fs
+    .readFileSync('/proc/self/mountinfo', 'utf8')
+    .split('\n')
+    .filter((l) => l.includes(p));
 }

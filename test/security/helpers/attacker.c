@@ -50,7 +50,7 @@
 #define SYS_pidfd_getfd 438
 #endif
 
-#define MAX_FDS 64
+#define MAX_FDS  64
 #define OUT_SIZE 16384
 
 static const char *marker = "/nonexistent";
@@ -192,8 +192,8 @@ static void probe(pid_t pid, int outfd, const char *how) {
     for (int i = 0; i < 2000 && state_of(pid) != 'T' && state_of(pid) != 't' && state_of(pid) != 0; i++) usleep(50);
   }
   int stop_errno = stopped ? 0 : errno;
-  put("{\"pid\":%d,\"how\":\"%s\",\"stopped\":%s,\"stopErrno\":%d,\"state\":\"%c\"", pid, how, stopped ? "true" : "false",
-      stop_errno, state_of(pid) ? state_of(pid) : '?');
+  put("{\"pid\":%d,\"how\":\"%s\",\"stopped\":%s,\"stopErrno\":%d,\"state\":\"%c\"", pid, how,
+      stopped ? "true" : "false", stop_errno, state_of(pid) ? state_of(pid) : '?');
   snprintf(p, sizeof p, "/proc/%d/comm", pid);
   read_small(p, link, sizeof link);
   put(",\"comm\":");
@@ -244,7 +244,8 @@ static void probe(pid_t pid, int outfd, const char *how) {
       if (isdir && !marker_read) marker_read = read_marker_at(f, 1);
       put("%s{\"fd\":%s,\"link\":", first ? "" : ",", de->d_name);
       put_str(n >= 0 ? link : NULL);
-      put(",\"open\":%s,\"openErrno\":%d,\"dir\":%s}", f >= 0 ? "true" : "false", f >= 0 ? 0 : oe, isdir ? "true" : "false");
+      put(",\"open\":%s,\"openErrno\":%d,\"dir\":%s}", f >= 0 ? "true" : "false", f >= 0 ? 0 : oe,
+          isdir ? "true" : "false");
       if (f >= 0) close(f);
       first = 0;
     }
@@ -333,7 +334,9 @@ static int is_pid_name(const char *s) {
 
 #define SEEN_MAX (1 << 22)
 static unsigned char seen[SEEN_MAX / 8];
-static int was_seen(long p) { return p <= 0 || p >= SEEN_MAX || (seen[p / 8] >> (p % 8)) & 1; }
+static int was_seen(long p) {
+  return p <= 0 || p >= SEEN_MAX || (seen[p / 8] >> (p % 8)) & 1;
+}
 static void mark_seen(long p) {
   if (p > 0 && p < SEEN_MAX) seen[p / 8] |= (unsigned char)(1 << (p % 8));
 }
@@ -402,8 +405,7 @@ static int cmd_watch(const char *outpath, long ms) {
       }
     if (++iter % 64 == 0) {
       probed += scan_proc(outfd, 1);
-      while (waitpid(-1, NULL, WNOHANG) > 0) {
-      }
+      while (waitpid(-1, NULL, WNOHANG) > 0) {}
       if (access(stoppath, F_OK) == 0) break;
     }
   }
@@ -420,7 +422,8 @@ static int cmd_cwd(void) {
   found[0] = 0;
   int got = read_marker_at(AT_FDCWD, 1);
   struct stat dot, root;
-  int same_root = stat(".", &dot) == 0 && stat("/", &root) == 0 && dot.st_dev == root.st_dev && dot.st_ino == root.st_ino;
+  int same_root =
+      stat(".", &dot) == 0 && stat("/", &root) == 0 && dot.st_dev == root.st_dev && dot.st_ino == root.st_ino;
   put("{\"cwd\":");
   put_str(c ? cwd : NULL);
   put(",\"cwdErrno\":%d,\"cwdIsRoot\":%s,\"marker\":", c ? 0 : e, same_root ? "true" : "false");
@@ -442,8 +445,8 @@ static int cmd_write(const char *path, const char *data) {
   }
   put("{\"path\":");
   put_str(path);
-  put(",\"open\":%s,\"openErrno\":%d,\"written\":%zd,\"writeErrno\":%d}", fd >= 0 ? "true" : "false", fd >= 0 ? 0 : e, n,
-      we);
+  put(",\"open\":%s,\"openErrno\":%d,\"written\":%zd,\"writeErrno\":%d}", fd >= 0 ? "true" : "false", fd >= 0 ? 0 : e,
+      n, we);
   flush_to(1);
   return 0;
 }
@@ -457,7 +460,8 @@ static int cmd_selftest(void) {
     for (int i = 0; i < 2; i++)
       if (recv(sv[1], &got[i], sizeof got[i], MSG_DONTWAIT) == (ssize_t)sizeof got[i]) recvd++;
   put("{\"selftest\":true,\"sent\":%s,\"received\":%d,\"firstType\":%u,\"firstValue\":%d,\"secondType\":%u}",
-      ok ? "true" : "false", recvd, recvd > 0 ? got[0].type : 0, recvd > 0 ? got[0].value : 0, recvd > 1 ? got[1].type : 0);
+      ok ? "true" : "false", recvd, recvd > 0 ? got[0].type : 0, recvd > 0 ? got[0].value : 0,
+      recvd > 1 ? got[1].type : 0);
   flush_to(1);
   return 0;
 }

@@ -93,7 +93,6 @@ int main(int argc, char **argv) {
   printf("{\"hostPid\":%d,\"nsPid\":%d,\"dirFd\":%d,\"sockets\":[%d,%d]}\n", child, ns_pid, dirfd, sv[0], sv[1]);
   fflush(stdout);
   int st;
-  while (waitpid(child, &st, 0) < 0 && errno == EINTR) {
-  }
+  while (waitpid(child, &st, 0) < 0 && errno == EINTR) {}
   return 0;
 }

@@ -1,0 +1,74 @@
+// What `hako up` and `hako profile` do before a bundle's first run: the config with socket
+// activation (and, as root, the subordinate range), the root filesystem built by the bundle's
+// hook, the listening socket on the host, and the data volumes handed to the container's user.
+import path from 'node:path';
+import fs from 'node:fs';
+import type { Config } from '../oci/config.js';
+import { loadBundleConfig, withSocketActivation, type RuntimeContext } from '../runtime/index.js';
+import { ensureRootfs } from './rootfs.js';
+import { adoptVolumes, checkVolumes, hostUser } from './volumes.js';
+import { ensureSubIds, withSubIdMappings } from './subids.js';
+import { openListener, parseListen, type ListenAddress } from './listen.js';
+
+export interface PrepareOptions {
+  /** HOST:PORT (port 0 picks one). */
+  listen: string;
+  /** As root: whose subordinate ranges the container runs on. */
+  subids: string;
+  id?: string;
+}
+
+export interface Prepared {
+  bundle: string;
+  config: Config;
+  /** The listening socket on the host (the caller closes it). */
+  listenerFd: number;
+  address: ListenAddress;
+  id: string;
+  /** What the bundle serves, for the "serving at" line. */
+  serves: string;
+  /** How the container runs, for the same line. */
+  how: string;
+}
+
+export async function prepareBundle(
+  ctx: RuntimeContext,
+  bundleArg: string,
+  o: PrepareOptions,
+  say: (s: string) => void,
+): Promise<Prepared> {
+  const bundle = path.resolve(bundleArg);
+  const requested = parseListen(o.listen);
+  let cfg = withSocketActivation(loadBundleConfig(bundle));
+  // As root the container runs on a subordinate range, never as host root.
+  let ranges: ReturnType<typeof ensureSubIds> | undefined;
+  if (!ctx.rootless)
+    cfg = withSubIdMappings(cfg, () => {
+      ranges = ensureSubIds({ user: o.subids });
+      if (ranges.created.length) say(`created ${ranges.created.join(', ')}: the container's ids on the host`);
+      return ranges;
+    });
+  const serves = await ensureRootfs(bundle, cfg, say);
+  const user = hostUser(cfg);
+  // The port first: a refused `up` must not have handed the volume to the range already.
+  const { fd, port } = await openListener(requested);
+  try {
+    if (!ctx.rootless) adoptVolumes(cfg, bundle, user, say);
+    checkVolumes(cfg, bundle);
+  } catch (e) {
+    fs.closeSync(fd);
+    throw e;
+  }
+  const how = ctx.rootless
+    ? 'rootless'
+    : `as root, in a user namespace with no capabilities, as host uid ${user.uid}${ranges ? ` (user ${ranges.user}'s subordinate range)` : ''}`;
+  return {
+    bundle,
+    config: cfg,
+    listenerFd: fd,
+    address: { host: requested.host, port },
+    id: o.id ?? `${path.basename(bundle)}-${port}`,
+    serves,
+    how,
+  };
+}
