@@ -519,16 +519,38 @@ Napi::Value LandlockAbi(const Napi::CallbackInfo &info) {
 
 // ---- seccomp user notification: hako's own agent (src/profile) runs these in a worker thread ----
 
-// notifPoll(fd, timeoutMs) -> 1 a notification waits, 0 timed out, -1 every process under the
-// filter is gone (or the fd is bad): the agent's loop stops.
-Napi::Value NotifPoll(const Napi::CallbackInfo &info) {
-  struct pollfd p = {info[0].As<Napi::Number>().Int32Value(), POLLIN, 0};
+// pollIn(fds, timeoutMs) -> each fd's revents (0: nothing), or null on timeout. The agent
+// waits on its listening socket and every container's listener at once.
+Napi::Value PollIn(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  Napi::Array in = info[0].As<Napi::Array>();
+  std::vector<struct pollfd> p(in.Length());
+  for (uint32_t i = 0; i < in.Length(); i++) p[i] = {in.Get(i).As<Napi::Number>().Int32Value(), POLLIN, 0};
   int r;
-  do r = poll(&p, 1, info[1].As<Napi::Number>().Int32Value());
+  do r = poll(p.data(), p.size(), info[1].As<Napi::Number>().Int32Value());
   while (r < 0 && errno == EINTR);
-  if (r < 0) return Napi::Number::New(info.Env(), -1);
-  if (r == 0) return Napi::Number::New(info.Env(), 0);
-  return Napi::Number::New(info.Env(), (p.revents & POLLIN) ? 1 : -1);
+  if (r < 0) return ThrowErrno(env, "poll", errno);
+  if (r == 0) return env.Null();
+  Napi::Array out = Napi::Array::New(env, p.size());
+  for (uint32_t i = 0; i < p.size(); i++) out.Set(i, Napi::Number::New(env, p[i].revents));
+  return out;
+}
+
+// acceptFd(listenFd) -> {fd, data}: accept one connection and take the fd it carries (the
+// runtime-spec seccomp agent message), synchronously, for a worker thread's loop.
+Napi::Value AcceptFd(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int c = accept4(info[0].As<Napi::Number>().Int32Value(), 0, 0, SOCK_CLOEXEC);
+  if (c < 0) return ThrowErrno(env, "accept", errno);
+  char buf[4096];
+  int fd = -1;
+  long r = hako_recv_fd(c, buf, sizeof buf, &fd);
+  close(c);
+  if (r < 0) return ThrowErrno(env, "receive fd", (int)-r);
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("fd", fd);
+  out.Set("data", std::string(buf, (size_t)r));
+  return out;
 }
 
 // notifRecv(fd) -> {id, pid, nr, arch, args: bigint[6]}, or null when the caller died first.
@@ -572,6 +594,13 @@ Napi::Value NotifRespond(const Napi::CallbackInfo &info) {
   return Napi::Boolean::New(env, true);
 }
 
+// closeFd(fd): for fds the addon made, closed in a worker thread (node's fs warns there
+// about closing an fd its own fs did not open).
+Napi::Value CloseFd(const Napi::CallbackInfo &info) {
+  close(info[0].As<Napi::Number>().Int32Value());
+  return info.Env().Undefined();
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("loadInit", Napi::Function::New(env, LoadInit));
   exports.Set("spawn", Napi::Function::New(env, Spawn));
@@ -591,7 +620,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("detachMount", Napi::Function::New(env, DetachMount));
   exports.Set("mountId", Napi::Function::New(env, MountId));
   exports.Set("landlockAbi", Napi::Function::New(env, LandlockAbi));
-  exports.Set("notifPoll", Napi::Function::New(env, NotifPoll));
+  exports.Set("pollIn", Napi::Function::New(env, PollIn));
+  exports.Set("acceptFd", Napi::Function::New(env, AcceptFd));
+  exports.Set("closeFd", Napi::Function::New(env, CloseFd));
   exports.Set("notifRecv", Napi::Function::New(env, NotifRecv));
   exports.Set("notifRespond", Napi::Function::New(env, NotifRespond));
   return exports;

@@ -28,7 +28,7 @@ export interface AgentWorkerData {
   startup: number[];
   /** trial: the profile under trial, compiled. */
   program?: Uint8Array;
-  /** [0] phase (0 start-up, 1 serving), [1] stop. */
+  /** [0] phase of the container's init (0 start-up, 1 serving), [1] stop, [2] run generation. */
   flags: SharedArrayBuffer;
 }
 
@@ -51,6 +51,10 @@ export type AgentMessage =
   | { type: 'detached'; pid: number; recording?: ReturnType<Recorder['result']> }
   | { type: 'error'; message: string };
 
+const POLLIN = 0x1;
+const POLLERR = 0x8;
+const POLLHUP = 0x10;
+const POLLNVAL = 0x20;
 const SECCOMP_RET_ACTION_FULL = 0xffff0000;
 const RET_ALLOW = 0x7fff0000;
 const RET_ERRNO = 0x00050000;
@@ -94,67 +98,98 @@ function trialVerdict(n: SeccompNotification, phase: Phase): number {
   return EPERM;
 }
 
-function serve(fd: number, initPid: number): Recorder | undefined {
-  const recorder = data.mode === 'record' ? new Recorder(data.architecture) : undefined;
-  let hakoInit = true; // the init runs hako-init until its execve
-  while (!Atomics.load(flags, 1)) {
-    const ready = native.notifPoll(fd, 250);
-    if (ready < 0) break;
-    if (ready === 0) continue;
-    const n = native.notifRecv(fd);
-    if (!n) continue;
-    const arch = archOf(n.arch, n.nr) ?? data.architecture;
-    const name = syscallName(arch, n.nr);
-    if (hakoInit && n.pid === initPid) {
-      if (name === 'execve' || name === 'execveat') hakoInit = false;
-      native.notifRespond(fd, n.id, 0, true);
-      continue;
-    }
-    const phase: Phase = Atomics.load(flags, 0) ? 'serving' : 'startup';
-    if (data.mode === 'record') {
-      recorder!.add(phase, name, n.nr, name ? argumentKey(name, n.args) : '');
-      native.notifRespond(fd, n.id, 0, true);
-    } else if (data.mode === 'trial') {
-      const errno = trialVerdict(n, phase);
-      native.notifRespond(fd, n.id, 0, true);
-      if (errno > 0) post({ type: 'refused', refusal: refusal(n, name, phase, errno) });
+/** One container process's filter: its listener, and whether its process still runs hako-init. */
+interface Listener {
+  fd: number;
+  pid: number;
+  hakoInit: boolean;
+  /** The run's init (its first listener): it loses the start-up set once the server answers.
+   *  Later ones are `hako exec`s by the host's operator: they keep it (the workload cannot
+   *  exec: execve is not in a serving set). */
+  init: boolean;
+  recorder?: Recorder;
+}
+
+function answer(l: Listener): void {
+  const n = native.notifRecv(l.fd);
+  if (!n) return;
+  const arch = archOf(n.arch, n.nr) ?? data.architecture;
+  const name = syscallName(arch, n.nr);
+  // Until its execve, the process the filter was loaded for runs hako-init: hako's own calls.
+  if (l.hakoInit && n.pid === l.pid) {
+    if (name === 'execve' || name === 'execveat') l.hakoInit = false;
+    native.notifRespond(l.fd, n.id, 0, true);
+    return;
+  }
+  const phase: Phase = l.init && Atomics.load(flags, 0) ? 'serving' : 'startup';
+  if (data.mode === 'record') {
+    l.recorder!.add(phase, name, n.nr, name ? argumentKey(name, n.args) : '');
+    native.notifRespond(l.fd, n.id, 0, true);
+  } else if (data.mode === 'trial') {
+    const errno = trialVerdict(n, phase);
+    native.notifRespond(l.fd, n.id, 0, true);
+    if (errno > 0) post({ type: 'refused', refusal: refusal(n, name, phase, errno) });
+  } else {
+    const d = decide(policy, n.nr, phase);
+    if (d.allow) {
+      native.notifRespond(l.fd, n.id, 0, true);
     } else {
-      const d = decide(policy, n.nr, phase);
-      if (d.allow) {
-        native.notifRespond(fd, n.id, 0, true);
-      } else {
-        native.notifRespond(fd, n.id, d.errno, false);
-        post({ type: 'refused', refusal: refusal(n, name, phase, d.errno) });
+      native.notifRespond(l.fd, n.id, d.errno, false);
+      post({ type: 'refused', refusal: refusal(n, name, phase, d.errno) });
+    }
+  }
+}
+
+let initGeneration = -1;
+
+function attach(lfd: number): Listener {
+  const got = native.acceptFd(lfd);
+  let pid = 0;
+  try {
+    pid = Number((JSON.parse(got.data) as { pid?: number }).pid ?? 0);
+  } catch {
+    // Not the runtime-spec message: still served, with no hako-init to tell apart.
+  }
+  post({ type: 'attached', pid });
+  const generation = Atomics.load(flags, 2);
+  const init = generation !== initGeneration;
+  initGeneration = generation;
+  return { fd: got.fd, pid, hakoInit: true, init, recorder: data.mode === 'record' ? new Recorder(data.architecture) : undefined };
+}
+
+function detach(l: Listener): void {
+  native.closeFd(l.fd);
+  post({ type: 'detached', pid: l.pid, recording: l.recorder?.result() });
+}
+
+function main(): void {
+  const lfd = native.listenUnix(data.socketPath);
+  post({ type: 'listening' });
+  const listeners: Listener[] = [];
+  while (!Atomics.load(flags, 1)) {
+    const ready = native.pollIn([lfd, ...listeners.map((l) => l.fd)], 250);
+    if (!ready) continue;
+    // Answer before attaching: a waiting call blocks a container, a new listener does not yet.
+    for (let i = listeners.length - 1; i >= 0; i--) {
+      const ev = ready[i + 1]!;
+      if (ev & POLLIN) answer(listeners[i]!);
+      // Nobody is left under the filter: that process and its children are gone.
+      else if (ev & (POLLHUP | POLLERR | POLLNVAL)) detach(listeners.splice(i, 1)[0]!);
+    }
+    if (ready[0]! & POLLIN) {
+      try {
+        listeners.push(attach(lfd));
+      } catch (e) {
+        post({ type: 'error', message: `seccomp agent: ${(e as Error).message}` });
       }
     }
   }
-  return recorder;
+  for (const l of listeners) detach(l);
+  native.closeFd(lfd);
 }
 
-async function main(): Promise<void> {
-  const lfd = native.listenUnix(data.socketPath);
-  post({ type: 'listening' });
-  while (!Atomics.load(flags, 1)) {
-    let got: { fd: number; data: string };
-    try {
-      got = await native.recvFd(lfd, 250);
-    } catch (e) {
-      if ((e as { errno?: number }).errno !== 110 /* ETIMEDOUT */)
-        post({ type: 'error', message: `seccomp agent: ${(e as Error).message}` });
-      continue;
-    }
-    let pid = 0;
-    try {
-      pid = Number((JSON.parse(got.data) as { pid?: number }).pid ?? 0);
-    } catch {
-      // Not the runtime-spec message: still serve the fd, with no hako-init to tell apart.
-    }
-    post({ type: 'attached', pid });
-    const recorder = serve(got.fd, pid);
-    fs.closeSync(got.fd);
-    post({ type: 'detached', pid, recording: recorder?.result() });
-  }
-  fs.closeSync(lfd);
+try {
+  main();
+} catch (e) {
+  post({ type: 'error', message: `seccomp agent: ${(e as Error).message}` });
 }
-
-void main().catch((e: Error) => post({ type: 'error', message: `seccomp agent: ${e.message}` }));

@@ -31,7 +31,7 @@ export class SeccompAgent {
   readonly listenerPath: string;
   private readonly dir: string;
   private readonly worker: Worker;
-  private readonly flags = new Int32Array(new SharedArrayBuffer(8));
+  private readonly flags = new Int32Array(new SharedArrayBuffer(12));
   private readonly recordings: Recording[] = [];
   private readonly listening: Promise<void>;
   private detachWaiters: Array<() => void> = [];
@@ -83,8 +83,10 @@ export class SeccompAgent {
     return a;
   }
 
-  /** The calls from now on are the serving phase's (true) or start-up's (false: a new run). */
+  /** The init's calls from now on are the serving phase's (true), or start-up's (false: a new
+   *  run begins, whose first listener is its init). */
   setServing(serving: boolean): void {
+    if (!serving) Atomics.add(this.flags, 2, 1);
     Atomics.store(this.flags, 0, serving ? 1 : 0);
   }
 

@@ -12,8 +12,23 @@ import { CLONE_NAMESPACE_FLAGS, socketDomains } from './arguments.js';
 import type { Recording } from './recording.js';
 
 /** Allowed whatever was recorded: the ends of every process (rarely reached while learning),
- *  and sendmsg, which hako-init uses to hand the listener over under the filter itself. */
-export const ALWAYS_ALLOWED = ['exit', 'exit_group', 'rt_sigreturn', 'restart_syscall', 'sendmsg'];
+ *  calls that read the time or the caller's own ids or yield (harmless, and made on rare
+ *  paths: a learned run may miss them while serving), and sendmsg, which hako-init uses to
+ *  hand the listener over under the filter itself. */
+export const ALWAYS_ALLOWED = [
+  'exit',
+  'exit_group',
+  'rt_sigreturn',
+  'restart_syscall',
+  'getpid',
+  'gettid',
+  'clock_gettime',
+  'gettimeofday',
+  'sched_yield',
+  'nanosleep',
+  'clock_nanosleep',
+  'sendmsg',
+];
 
 /** Calls with rules of their own (below), never in a plain list. */
 const RULED = new Set(['clone', 'clone3', 'socket']);

@@ -21,7 +21,8 @@ export interface RunsOptions {
   /** The config to run: the bundle's, its filter pointed at the agent. */
   config: Config;
   agent: SeccompAgent;
-  /** Run between ready and stop in the first run; none: stop as soon as it answers. */
+  /** Run between ready and stop in the first run (argument and HAKO_URL: the URL; HAKO_BUNDLE:
+   *  the bundle, whose data it may damage to drive recovery paths); none: stop once it answers. */
   driver?: string;
   say: (sentence: string) => void;
   /** How long the server has to answer, and to stop after SIGTERM. */
@@ -34,10 +35,10 @@ function driverCommand(driver: string, url: string): [string, string[]] {
   return /\.[cm]?js$/.test(driver) ? [process.execPath, [driver, url]] : [driver, [url]];
 }
 
-function runDriver(driver: string, url: string, say: (s: string) => void): Promise<void> {
+function runDriver(driver: string, url: string, bundle: string, say: (s: string) => void): Promise<void> {
   const [cmd, args] = driverCommand(path.resolve(driver), url);
   return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, HAKO_URL: url } });
+    const child = spawn(cmd, args, { stdio: ['ignore', 'ignore', 'pipe'], env: { ...process.env, HAKO_URL: url, HAKO_BUNDLE: bundle } });
     let last = '';
     let pending = '';
     child.stderr!.setEncoding('utf8').on('data', (chunk: string) => {
@@ -84,7 +85,7 @@ async function oneRun(o: RunsOptions, run: number): Promise<void> {
     }
     o.agent.setServing(true);
     o.say(`run ${run}: serving at http://${formatAddress(p.address)}/`);
-    if (o.driver && run === 1) await runDriver(o.driver, `http://${formatAddress(p.address)}/`, o.say);
+    if (o.driver && run === 1) await runDriver(o.driver, `http://${formatAddress(p.address)}/`, p.bundle, o.say);
     kill('SIGTERM');
     killTimer = setTimeout(() => kill('SIGKILL'), o.stopTimeoutMs ?? 10_000);
     await exited;

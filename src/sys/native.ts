@@ -54,8 +54,12 @@ export interface Native {
   pidfdOpen(pid: number): number;
   /** pidfd_send_signal: 0, or the errno (ESRCH once the process has exited). */
   pidfdSignal(pidfd: number, signal: number): number;
-  /** poll on a seccomp listener: 1 a notification waits, 0 timed out, -1 nobody is left under the filter. */
-  notifPoll(fd: number, timeoutMs: number): number;
+  /** close(2), for the addon's own fds in a worker thread. */
+  closeFd(fd: number): void;
+  /** poll(POLLIN) on several fds: each one's revents, or null on timeout. */
+  pollIn(fds: number[], timeoutMs: number): number[] | null;
+  /** Accept one connection on a listening unix socket and take the fd it carries. */
+  acceptFd(listenFd: number): { fd: number; data: string };
   /** SECCOMP_IOCTL_NOTIF_RECV: the call's number and registers, or null when its caller died first. */
   notifRecv(fd: number): SeccompNotification | null;
   /** SECCOMP_IOCTL_NOTIF_SEND: refuse with errno, or let the call run (cont); false when the caller is gone. */

@@ -10,6 +10,9 @@ import { adoptVolumes, checkVolumes, hostUser } from './volumes.js';
 import { ensureSubIds, withSubIdMappings } from './subids.js';
 import { openListener, parseListen, type ListenAddress } from './listen.js';
 
+/** Processes and threads a container may have under `up` as root (a node server has about 12). */
+export const ROOT_NPROC = 512;
+
 export interface PrepareOptions {
   /** HOST:PORT (port 0 picks one). */
   listen: string;
@@ -48,6 +51,16 @@ export async function prepareBundle(
       if (ranges.created.length) say(`created ${ranges.created.join(', ')}: the container's ids on the host`);
       return ranges;
     });
+  // On a range of its own, the container's host id runs nothing else: RLIMIT_NPROC then
+  // bounds this container alone (rootless it would count all the caller's processes).
+  if (!ctx.rootless && !cfg.process?.rlimits?.some((r) => r.type === 'RLIMIT_NPROC'))
+    cfg = {
+      ...cfg,
+      process: {
+        ...cfg.process!,
+        rlimits: [...(cfg.process!.rlimits ?? []), { type: 'RLIMIT_NPROC', soft: ROOT_NPROC, hard: ROOT_NPROC }],
+      },
+    };
   const serves = await ensureRootfs(bundle, cfg, say);
   const user = hostUser(cfg);
   // The port first: a refused `up` must not have handed the volume to the range already.

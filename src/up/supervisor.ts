@@ -27,6 +27,9 @@ export interface SuperviseOptions {
   say: (sentence: string) => void;
   /** Called the first time the server answers. */
   onServing: () => void;
+  /** Called before each run starts, and each time a run first answers (every restart). */
+  onRunStart?: () => void;
+  onReady?: () => void;
 }
 
 const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
@@ -84,6 +87,11 @@ export class Supervisor {
     }
   }
 
+  /** The running container's init pidfd, if one runs (for --on-violation). */
+  get runningPidfd(): number | undefined {
+    return this.initPidfd;
+  }
+
   /** First signal: SIGTERM to the container, SIGKILL after the grace period. Second: SIGKILL now. */
   stop(sig: NodeJS.Signals): void {
     const pid = this.initPidfd;
@@ -113,6 +121,7 @@ export class Supervisor {
       const exited = native.waitPid(pid).finally(() => (ended = true));
       void waitServing(this.o.address, () => !ended && !this.stopping).then((ok) => {
         if (!ok) return;
+        this.o.onReady?.();
         if (!served) this.o.onServing();
         else this.o.say(`container ${this.o.id} is serving again`);
         served = true;
@@ -151,6 +160,7 @@ export class Supervisor {
     const { ctx } = this;
     const { id, bundle, config } = this.o;
     checkVolumes(config, bundle);
+    this.o.onRunStart?.();
     const launched = startCreated(ctx, create(ctx, { id, bundle, config, extraFds: listenerFds(this.o.listenerFd) }));
     return { pid: launched.pid, pidfd: launched.pidfd };
   }

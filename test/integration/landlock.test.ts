@@ -55,7 +55,7 @@ describe.each(WHO)('Landlock in containers (%s)', (who) => {
       'for i in $(seq 100); do [ "$(netstat -ltn | grep -cE \':500[12] \')" = 2 ] && break; sleep 0.05; done',
       'echo hello1 | nc -w 2 127.0.0.1 5001 && echo sent1',
       'echo hello2 | nc -w 2 127.0.0.1 5002 || echo refused2',
-      'for i in $(seq 100); do [ -s /tmp/got1 ] && break; sleep 0.05; done; cat /tmp/got1',
+      'for i in $(seq 400); do [ -s /tmp/got1 ] && break; sleep 0.05; done; cat /tmp/got1',
     ].join('; ');
     const r = runSh(who, { [`${LL}net.connect`]: '5001' }, script);
     expect(r.stdout).toBe('sent1\nrefused2\nhello1\n');

@@ -3,9 +3,13 @@
 // containers' default seccomp profile (Podman's and CRI-O's, Docker's lineage) resolved for
 // this container and inlined. Run again after the profile or this file changes:
 //   node bundles/fhir/build/config.mjs [/usr/share/containers/seccomp.json]
-import { readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 
-const PROFILE = process.argv[2] ?? '/usr/share/containers/seccomp.json';
+// The learned two-phase profile (seccomp.json beside config.json, made by
+// `hako profile learn` with profile/driver.mjs) when there is one; else, or with a path, the
+// containers' generic default profile resolved for this container.
+const LEARNED = new URL('../seccomp.json', import.meta.url);
+const PROFILE = process.argv[2] ?? (existsSync(LEARNED) ? null : '/usr/share/containers/seccomp.json');
 const OUT = new URL('../config.json', import.meta.url);
 
 // The profile's rules are conditional on the architecture and on capabilities held. This
@@ -55,13 +59,26 @@ const config = {
     ],
     cwd: '/',
     capabilities: noCaps,
-    // RLIMIT_NPROC is left out: in a rootless container it counts every process and thread
-    // of the calling user on the host, not of this container.
-    rlimits: [{ type: 'RLIMIT_NOFILE', soft: 1024, hard: 1024 }],
+    // RLIMIT_NPROC is not here: rootless, it would count every process and thread of the
+    // calling user on the host. `hako up` as root, where the container has a host id of its
+    // own, adds it. No core dumps (health data in memory); one file at most 8 GiB.
+    rlimits: [
+      { type: 'RLIMIT_NOFILE', soft: 1024, hard: 1024 },
+      { type: 'RLIMIT_CORE', soft: 0, hard: 0 },
+      { type: 'RLIMIT_FSIZE', soft: 8589934592, hard: 8589934592 },
+    ],
     noNewPrivileges: true,
   },
   root: { path: 'rootfs', readonly: true },
   hostname: 'fhir',
+  // Landlock (docs/landlock.md): read-only beneath /, read-write only /data and /tmp, no TCP
+  // bind or connect at all (the listening socket is inherited, already bound).
+  annotations: {
+    'run.hako.landlock.fs.ro': '/',
+    'run.hako.landlock.fs.rw': '/data:/tmp',
+    'run.hako.landlock.net.bind': '',
+    'run.hako.landlock.net.connect': '',
+  },
   // The mounts, masked and read-only paths are runc's `spec --rootless` defaults, except
   // /sys (sysfs is allowed: the container has its own network namespace), /tmp and /data.
   mounts: [
@@ -95,7 +112,9 @@ const config = {
       '/sys/devices/virtual/powercap',
     ],
     readonlyPaths: ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'],
-    seccomp: seccomp(JSON.parse(readFileSync(PROFILE, 'utf8'))),
+    // Where a cgroup pids controller is there: a fork bomb stops at 512 tasks.
+    resources: { pids: { limit: 512 } },
+    seccomp: PROFILE ? seccomp(JSON.parse(readFileSync(PROFILE, 'utf8'))) : JSON.parse(readFileSync(LEARNED, 'utf8')),
   },
 };
 

@@ -6,7 +6,17 @@ import path from 'node:path';
 
 const FHIR = path.resolve(import.meta.dirname, '..');
 
-export function copyFhirBundle(dest: string): void {
+/** policy false: without the two-phase seccomp profile and the Landlock rules, for probes
+ *  `hako exec`'d to look at the other walls (ids, namespaces, mounts, capabilities) with calls
+ *  the server itself never makes; the policy has tests of its own (test/escape). */
+export function copyFhirBundle(dest: string, o: { policy?: boolean } = {}): void {
   for (const name of ['config.json', 'package.json']) fs.copyFileSync(path.join(FHIR, name), path.join(dest, name));
   for (const dir of ['build', 'server']) fs.cpSync(path.join(FHIR, dir), path.join(dest, dir), { recursive: true });
+  if (o.policy === false) {
+    const file = path.join(dest, 'config.json');
+    const cfg = JSON.parse(fs.readFileSync(file, 'utf8'));
+    delete cfg.linux.seccomp;
+    for (const key of Object.keys(cfg.annotations ?? {})) if (key.startsWith('run.hako.landlock.')) delete cfg.annotations[key];
+    fs.writeFileSync(file, JSON.stringify(cfg, null, 2));
+  }
 }

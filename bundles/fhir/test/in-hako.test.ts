@@ -38,9 +38,9 @@ function hakoSubUid(): number {
 }
 
 /** A copy of the FHIR bundle owned by WHO: `up` builds its rootfs as that user. */
-function fhirBundle(who: Who): string {
+function fhirBundle(who: Who, o: { policy?: boolean } = {}): string {
   const bundle = scratch(who, 'fhir-');
-  copyFhirBundle(bundle);
+  copyFhirBundle(bundle, o);
   chownTree(who, bundle);
   return bundle;
 }
@@ -115,13 +115,14 @@ async function stop(up: Up, root: string, pid: number): Promise<void> {
 
 const running: ChildProcess[] = [];
 const bundles: Partial<Record<Who, string>> = {};
+const extraBundles: string[] = [];
 let root: string;
 
 beforeAll(() => {
   if (IS_ROOT) for (const who of WHO) bundles[who] = fhirBundle(who);
 });
 afterAll(() => {
-  for (const dir of Object.values(bundles)) fs.rmSync(dir!, { recursive: true, force: true });
+  for (const dir of [...Object.values(bundles), ...extraBundles]) fs.rmSync(dir!, { recursive: true, force: true });
 });
 afterEach(async () => {
   // A failed test must not leave `up` or its container running.
@@ -229,7 +230,11 @@ describe.skipIf(!IS_ROOT).each(WHO)('FHIR server under hako up (%s)', (who) => {
   });
 
   it('has only loopback, cannot connect out, has a read-only root and no capabilities', async () => {
-    const { bundle } = setup();
+    setup();
+    // The probe lists /sys and tries writes the server never makes: without the seccomp policy,
+    // so the walls looked at here are the namespaces, the mounts and the capabilities.
+    const bundle = fhirBundle(who, { policy: false });
+    extraBundles.push(bundle);
     // A host server on every address: reachable from the host, not from the container.
     const host = net.createServer((s) => s.destroy());
     await new Promise<void>((resolve) => host.listen(0, '0.0.0.0', resolve));

@@ -8,6 +8,7 @@ import { SUBID_USER } from '../../up/subids.js';
 import { formatAddress } from '../../up/listen.js';
 import { DEFAULT_POLICY, parseRestartMode } from '../../up/policy.js';
 import { Supervisor } from '../../up/supervisor.js';
+import { parseOnViolation, superviseSeccomp, type Supervision } from '../../up/seccomp-supervision.js';
 
 const say = (sentence: string) => process.stderr.write(`hako up: ${sentence}\n`);
 
@@ -31,12 +32,21 @@ export const upCommand = new Command('up')
     `as root: map the container onto this user's ranges in /etc/subuid and /etc/subgid (user ${SUBID_USER}'s are created when missing)`,
     SUBID_USER,
   )
+  .option(
+    '--on-violation <what>',
+    'when the two-phase profile refuses a call: report, stop or freeze (beside the report)',
+    parseOnViolation,
+    'report',
+  )
   .action(async function (this: Command, bundleArg: string) {
     const o = this.opts();
     const ctx = context(this);
     const p = await prepareBundle(ctx, bundleArg, { listen: o.listen, subids: o.subids, id: o.id }, say);
+    let supervisor: Supervisor | undefined;
+    let supervision: Supervision | undefined;
     try {
-      process.exitCode = await new Supervisor(ctx, {
+      supervision = await superviseSeccomp(ctx, p, { onViolation: o.onViolation, say, stop: () => supervisor?.stop('SIGTERM') });
+      supervisor = new Supervisor(ctx, {
         id: p.id,
         bundle: p.bundle,
         config: p.config,
@@ -46,8 +56,12 @@ export const upCommand = new Command('up')
         stopTimeoutMs: o.stopTimeout * 1000,
         say,
         onServing: () => process.stdout.write(`${p.serves} at http://${formatAddress(p.address)}/ (hako container ${p.id}, ${p.how})\n`),
-      }).run();
+        onRunStart: supervision?.onRunStart,
+        onReady: supervision?.onReady,
+      });
+      process.exitCode = await supervisor.run();
     } finally {
+      await supervision?.close();
       fs.closeSync(p.listenerFd);
     }
   });

@@ -1,0 +1,77 @@
+// A refused system call as a FHIR R4 AuditEvent, shaped after IHE BALP's security alert
+// (DICOM 110113 "Security Alert"), written into the served FHIR server's own store so the
+// health system hears of it in its own language: GET /AuditEvent?type=110113.
+import http from 'node:http';
+import os from 'node:os';
+import type { Refusal } from '../profile/agent-worker.js';
+import { errnoName } from '../sys/errno.js';
+import type { ListenAddress } from './listen.js';
+import { probeHost } from './ready.js';
+
+export const SECURITY_ALERT = { system: 'http://dicom.nema.org/resources/ontology/DCM', code: '110113', display: 'Security Alert' };
+
+export function auditEventFor(r: Refusal, container: string): Record<string, unknown> {
+  const call = `${r.syscall}(${r.args.join(', ')})`;
+  return {
+    resourceType: 'AuditEvent',
+    type: SECURITY_ALERT,
+    subtype: [{ system: 'https://hako.run/fhir/CodeSystem/syscall', code: r.syscall, display: `system call ${r.syscall} refused` }],
+    action: 'E',
+    recorded: r.time,
+    // 4: minor failure — the attempt failed; the server keeps serving.
+    outcome: '4',
+    outcomeDesc: `hako refused ${call} from pid ${r.pid} (${r.command || 'unknown'}) in container ${container} during ${r.phase} with ${errnoName(r.errno)}`,
+    agent: [
+      {
+        type: {
+          coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType', code: 'AUT', display: 'author (originator)' }],
+        },
+        who: { display: `process ${r.pid} (${r.command || 'unknown'}) in container ${container}` },
+        requestor: true,
+      },
+    ],
+    source: {
+      site: os.hostname(),
+      observer: { display: `hako supervisor of container ${container}` },
+      type: [{ system: 'http://terminology.hl7.org/CodeSystem/security-source-type', code: '4', display: 'Application Server' }],
+    },
+    entity: [
+      {
+        what: { display: `container ${container}` },
+        type: { system: 'http://terminology.hl7.org/CodeSystem/audit-entity-type', code: '2', display: 'System Object' },
+        detail: [
+          { type: 'syscall', valueString: r.syscall },
+          { type: 'arguments', valueString: r.args.join(' ') },
+          { type: 'phase', valueString: r.phase },
+          { type: 'errno', valueString: errnoName(r.errno) },
+          { type: 'pid', valueString: String(r.pid) },
+        ],
+      },
+    ],
+  };
+}
+
+/** POSTs the event to BASE/AuditEvent; resolves with the status (0: not reached). */
+export function postAuditEvent(address: ListenAddress, event: Record<string, unknown>): Promise<number> {
+  const body = JSON.stringify(event);
+  return new Promise((resolve) => {
+    const req = http.request(
+      {
+        host: probeHost(address.host),
+        port: address.port,
+        path: '/AuditEvent',
+        method: 'POST',
+        agent: false,
+        timeout: 5_000,
+        headers: { 'content-type': 'application/fhir+json', 'content-length': Buffer.byteLength(body) },
+      },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
+    req.on('timeout', () => req.destroy());
+    req.on('error', () => resolve(0));
+    req.end(body);
+  });
+}
