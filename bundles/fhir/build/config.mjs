@@ -4,6 +4,7 @@
 // this container and inlined. Run again after the profile or this file changes:
 //   node bundles/fhir/build/config.mjs [/usr/share/containers/seccomp.json]
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 
 // The learned two-phase profile (seccomp.json beside config.json, made by
 // `hako profile learn` with profile/driver.mjs) when there is one; else, or with a path, the
@@ -23,7 +24,8 @@ function applies({ includes = {}, excludes = {} }) {
   return true;
 }
 
-function seccomp(profile) {
+/** The containers' generic default profile (Podman's), resolved for this container. */
+export function seccomp(profile) {
   const amd64 = profile.archMap.find((a) => a.architecture === 'SCMP_ARCH_X86_64');
   const rules = profile.syscalls.filter(applies);
   // The profile also lists some of the capability-guarded calls (setns) in its big allow
@@ -118,4 +120,4 @@ const config = {
   },
 };
 
-writeFileSync(OUT, `${JSON.stringify(config, null, 2)}\n`);
+if (process.argv[1] === fileURLToPath(import.meta.url)) writeFileSync(OUT, `${JSON.stringify(config, null, 2)}\n`);
