@@ -7,6 +7,7 @@ export default defineConfig({
       'bundles/*/test/**/*.test.ts',
       'test/integration/**/*.test.ts',
       'test/security/**/*.test.ts',
+      'test/escape/**/*.test.ts',
       'test/e2e/**/*.test.ts',
     ],
     // Real containers share the host: keep files sequential, tests inside a file too.

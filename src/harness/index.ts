@@ -16,7 +16,6 @@ import {
   defaultRoot,
   rootlessDefault,
   create,
-  start,
   exec,
   kill,
   deleteContainer,

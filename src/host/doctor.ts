@@ -9,7 +9,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { rangesOf } from './subids.js';
-import { describeHost, detect, STRICT_ENV } from '../cgroups/index.js';
+import { describeHost, detect } from '../cgroups/index.js';
 import { defaultRoot, rootProblem } from '../runtime/store.js';
 import { native } from '../sys/native.js';
 

@@ -6,6 +6,9 @@
 export const CLONE_NAMESPACE_FLAGS =
   0x00020000n | 0x02000000n | 0x04000000n | 0x08000000n | 0x10000000n | 0x20000000n | 0x40000000n | 0x00000080n;
 
+/** clone's flag for a thread of the caller's process (no new process). */
+export const CLONE_THREAD = 0x00010000n;
+
 const SOCK_TYPE_MASK = 0xfn; // SOCK_NONBLOCK and SOCK_CLOEXEC are not the type
 const CSIGNAL = 0xffn; // clone's low byte is the exit signal, not a flag
 
@@ -40,11 +43,11 @@ export function socketDomains(keys: Iterable<string>): number[] {
   return [...out].sort((a, b) => a - b);
 }
 
-/** Whether any recorded clone made a namespace. */
-export function cloneMadeNamespace(keys: Iterable<string>): boolean {
+/** Whether every recorded clone started a thread (none made a process). */
+export function onlyThreadsCloned(keys: Iterable<string>): boolean {
   for (const k of keys) {
     const m = /^flags=0x([0-9a-f]+)/.exec(k);
-    if (m && (BigInt(`0x${m[1]}`) & CLONE_NAMESPACE_FLAGS) !== 0n) return true;
+    if (!m || (BigInt(`0x${m[1]}`) & CLONE_THREAD) === 0n) return false;
   }
-  return false;
+  return true;
 }

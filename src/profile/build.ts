@@ -8,7 +8,7 @@
 //     in the kernel (glibc then falls back to clone, whose flags a filter can see), socket
 //     limited to the families learned.
 import type { OciSeccomp, OciSeccompSyscall } from '../seccomp/types.js';
-import { CLONE_NAMESPACE_FLAGS, socketDomains } from './arguments.js';
+import { CLONE_NAMESPACE_FLAGS, CLONE_THREAD, onlyThreadsCloned, socketDomains } from './arguments.js';
 import type { Recording } from './recording.js';
 
 /** Allowed whatever was recorded: the ends of every process (rarely reached while learning),
@@ -53,10 +53,14 @@ export function buildProfile(rec: Recording): BuiltProfile {
     'clone' in rec.calls.serving || 'clone' in rec.calls.startup || 'clone3' in rec.calls.serving || 'clone3' in rec.calls.startup;
   if (cloneSeen) {
     // (flags & namespace bits) == 0. Learned in either phase: threads start while serving too.
+    // A workload that only ever started threads (a node server) gets threads only: a new
+    // process (a fork bomb, a shell) is refused even where no cgroup or RLIMIT_NPROC bounds it.
+    const threads = onlyThreadsCloned([...(rec.calls.startup.clone ?? []), ...(rec.calls.serving.clone ?? [])]);
+    const mask = CLONE_NAMESPACE_FLAGS | (threads ? CLONE_THREAD : 0n);
     syscalls.push({
       names: ['clone'],
       action: 'SCMP_ACT_ALLOW',
-      args: [{ index: 0, value: Number(CLONE_NAMESPACE_FLAGS), valueTwo: 0, op: 'SCMP_CMP_MASKED_EQ' }],
+      args: [{ index: 0, value: Number(mask), valueTwo: threads ? Number(CLONE_THREAD) : 0, op: 'SCMP_CMP_MASKED_EQ' }],
     });
     syscalls.push({ names: ['clone3'], action: 'SCMP_ACT_ERRNO', errnoRet: ENOSYS });
   }

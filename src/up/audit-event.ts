@@ -51,6 +51,47 @@ export function auditEventFor(r: Refusal, container: string): Record<string, unk
   };
 }
 
+/** The refusals a flood left unwritten one by one (audit-budget.ts): one event per call. */
+export function overflowEventFor(call: string, count: number, from: Date, to: Date, container: string): Record<string, unknown> {
+  const calls = call === '*' ? 'other system calls' : call;
+  return {
+    resourceType: 'AuditEvent',
+    type: SECURITY_ALERT,
+    subtype: [
+      { system: 'https://hako.run/fhir/CodeSystem/syscall', code: call === '*' ? 'other' : call, display: `system call ${calls} refused` },
+    ],
+    action: 'E',
+    period: { start: from.toISOString(), end: to.toISOString() },
+    recorded: to.toISOString(),
+    outcome: '4',
+    outcomeDesc: `hako refused ${calls} ${count} more times in container ${container} between ${from.toISOString()} and ${to.toISOString()} (too many in one second to write one by one)`,
+    agent: [
+      {
+        type: {
+          coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType', code: 'AUT', display: 'author (originator)' }],
+        },
+        who: { display: `processes in container ${container}` },
+        requestor: true,
+      },
+    ],
+    source: {
+      site: os.hostname(),
+      observer: { display: `hako supervisor of container ${container}` },
+      type: [{ system: 'http://terminology.hl7.org/CodeSystem/security-source-type', code: '4', display: 'Application Server' }],
+    },
+    entity: [
+      {
+        what: { display: `container ${container}` },
+        type: { system: 'http://terminology.hl7.org/CodeSystem/audit-entity-type', code: '2', display: 'System Object' },
+        detail: [
+          { type: 'syscall', valueString: calls },
+          { type: 'count', valueString: String(count) },
+        ],
+      },
+    ],
+  };
+}
+
 /** POSTs the event to BASE/AuditEvent; resolves with the status (0: not reached). */
 export function postAuditEvent(address: ListenAddress, event: Record<string, unknown>): Promise<number> {
   const body = JSON.stringify(event);

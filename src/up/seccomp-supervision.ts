@@ -14,7 +14,8 @@ import type { Refusal } from '../profile/agent-worker.js';
 import { hostArch } from '../profile/names.js';
 import { notifies } from '../profile/policy.js';
 import { errnoName } from '../sys/errno.js';
-import { auditEventFor, postAuditEvent } from './audit-event.js';
+import { auditEventFor, overflowEventFor, postAuditEvent } from './audit-event.js';
+import { AuditBudget } from './audit-budget.js';
 import type { Prepared } from './prepare.js';
 
 export type OnViolation = 'report' | 'stop' | 'freeze';
@@ -23,9 +24,6 @@ export function parseOnViolation(v: string): OnViolation {
   if (v === 'report' || v === 'stop' || v === 'freeze') return v;
   throw new InvalidArgumentError(`"${v}" is not report, stop or freeze.`);
 }
-
-/** Posted per second at most; the rest are counted and said. */
-const AUDIT_EVENTS_PER_SECOND = 200;
 
 function wantsAuditEvents(bundle: string): boolean {
   try {
@@ -57,28 +55,20 @@ export async function superviseSeccomp(ctx: RuntimeContext, p: Prepared, o: Supe
   const seccomp = p.config.linux?.seccomp as OciSeccomp | undefined;
   if (!notifies(seccomp) || seccomp!.listenerPath) return undefined;
   const audit = wantsAuditEvents(p.bundle);
-  let window = 0;
-  let posted = 0;
-  let dropped = 0;
   let frozen = false;
+  const post = (event: Record<string, unknown>, what: string) =>
+    void postAuditEvent(p.address, event).then((status) => {
+      if (status !== 201 && status !== 200) o.say(`seccomp: the AuditEvent for ${what} was not stored (HTTP ${status || 'unreachable'})`);
+    });
+  const budget = new AuditBudget(({ counts, from, to }) => {
+    o.say(`seccomp: ${[...counts.values()].reduce((a, b) => a + b, 0)} more refusals in one second, written as ${counts.size} summaries`);
+    for (const [call, n] of counts) post(overflowEventFor(call, n, from, to, p.id), call);
+  });
   const onRefused = (r: Refusal) => {
     const sentence = `seccomp: refused ${r.syscall}(${r.args.join(', ')}) from pid ${r.pid} (${r.command || 'unknown'}) in container ${p.id} during ${r.phase}: ${errnoName(r.errno)}`;
     ctx.log.warn(sentence);
     o.say(sentence);
-    if (audit) {
-      const second = Math.floor(Date.now() / 1000);
-      if (second !== window) {
-        if (dropped) o.say(`seccomp: ${dropped} more refusals in one second were not written as AuditEvents`);
-        window = second;
-        posted = dropped = 0;
-      }
-      if (posted++ < AUDIT_EVENTS_PER_SECOND) {
-        void postAuditEvent(p.address, auditEventFor(r, p.id)).then((status) => {
-          if (status !== 201 && status !== 200)
-            o.say(`seccomp: the AuditEvent for ${r.syscall} was not stored (HTTP ${status || 'unreachable'})`);
-        });
-      } else dropped++;
-    }
+    if (audit && budget.take(r.syscall)) post(auditEventFor(r, p.id), r.syscall);
     if (o.onViolation === 'stop') {
       o.say(`--on-violation stop: stopping container ${p.id}`);
       o.stop();
@@ -96,6 +86,9 @@ export async function superviseSeccomp(ctx: RuntimeContext, p: Prepared, o: Supe
     agent,
     onRunStart: () => agent.setServing(false),
     onReady: () => agent.setServing(true),
-    close: () => agent.close(),
+    close: () => {
+      budget.flush();
+      return agent.close();
+    },
   };
 }

@@ -3,7 +3,7 @@
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { spawnSync, execFileSync, type SpawnSyncReturns } from 'node:child_process';
+import { spawn, spawnSync, execFileSync, type SpawnSyncReturns } from 'node:child_process';
 import { afterAll } from 'vitest';
 import { BUSYBOX_ROOTFS, CLI, TEST_USER, WORK } from './env.js';
 import { defaultSpec } from '../../src/oci/default.js';
@@ -122,6 +122,29 @@ export function hako(
     timeout: opts.timeout ?? 30_000,
     cwd: os.tmpdir(),
     env: who === 'root' ? { ...process.env, ...opts.env } : { PATH: process.env.PATH },
+  });
+}
+
+/** `hako` as above, without blocking the test's event loop (its pipes to a running `hako up`
+ *  keep draining): resolves with the status and the output. */
+export function hakoAsync(
+  who: Who,
+  root: string,
+  args: string[],
+  opts: { timeout?: number } = {},
+): Promise<{ status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve) => {
+    const child = spawn(who === 'root' ? process.execPath : 'setpriv', argvFor(who, root, args), {
+      stdio: ['ignore', 'pipe', 'pipe'],
+      timeout: opts.timeout ?? 30_000,
+      cwd: os.tmpdir(),
+      env: who === 'root' ? process.env : { PATH: process.env.PATH },
+    });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => (stdout += c));
+    child.stderr.on('data', (c: Buffer) => (stderr += c));
+    child.once('close', (status) => resolve({ status, stdout, stderr }));
   });
 }
 

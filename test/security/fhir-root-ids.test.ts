@@ -9,9 +9,9 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess } from 'node:child_process';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { CLI, IS_ROOT, REPO, TEST_USER } from '../helpers/env.js';
+import { IS_ROOT } from '../helpers/env.js';
 import { hako, scratch, testUserIds, type Who } from '../helpers/hako.js';
 import {
   ensureSubIds,
@@ -26,6 +26,7 @@ import {
 import { checkVolumes, hostUser } from '../../src/up/volumes.js';
 import type { Config } from '../../src/oci/config.js';
 import { copyFhirBundle } from '../../bundles/fhir/test/copy.js';
+import { chownTree, serving as servingAt, startUp, type Up } from '../helpers/up.js';
 
 describe('the subordinate range: parsing, choosing a free one, mapping', () => {
   it('parses /etc/subuid-style text, skipping malformed lines, and finds a user by name or uid', () => {
@@ -206,12 +207,6 @@ describe('the subordinate range: parsing, choosing a free one, mapping', () => {
 
 // ---- real containers ----
 
-interface Up {
-  child: ChildProcess;
-  stdout: () => string;
-  stderr: () => string;
-  exited: Promise<number | null>;
-}
 const running: ChildProcess[] = [];
 const dirs: string[] = [];
 
@@ -230,13 +225,6 @@ async function freePort(): Promise<number> {
   throw new Error('no free port in 18000..18999');
 }
 
-function chownTree(who: Who, dir: string): void {
-  if (who !== 'rootless') return;
-  const { uid, gid } = testUserIds();
-  fs.chownSync(dir, uid, gid);
-  for (const name of fs.readdirSync(dir, { recursive: true }) as string[]) fs.lchownSync(path.join(dir, name), uid, gid);
-}
-
 /** A copy of the FHIR bundle owned by who, with an empty data dir as the builder makes it (0700).
  *  Without its seccomp and Landlock policy: the probes chmod and chown, which the server never
  *  does, and the control runs it with `hako run` (no seccomp agent, no activated socket). */
@@ -249,25 +237,6 @@ function fhirBundle(who: Who): string {
   return bundle;
 }
 
-function up(who: Who, bundle: string, root: string, port: number): Up {
-  const argv = [CLI, '--root', root, 'up', bundle, '--listen', `127.0.0.1:${port}`];
-  const child =
-    who === 'root'
-      ? spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] })
-      : spawn('setpriv', ['--reuid', TEST_USER, '--regid', TEST_USER, '--init-groups', '--reset-env', process.execPath, ...argv], {
-          stdio: ['ignore', 'pipe', 'pipe'],
-          env: { PATH: process.env.PATH },
-          cwd: os.tmpdir(),
-        });
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (c: Buffer) => (out += c));
-  child.stderr!.on('data', (c: Buffer) => (err += c));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  running.push(child);
-  return { child, stdout: () => out, stderr: () => err, exited };
-}
-
 async function until(what: string, test: () => boolean, alive: () => boolean, detail: () => string, ms = 90_000): Promise<void> {
   const deadline = Date.now() + ms;
   while (!test()) {
@@ -276,15 +245,13 @@ async function until(what: string, test: () => boolean, alive: () => boolean, de
   }
 }
 
+const up = (who: Who, bundle: string, root: string, port: number): Up =>
+  startUp(who, bundle, root, ['--listen', `127.0.0.1:${port}`], running);
+
 async function serving(u: Up, port: number): Promise<string> {
-  const re = new RegExp(`^FHIR server at http://127\\.0\\.0\\.1:${port}/ \\(hako container (\\S+), `, 'm');
-  await until(
-    'serving',
-    () => re.test(u.stdout()),
-    () => u.child.exitCode === null,
-    () => `stdout: ${u.stdout()} stderr: ${u.stderr()}`,
-  );
-  return re.exec(u.stdout())![1]!;
+  const s = await servingAt(u);
+  expect(s.port).toBe(port);
+  return s.id;
 }
 
 function initPid(who: Who, root: string, id: string): number {

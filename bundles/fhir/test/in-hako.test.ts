@@ -4,28 +4,21 @@ import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { spawn, type ChildProcess } from 'node:child_process';
+import { type ChildProcess } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { CLI, IS_ROOT, REPO, TEST_USER } from '../../../test/helpers/env.js';
+import { IS_ROOT } from '../../../test/helpers/env.js';
 import { hako, scratch, testUserIds, WHO, type Who } from '../../../test/helpers/hako.js';
 import {
   createAndFindChart,
   failure,
   fhirClient,
-  type FhirClient,
   invalidResourceRefused,
   statusOf,
   transactionRewritesReferences,
   type Resource,
 } from './scenario.js';
 import { copyFhirBundle } from './copy.js';
-
-interface Up {
-  child: ChildProcess;
-  stdout: () => string;
-  stderr: () => string;
-  exited: Promise<number | null>;
-}
+import { chownTree, serving as servingAt, startUp, type Up } from '../../../test/helpers/up.js';
 
 /** As root, up maps the container onto user hako's subordinate range (created by the first up). */
 function hakoSubUid(): number {
@@ -45,13 +38,6 @@ function fhirBundle(who: Who, o: { policy?: boolean } = {}): string {
   return bundle;
 }
 
-function chownTree(who: Who, dir: string): void {
-  if (who !== 'rootless') return;
-  const { uid, gid } = testUserIds();
-  fs.chownSync(dir, uid, gid);
-  for (const name of fs.readdirSync(dir, { recursive: true }) as string[]) fs.lchownSync(path.join(dir, name), uid, gid);
-}
-
 /** An empty data volume, as `up` expects it: a directory only the container's user can write. */
 function freshData(who: Who, bundle: string): string {
   const data = path.join(bundle, 'data');
@@ -61,41 +47,16 @@ function freshData(who: Who, bundle: string): string {
   return data;
 }
 
-function up(who: Who, bundle: string, root: string, args: string[] = ['--listen', '127.0.0.1:0']): Up {
-  const argv = [CLI, '--root', root, 'up', bundle, ...args];
-  const child =
-    who === 'root'
-      ? spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] })
-      : spawn('setpriv', ['--reuid', TEST_USER, '--regid', TEST_USER, '--init-groups', '--reset-env', process.execPath, ...argv], {
-          stdio: ['ignore', 'pipe', 'pipe'],
-          env: { PATH: process.env.PATH },
-          cwd: os.tmpdir(),
-        });
-  let out = '';
-  let err = '';
-  child.stdout!.on('data', (c: Buffer) => (out += c));
-  child.stderr!.on('data', (c: Buffer) => (err += c));
-  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-  running.push(child);
-  return { child, stdout: () => out, stderr: () => err, exited };
-}
+const up = (who: Who, bundle: string, root: string, args: string[] = ['--listen', '127.0.0.1:0']): Up =>
+  startUp(who, bundle, root, args, running);
 
-async function until(what: string, up: Up, test: () => boolean, ms = 60_000): Promise<void> {
-  const deadline = Date.now() + ms;
-  while (!test()) {
-    if (up.child.exitCode !== null || Date.now() > deadline)
-      throw new Error(`${what} did not happen; stdout: ${up.stdout()} stderr: ${up.stderr()}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
+const HOW = /^(rootless|as root, in a user namespace with no capabilities, as host uid \d+ \(user hako's subordinate range\))$/;
 
 /** Waits for the URL line; returns the base URL and the container id it names. */
-async function serving(up: Up): Promise<{ url: string; id: string }> {
-  const re =
-    /^FHIR server at (http:\/\/127\.0\.0\.1:\d+\/) \(hako container (\S+), (rootless|as root, in a user namespace with no capabilities, as host uid \d+ \(user hako's subordinate range\))\)$/m;
-  await until('serving', up, () => re.test(up.stdout()));
-  const [, url, id] = re.exec(up.stdout())!;
-  return { url, id };
+async function serving(u: Up): Promise<{ url: string; id: string }> {
+  const s = await servingAt(u);
+  expect(s.how).toMatch(HOW);
+  return { url: s.url, id: s.id };
 }
 
 function initPid(who: Who, root: string, id: string): number {
