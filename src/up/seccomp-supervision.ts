@@ -76,7 +76,11 @@ export async function superviseSeccomp(ctx: RuntimeContext, p: Prepared, o: Supe
       frozen = true;
       void pause(ctx, p.id).then(
         () => o.say(`--on-violation freeze: container ${p.id} is paused for inspection (hako resume ${p.id} to continue)`),
-        (e: Error) => o.say(`--on-violation freeze: could not pause container ${p.id}: ${e.message}`),
+        // Asked to keep it from going on: where it cannot be paused, it is stopped.
+        (e: Error) => {
+          o.say(`--on-violation freeze: could not pause container ${p.id} (${e.message}): stopping it instead`);
+          o.stop();
+        },
       );
     }
   };

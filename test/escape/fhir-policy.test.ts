@@ -203,6 +203,32 @@ describe.skipIf(!IS_ROOT).each(WHO)('the FHIR policy (%s)', (who) => {
     expect(fs.readdirSync(root)).toEqual([]);
   });
 
+  it('--on-violation freeze keeps the container paused for inspection (stopped where it cannot be paused)', async () => {
+    const bundle = fhirBundle(who, { escape: true });
+    const root = stateRoot(who);
+    const u = up(who, bundle, root, ['--on-violation', 'freeze']);
+    const { url, id } = await serving(u);
+    await execEscapeAsync(who, root, id, { args: escapeArgs({ classes: ['unshare.user'] }) });
+    const paused = `--on-violation freeze: container ${id} is paused for inspection (hako resume ${id} to continue)`;
+    const cannot = new RegExp(`--on-violation freeze: could not pause container ${id} \\(.+\\): stopping it instead`);
+    for (const until = Date.now() + 10_000; !u.stderr().includes(paused) && !cannot.test(u.stderr()) && Date.now() < until;)
+      await new Promise((r) => setTimeout(r, 100));
+    // as root the container has a cgroup, and with it a freezer
+    if (who === 'root') expect(u.stderr()).toContain(paused);
+    if (u.stderr().includes(paused)) {
+      const st = hako(who, root, ['state', id]);
+      expect(JSON.parse(st.stdout).status).toBe('paused');
+      expect(hako(who, root, ['resume', id]).status).toBe(0);
+      expect((await get(`${url}metadata`)).status).toBe(200);
+      u.child.kill('SIGTERM');
+    } else {
+      // rootless without a cgroup of its own there is no freezer
+      expect(u.stderr()).toMatch(cannot);
+    }
+    expect(await u.exited).toBe(0);
+    expect(fs.readdirSync(root)).toEqual([]);
+  });
+
   it('bad input to hako profile is one sentence and leaves nothing behind', () => {
     const root = stateRoot(who);
     const last = (s: string) => s.trim().split('\n').at(-1)!;
