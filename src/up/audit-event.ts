@@ -10,23 +10,35 @@ import { probeHost } from './ready.js';
 
 export const SECURITY_ALERT = { system: 'http://dicom.nema.org/resources/ontology/DCM', code: '110113', display: 'Security Alert' };
 
-export function auditEventFor(r: Refusal, container: string): Record<string, unknown> {
-  const call = `${r.syscall}(${r.args.join(', ')})`;
+interface Alert {
+  /** The subtype: a syscall name, or 'other'. */
+  code: string;
+  display: string;
+  recorded: string;
+  period?: { start: string; end: string };
+  outcomeDesc: string;
+  who: string;
+  detail: Array<{ type: string; valueString: string }>;
+}
+
+/** The shape every hako security alert shares; what differs comes in `a`. */
+function securityAlert(a: Alert, container: string): Record<string, unknown> {
   return {
     resourceType: 'AuditEvent',
     type: SECURITY_ALERT,
-    subtype: [{ system: 'https://hako.run/fhir/CodeSystem/syscall', code: r.syscall, display: `system call ${r.syscall} refused` }],
+    subtype: [{ system: 'https://hako.run/fhir/CodeSystem/syscall', code: a.code, display: a.display }],
     action: 'E',
-    recorded: r.time,
+    ...(a.period ? { period: a.period } : undefined),
+    recorded: a.recorded,
     // 4: minor failure — the attempt failed; the server keeps serving.
     outcome: '4',
-    outcomeDesc: `hako refused ${call} from pid ${r.pid} (${r.command || 'unknown'}) in container ${container} during ${r.phase} with ${errnoName(r.errno)}`,
+    outcomeDesc: a.outcomeDesc,
     agent: [
       {
         type: {
           coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType', code: 'AUT', display: 'author (originator)' }],
         },
-        who: { display: `process ${r.pid} (${r.command || 'unknown'}) in container ${container}` },
+        who: { display: a.who },
         requestor: true,
       },
     ],
@@ -39,57 +51,53 @@ export function auditEventFor(r: Refusal, container: string): Record<string, unk
       {
         what: { display: `container ${container}` },
         type: { system: 'http://terminology.hl7.org/CodeSystem/audit-entity-type', code: '2', display: 'System Object' },
-        detail: [
-          { type: 'syscall', valueString: r.syscall },
-          { type: 'arguments', valueString: r.args.join(' ') },
-          { type: 'phase', valueString: r.phase },
-          { type: 'errno', valueString: errnoName(r.errno) },
-          { type: 'pid', valueString: String(r.pid) },
-        ],
+        detail: a.detail,
       },
     ],
   };
 }
 
+export function auditEventFor(r: Refusal, container: string): Record<string, unknown> {
+  const call = `${r.syscall}(${r.args.join(', ')})`;
+  const proc = `pid ${r.pid} (${r.command || 'unknown'})`;
+  return securityAlert(
+    {
+      code: r.syscall,
+      display: `system call ${r.syscall} refused`,
+      recorded: r.time,
+      outcomeDesc: `hako refused ${call} from ${proc} in container ${container} during ${r.phase} with ${errnoName(r.errno)}`,
+      who: `process ${r.pid} (${r.command || 'unknown'}) in container ${container}`,
+      detail: [
+        { type: 'syscall', valueString: r.syscall },
+        { type: 'arguments', valueString: r.args.join(' ') },
+        { type: 'phase', valueString: r.phase },
+        { type: 'errno', valueString: errnoName(r.errno) },
+        { type: 'pid', valueString: String(r.pid) },
+      ],
+    },
+    container,
+  );
+}
+
 /** The refusals a flood left unwritten one by one (audit-budget.ts): one event per call. */
 export function overflowEventFor(call: string, count: number, from: Date, to: Date, container: string): Record<string, unknown> {
   const calls = call === '*' ? 'other system calls' : call;
-  return {
-    resourceType: 'AuditEvent',
-    type: SECURITY_ALERT,
-    subtype: [
-      { system: 'https://hako.run/fhir/CodeSystem/syscall', code: call === '*' ? 'other' : call, display: `system call ${calls} refused` },
-    ],
-    action: 'E',
-    period: { start: from.toISOString(), end: to.toISOString() },
-    recorded: to.toISOString(),
-    outcome: '4',
-    outcomeDesc: `hako refused ${calls} ${count} more times in container ${container} between ${from.toISOString()} and ${to.toISOString()} (too many in one second to write one by one)`,
-    agent: [
-      {
-        type: {
-          coding: [{ system: 'http://terminology.hl7.org/CodeSystem/v3-ParticipationType', code: 'AUT', display: 'author (originator)' }],
-        },
-        who: { display: `processes in container ${container}` },
-        requestor: true,
-      },
-    ],
-    source: {
-      site: os.hostname(),
-      observer: { display: `hako supervisor of container ${container}` },
-      type: [{ system: 'http://terminology.hl7.org/CodeSystem/security-source-type', code: '4', display: 'Application Server' }],
+  const [start, end] = [from.toISOString(), to.toISOString()];
+  return securityAlert(
+    {
+      code: call === '*' ? 'other' : call,
+      display: `system call ${calls} refused`,
+      recorded: end,
+      period: { start, end },
+      outcomeDesc: `hako refused ${calls} ${count} more times in container ${container} between ${start} and ${end} (too many in one second to write one by one)`,
+      who: `processes in container ${container}`,
+      detail: [
+        { type: 'syscall', valueString: calls },
+        { type: 'count', valueString: String(count) },
+      ],
     },
-    entity: [
-      {
-        what: { display: `container ${container}` },
-        type: { system: 'http://terminology.hl7.org/CodeSystem/audit-entity-type', code: '2', display: 'System Object' },
-        detail: [
-          { type: 'syscall', valueString: calls },
-          { type: 'count', valueString: String(count) },
-        ],
-      },
-    ],
-  };
+    container,
+  );
 }
 
 /** POSTs the event to BASE/AuditEvent; resolves with the status (0: not reached). */
