@@ -17,11 +17,13 @@
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <linux/filter.h>
+#include <linux/keyctl.h>
 #include <linux/openat2.h>
 #include <linux/sched.h>
 #include <linux/seccomp.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <poll.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
@@ -708,6 +710,78 @@ static int do_run_hook(struct ctx *c, const struct step *st) {
   return WIFEXITED(status) && WEXITSTATUS(status) == 127 ? -ENOENT : -ECHILD;
 }
 
+/* Waits until the process a pidfd names has exited (the pidfd turns readable). */
+static int wait_exited(int pidfd) {
+  struct pollfd p = {pidfd, POLLIN, 0};
+  long r;
+  do r = syscall(SYS_ppoll, &p, 1, 0, 0, 8);
+  while (r < 0 && errno == EINTR);
+  return r < 0 ? -errno : 0;
+}
+
+/* Reads field idx (0: type, 1: uid, 2: gid, 3: perm) of a key's description
+ * "type;uid;gid;perm;name" as a number in that base (10 or 16); -1 when it is
+ * not one. */
+static int64_t key_field(const char *d, long n, int idx, unsigned base) {
+  int field = 0;
+  long i = 0;
+  for (; i < n && field < idx; i++)
+    if (d[i] == ';') field++;
+  if (field < idx) return -1;
+  uint64_t v = 0;
+  int digits = 0;
+  for (; i < n && d[i] != ';'; i++, digits++) {
+    char ch = d[i];
+    unsigned x = ch >= '0' && ch <= '9'   ? (unsigned)(ch - '0')
+                 : ch >= 'a' && ch <= 'f' ? (unsigned)(ch - 'a' + 10)
+                                          : 99;
+    if (x >= base || digits >= 10) return -1;
+    v = v * base + x;
+  }
+  return digits && i < n && v <= 0xffffffffu ? (int64_t)v : -1;
+}
+
+/* Joins the session keyring of that name, so the container never holds the
+ * caller's: what runc does for a container's init and for every exec'd process.
+ * The kernel makes it when no keyring of the name is searchable by us yet, and
+ * else joins that one, whoever owns it: a keyring of the name another user made
+ * and let others search (a host user squatting a root container's name) is left
+ * for an anonymous session keyring of our own (runc would join it). As runc, a
+ * kernel without keyrings (ENOSYS) is not an error, any other refusal is. With
+ * perm bits, they are added to our keyring's permissions (runc: search by the
+ * owner's uid without a user namespace, by others in one, so exec'd processes
+ * can find it by its name); failing that is an error. */
+static int do_join_keyring(const char *name, uint32_t add) {
+  long k = syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name, 0, 0, 0);
+  if (k < 0) return errno == ENOSYS ? 0 : -errno;
+  char d[512];
+  long n = syscall(SYS_keyctl, KEYCTL_DESCRIBE, k, d, sizeof d, 0);
+  if (n < 0) return -errno;
+  /* n counts the NUL; a description longer than the buffer was cut short */
+  if (n > (long)sizeof d) return -ENAMETOOLONG;
+  int64_t uid = key_field(d, n, 1, 10), perm = key_field(d, n, 3, 16);
+  if (uid < 0 || perm < 0) return -EINVAL;
+  if (uid != (int64_t)(uint32_t)syscall(SYS_geteuid))
+    return syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, 0, 0, 0, 0) < 0 ? -errno : 0;
+  if (!add) return 0;
+  return syscall(SYS_keyctl, KEYCTL_SETPERM, k, (uint32_t)perm | add, 0, 0) < 0 ? -errno : 0;
+}
+
+/* PR_SET_PDEATHSIG: the kernel sends sig when our parent (the thread that is it)
+ * exits. It may have exited before: then nothing is sent, but its end of the sync
+ * socket closed as it died, before the kernel reparented us, so a hang-up there
+ * means the runtime is gone and we go too. */
+static int do_parent_death_signal(struct ctx *c, int sig) {
+  if (syscall(SYS_prctl, PR_SET_PDEATHSIG, (unsigned long)sig, 0, 0, 0) < 0) return -errno;
+  struct pollfd p = {c->sync_fd, POLLRDHUP, 0};
+  struct timespec now = {0, 0};
+  long r;
+  do r = syscall(SYS_ppoll, &p, 1, &now, 0, 8);
+  while (r < 0 && errno == EINTR);
+  if (r < 0) return -errno;
+  return r > 0 && (p.revents & (POLLHUP | POLLRDHUP | POLLERR)) ? -EPIPE : 0;
+}
+
 static int run_step(struct ctx *c, const struct step *st, unsigned idx) {
   const struct arg *a = st->args;
   switch (st->op) {
@@ -740,8 +814,15 @@ static int run_step(struct ctx *c, const struct step *st, unsigned idx) {
     return r < 0 ? -e : 0;
   }
   case OP_FORK: {
+    /* A pidfd on this (the intermediate) process, which the grandchild inherits. */
+    int self = (int)syscall(SYS_pidfd_open, (int)syscall(SYS_getpid), 0);
+    if (self < 0) return -errno;
     long pid = syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
-    if (pid < 0) return -errno;
+    if (pid < 0) {
+      int e = errno;
+      syscall(SYS_close, self);
+      return -e;
+    }
     if (pid > 0) {
       /* The intermediate process reports the grandchild as a pidfd (it has not
        * reaped it, so the pid cannot have been reused) and leaves; the
@@ -754,7 +835,13 @@ static int run_step(struct ctx *c, const struct step *st, unsigned idx) {
       send_msg_fd(c, MSG_PID, idx, (int)pid, pfd);
       die_exit(0);
     }
-    return 0;
+    /* The grandchild goes on only once the intermediate has exited: the kernel
+     * reparents us (to the nearest subreaper) before the pidfd turns readable, so
+     * from here on our parent is final. A parent-death signal set earlier would
+     * fire on that reparenting, whatever the runtime does. */
+    int r = wait_exited(self);
+    syscall(SYS_close, self);
+    return r;
   }
   case OP_SETSID:
     return syscall(SYS_setsid) < 0 ? -errno : 0;
@@ -939,6 +1026,10 @@ static int run_step(struct ctx *c, const struct step *st, unsigned idx) {
     return do_loopback_up();
   case OP_RUN_HOOK:
     return do_run_hook(c, st);
+  case OP_JOIN_SESSION_KEYRING:
+    return do_join_keyring(a[0].bytes, (uint32_t)a[1].num);
+  case OP_PARENT_DEATH_SIGNAL:
+    return do_parent_death_signal(c, (int)a[0].num);
   default:
     return -ENOSYS;
   }

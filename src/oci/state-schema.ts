@@ -52,6 +52,7 @@ export const ContainerRecordSchema = Type.Object({
   owner: Type.Integer({ minimum: 0, maximum: 0xffffffff }),
   rootfsMountId: Type.Optional(Type.Integer({ minimum: 0 })),
   bootId: Type.Optional(Type.String({ pattern: '^[0-9a-f-]{36}$' })),
+  noNewKeyring: Type.Optional(Type.Boolean()),
 });
 
 /** The record, or the first problem as "field: message". */

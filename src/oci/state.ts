@@ -33,6 +33,8 @@ export interface ContainerRecord {
   rootfsMountId?: number;
   /** /proc/sys/kernel/random/boot_id at create: after a reboot the pid names another process. */
   bootId?: string;
+  /** Created with --no-new-keyring: exec'd processes keep the caller's session keyring too. */
+  noNewKeyring?: boolean;
 }
 
 export const OCI_VERSION = '1.2.0';

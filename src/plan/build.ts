@@ -29,6 +29,32 @@ export interface PlanOptions {
   landlock?: LandlockRules | null;
   /** A joined user namespace denies setgroups (read from /proc by the caller). */
   joinedSetgroupsDenied?: boolean;
+  /** The session keyring the process joins, runc's `_ses.<container id>` (sessionKeyringName);
+   *  absent: it keeps the caller's (--no-new-keyring). */
+  sessionKeyring?: string;
+  /** create: the init gets SIGKILL when the runtime process that launched it dies (`hako up`,
+   *  whose containers must not outlive it). Never for create or run, whose containers must
+   *  outlive the runtime, as runc's do. */
+  dieWithRuntime?: boolean;
+}
+
+/** runc's name for a container's session keyring: its init and every exec'd process join it. */
+export function sessionKeyringName(id: string): string {
+  return `_ses.${id}`;
+}
+
+/** The key permission bits runc adds to the init's session keyring: search by others in a user
+ *  namespace (KEY_OTH_SEARCH), else search by the owner's uid (KEY_USR_SEARCH). */
+export const KEYRING_SEARCH = { OTHERS: 0x08, OWNER: 0x080000 } as const;
+
+const SIGKILL = 9;
+
+function keyringStep(name: string, addPerm: number): Step {
+  return {
+    op: 'JOIN_SESSION_KEYRING',
+    args: [name, addPerm],
+    what: `join the session keyring ${name} (the caller's stays out of the container)`,
+  };
 }
 
 export interface BuiltPlan extends LaunchPlan {
@@ -64,6 +90,11 @@ function processSteps(proc: Process, o: PlanOptions, where: string, setgroupsDen
   // still have it, as runc does. With it, as late as possible.
   if (o.seccomp && !nnp) steps.push(...securitySteps(null, o.seccomp));
   steps.push(...identitySteps(proc, { setgroupsDenied, lastCap: o.host.lastCap, where }).steps);
+  // After the identity steps: the kernel clears the parent-death signal when the uids, gids or
+  // fs ids change, or capabilities grow (commit_creds). Before the seccomp filter of no_new_privs
+  // and before REPORT_READY, which fails if the runtime died before the signal was set.
+  if (isInit && o.dieWithRuntime)
+    steps.push({ op: 'PARENT_DEATH_SIGNAL', args: [SIGKILL], what: 'die (SIGKILL) with the runtime process that launched it' });
   steps.push(...execSteps(proc));
   if (nnp) steps.push({ op: 'NO_NEW_PRIVS', args: [], what: 'set no_new_privs' });
   steps.push(...securitySteps(o.landlock ?? null, nnp ? (o.seccomp ?? null) : null));
@@ -97,6 +128,8 @@ export function buildCreatePlan(o: PlanOptions): BuiltPlan {
   };
   const { fds } = fdPlan(o);
   const steps: Step[] = [...ns.steps];
+  // First in its namespaces, as runc's init does: nothing after runs with the caller's keyring.
+  if (o.sessionKeyring) steps.push(keyringStep(o.sessionKeyring, ns.has('user') ? KEYRING_SEARCH.OTHERS : KEYRING_SEARCH.OWNER));
   if (cfg.linux?.mountLabel && !o.host.lsm?.selinux)
     throw new HakoError('config.json: linux.mountLabel: SELinux is not enabled on this host: remove the label or enable SELinux');
   steps.push(...planRootfs(ctx));
@@ -161,7 +194,7 @@ export function buildCreatePlan(o: PlanOptions): BuiltPlan {
   };
 }
 
-export interface ExecPlanOptions extends Omit<PlanOptions, 'fifoPath' | 'noPivot'> {
+export interface ExecPlanOptions extends Omit<PlanOptions, 'fifoPath' | 'noPivot' | 'dieWithRuntime'> {
   /** The container's init pid: its namespaces are joined. */
   initPid: number;
   process: Process;
@@ -193,6 +226,9 @@ export function buildExecPlan(o: ExecPlanOptions, differs: (ns: string) => boole
     steps.push({ op: 'SETNS', args: [p, flag], what: `join the container's ${name} namespace` });
   }
   steps.push({ op: 'FORK', args: [], what: "fork into the container's pid namespace" });
+  // runc's exec joins the container's keyring by its name (found when the init made it
+  // searchable for us), and leaves its permissions alone.
+  if (o.sessionKeyring) steps.push(keyringStep(o.sessionKeyring, 0));
   const { fds } = fdPlan(o);
   steps.push(...processSteps(o.process, o, 'process', o.setgroupsDenied, false));
   steps.push({ op: 'REPORT_READY', args: [], what: 'report the process ready' });

@@ -54,6 +54,8 @@ export const OPS = {
   PARENT_MOUNT_PRIVATE: [46, 's'],
   CHROOT: [47, ''],
   RUN_HOOK: [48, 'iis+'],
+  JOIN_SESSION_KEYRING: [49, 'si'],
+  PARENT_DEATH_SIGNAL: [50, 'i'],
 } as const satisfies Record<string, readonly [number, string]>;
 
 export type OpName = keyof typeof OPS;

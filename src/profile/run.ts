@@ -64,7 +64,10 @@ function runDriver(driver: string, url: string, bundle: string, say: (s: string)
 async function oneRun(o: RunsOptions, run: number): Promise<void> {
   const { ctx, prepared: p } = o;
   o.agent.setServing(false);
-  const launched = startCreated(ctx, create(ctx, { id: p.id, bundle: p.bundle, config: o.config, extraFds: listenerFds(p.listenerFd) }));
+  const launched = startCreated(
+    ctx,
+    create(ctx, { id: p.id, bundle: p.bundle, config: o.config, extraFds: listenerFds(p.listenerFd), dieWithRuntime: true }),
+  );
   let ended = false;
   const exited = native.waitPid(launched.pid).finally(() => (ended = true));
   const kill = (sig: NodeJS.Signals) => native.pidfdSignal(launched.pidfd, os.constants.signals[sig]);

@@ -6,7 +6,7 @@ import { HakoError } from '../errors.js';
 import { parseJson, validateConfig } from '../oci/validate.js';
 import type { Config } from '../oci/config.js';
 import type { ContainerRecord } from '../oci/state.js';
-import { buildCreatePlan, type BuiltPlan } from '../plan/build.js';
+import { buildCreatePlan, sessionKeyringName, type BuiltPlan } from '../plan/build.js';
 import { readHostFacts } from '../host/facts.js';
 import { native } from '../sys/native.js';
 import { launch, killAndReap, closeFd, type Launched } from './launch.js';
@@ -32,6 +32,12 @@ export interface CreateOptions {
   extraFds?: Array<{ from: number; to: number }>;
   /** Config already loaded (the harness); else read from bundle/config.json. */
   config?: Config;
+  /** false (--no-new-keyring): the container keeps the caller's session keyring, as runc's does;
+   *  else its init and exec'd processes join one of their own (runc's `_ses.<id>`). */
+  newKeyring?: boolean;
+  /** The init dies (SIGKILL) with the process that created it: `hako up` and `hako profile`
+   *  only. Never for `create` or `run`: their containers outlive the runtime, as runc's do. */
+  dieWithRuntime?: boolean;
 }
 
 export function loadBundleConfig(bundle: string): Config {
@@ -94,8 +100,13 @@ export interface PlannedContainer {
 }
 
 /** Everything create decides before it touches anything: the config, the rootfs, the plan.
- *  `hako plan` prints exactly this, so the audit is the plan create executes. */
-export function planContainer(ctx: RuntimeContext, o: Omit<CreateOptions, 'id' | 'pidFile'>, fifoPath: string): PlannedContainer {
+ *  `hako plan` prints exactly this, so the audit is the plan create executes. Without an id
+ *  (`hako plan`) the session keyring's name says where the id goes. */
+export function planContainer(
+  ctx: RuntimeContext,
+  o: Omit<CreateOptions, 'id' | 'pidFile'> & { id?: string },
+  fifoPath: string,
+): PlannedContainer {
   const bundle = path.resolve(o.bundle);
   checkPreservedFds(o.preserveFds);
   const cfg = o.config ?? loadBundleConfig(bundle);
@@ -114,6 +125,8 @@ export function planContainer(ctx: RuntimeContext, o: Omit<CreateOptions, 'id' |
     seccomp: security.seccomp,
     landlock: security.landlock,
     joinedSetgroupsDenied: joinedSetgroupsDenied(cfg),
+    sessionKeyring: o.newKeyring === false ? undefined : sessionKeyringName(o.id ?? '<container id>'),
+    dieWithRuntime: o.dieWithRuntime,
   });
   return { bundle, cfg, rootfs, plan };
 }
@@ -171,6 +184,8 @@ export function create(ctx: RuntimeContext, o: CreateOptions): Created {
         setgroupsDenied: plan.setgroupsDenied,
         configPath,
         rootfsMountId: baseMountId,
+        // exec follows create: no keyring of its own then either (runc keeps it in the config).
+        ...(o.newKeyring === false ? { noNewKeyring: true } : {}),
         annotations: cfg.annotations,
         owner: process.geteuid!(),
         cgroup: cgroup?.toJSON(),

@@ -5,7 +5,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { HakoError } from '../errors.js';
 import type { Process } from '../oci/config.js';
-import { buildExecPlan } from '../plan/build.js';
+import { buildExecPlan, sessionKeyringName } from '../plan/build.js';
 import { readHostFacts } from '../host/facts.js';
 import { native } from '../sys/native.js';
 import { launch, closeFd } from './launch.js';
@@ -59,6 +59,7 @@ export async function exec(ctx: RuntimeContext, o: ExecOptions): Promise<number>
       extraFds: o.extraFds,
       seccomp: security.seccomp,
       landlock: security.landlock,
+      sessionKeyring: c.record.noNewKeyring ? undefined : sessionKeyringName(c.record.id),
     },
     nsDiffers(c.record.pid),
   );

@@ -107,6 +107,10 @@ export function describeFailure(plan: BuiltPlan, step: number, err: number): str
       `${hard ? `, and it is ${hard} here` : ''}; ask for no more (Podman: default_ulimits in containers.conf, or --ulimit) (step ${step + 1} of ${plan.steps.length})`
     );
   }
+  if (s.op === 'JOIN_SESSION_KEYRING')
+    return `${s.what} failed: ${errnoName(err)}: the kernel refused the container a session keyring of its own (create and run take --no-new-keyring to keep the caller's, as runc's do) ${at}`;
+  if (s.op === 'PARENT_DEATH_SIGNAL' && err === E.EPERM)
+    return `${s.what} failed: EPERM: without no_new_privs the seccomp filter is loaded before this step, and it refuses prctl or ppoll ${at}`;
   if (s.op === 'EXEC') {
     const what = err === E.ENOENT ? 'no such file or directory' : err === E.EACCES ? 'permission denied' : errnoName(err);
     return `exec ${s.args[1]} failed: ${what}`;

@@ -161,7 +161,8 @@ export class Supervisor {
     const { id, bundle, config } = this.o;
     checkVolumes(config, bundle);
     this.o.onRunStart?.();
-    const launched = startCreated(ctx, create(ctx, { id, bundle, config, extraFds: listenerFds(this.o.listenerFd) }));
+    // The container dies with us, also when we are killed (SIGKILL): nothing else would stop it.
+    const launched = startCreated(ctx, create(ctx, { id, bundle, config, extraFds: listenerFds(this.o.listenerFd), dieWithRuntime: true }));
     return { pid: launched.pid, pidfd: launched.pidfd };
   }
 

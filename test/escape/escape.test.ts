@@ -1,10 +1,10 @@
 // Issue 12's escape suite: a static program (escape.c) run inside real hako containers tries
-// what attackers try first, one attempt per class, and says which worked. Today it runs under
-// (a) `hako spec`'s default config and (b) that config with the FHIR bundle's seccomp profile (the
-// containers' generic default), rootless and as root, each both as the container's process and
-// entering a running container through `hako exec`. Attacks still work under both (see
-// docs/escape-suite-draft.md): this test prints the whole table and asserts only what each
-// config must already refuse; the FHIR policy's own test is to assert that nothing works.
+// what attackers try first, one attempt per class, and says which worked. Here under (a) `hako
+// spec`'s default config and (b) that config with the containers' generic default seccomp
+// profile, rootless and as root, each both as the container's process and entering a running
+// container through `hako exec`. Some attacks still work under both (docs/security.md): this
+// test prints the whole table and asserts what each config must refuse; under the FHIR bundle's
+// own policy nothing may work (fhir-policy.test.ts).
 // Control: the same program outside any container shows the attacks it can see succeed.
 import fs from 'node:fs';
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
@@ -60,8 +60,9 @@ function sysctl(p: string): number | null {
  * groups (escape.c). Refused under both configs, by what the config sets whoever runs it: no
  * CAP_SYS_ADMIN, CAP_MKNOD, CAP_NET_RAW, CAP_CHOWN, CAP_DAC_READ_SEARCH, CAP_SYS_MODULE or
  * CAP_SYS_BOOT; namespaces of its own (a network with no route out); /proc/sys and sysrq-trigger
- * read-only, /proc/keys masked, /sys read-only; the runtime out of reach (no fd, no writable exe).
- * Not listed, because they work today: see docs/escape-suite-draft.md.
+ * read-only, /proc/keys masked, /sys read-only; the runtime out of reach (no fd, no writable exe);
+ * a session keyring of its own (`_ses.<id>`, as runc), so none of the caller's keys.
+ * Not listed, because they work under these configs: see docs/security.md.
  */
 const EVERY_CONFIG = [
   'mount.tmpfs',
@@ -89,6 +90,7 @@ const EVERY_CONFIG = [
   'udp_send',
   'fds',
   'exe',
+  'keyctl.read_session',
 ];
 /** Without a seccomp filter, the kernel refuses these to an unprivileged process only where the
  *  host says so: asserted when it does. */
@@ -99,9 +101,6 @@ const BY_HOST_SETTING = [
 ];
 /** The generic profile's own refusals (EPERM, or ENOSYS for calls it does not list). */
 const FHIR_SECCOMP = ['bpf', 'perf_event_open', 'userfaultfd', 'io_uring', 'keyctl.add_key'];
-// keyctl.read_session is not asserted rootless although refused here: the config does not refuse
-// it. hako makes no session keyring, so a rootless container gets its user namespace's own default
-// one only when its caller has none installed; under a login session's ("_ses") it inherits that.
 const MUST_REFUSE: Record<ConfigName, Record<Who, string[]>> = {
   spec: { rootless: [...EVERY_CONFIG, ...BY_HOST_SETTING], root: [...EVERY_CONFIG, ...BY_HOST_SETTING] },
   'generic-seccomp': { rootless: [...EVERY_CONFIG, ...FHIR_SECCOMP], root: [...EVERY_CONFIG, ...FHIR_SECCOMP] },

@@ -9,7 +9,7 @@ export const createCommand = new Command('create')
   .option('--pid-file <file>', "write the init's host pid here")
   .option('--console-socket <path>', 'unix socket that receives the pty master')
   .option('--no-pivot', 'move the rootfs to / and chroot instead of pivot_root')
-  .option('--no-new-keyring', 'accepted for compatibility (hako never creates a session keyring)')
+  .option('--no-new-keyring', "keep the caller's session keyring instead of joining the container's own (_ses.ID)")
   .option('--preserve-fds <n>', 'pass fds 3..3+n-1 to the container', intOption, 0)
   .action(function (this: Command, id: string) {
     const o = this.opts();
@@ -19,6 +19,7 @@ export const createCommand = new Command('create')
       pidFile: o.pidFile,
       consoleSocket: o.consoleSocket,
       noPivot: o.pivot === false,
+      newKeyring: o.newKeyring !== false,
       preserveFds: o.preserveFds,
       ...activationFromEnvironment(o.bundle, o.preserveFds),
     });

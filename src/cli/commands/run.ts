@@ -11,7 +11,7 @@ export const runCommand = new Command('run')
   .option('-d, --detach', 'do not wait for the container')
   .option('--keep', 'do not delete the container when it exits')
   .option('--no-pivot', 'move the rootfs to / and chroot instead of pivot_root')
-  .option('--no-new-keyring', 'accepted for compatibility')
+  .option('--no-new-keyring', "keep the caller's session keyring instead of joining the container's own (_ses.ID)")
   .option('--preserve-fds <n>', 'pass fds 3..3+n-1 to the container', intOption, 0)
   .action(async function (this: Command, id: string) {
     const o = this.opts();
@@ -21,6 +21,7 @@ export const runCommand = new Command('run')
       pidFile: o.pidFile,
       consoleSocket: o.consoleSocket,
       noPivot: o.pivot === false,
+      newKeyring: o.newKeyring !== false,
       preserveFds: o.preserveFds,
       detach: o.detach,
       keep: o.keep,
