@@ -8,19 +8,15 @@
 //
 //   node bundles/fhir/bench/run.mjs            BENCH_ROUNDS=3 BENCH_SECONDS=5 BENCH_CONNECTIONS=8
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { loadBuilder } from '../build/index.mjs';
+import { TICK_US, bundleDir, cpuTicks, freePort, median, repo, serverPid, waitReady, wrk } from './lib.mjs';
 
-const repo = fileURLToPath(new URL('../../..', import.meta.url));
-const bundleDir = join(repo, 'bundles/fhir');
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 8);
-const TICK_US = 1e6 / Number(execFileSync('getconf', ['CLK_TCK']).toString().trim());
 const log = (s) => console.error(`bench: ${s}`);
 
 function hakoUpAvailable() {
@@ -32,14 +28,6 @@ function hakoUpAvailable() {
   } catch {
     return false;
   }
-}
-
-async function freePort() {
-  const srv = createServer();
-  await new Promise((resolve) => srv.listen(0, '127.0.0.1', resolve));
-  const { port } = srv.address();
-  await new Promise((resolve) => srv.close(resolve));
-  return port;
 }
 
 const bare = {
@@ -67,54 +55,6 @@ const hako = {
   },
 };
 
-/** The pid of the FHIR server itself: the child, or under hako the descendant running /server.js. */
-function serverPid(root) {
-  const children = new Map();
-  for (const name of readdirSync('/proc').filter((n) => /^\d+$/.test(n))) {
-    try {
-      const ppid = Number(readFileSync(`/proc/${name}/stat`, 'utf8').split(') ')[1].split(' ')[1]);
-      children.set(ppid, [...(children.get(ppid) ?? []), Number(name)]);
-    } catch {
-      // the process ended while we looked
-    }
-  }
-  const queue = [root];
-  while (queue.length) {
-    const pid = queue.shift();
-    const argv = readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-    if (argv.some((a) => a.endsWith('server.js'))) return pid;
-    queue.push(...(children.get(pid) ?? []));
-  }
-  throw new Error(`no server.js process under pid ${root}`);
-}
-
-function cpuTicks(pid) {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return Number(fields[11]) + Number(fields[12]); // utime + stime (fields 14 and 15)
-}
-
-async function waitReady(base) {
-  const deadline = Date.now() + 60_000;
-  while (Date.now() < deadline) {
-    try {
-      if ((await fetch(`${base}/metadata`)).ok) return;
-    } catch {
-      // not listening yet
-    }
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  throw new Error(`the server at ${base} did not become ready within 60 s`);
-}
-
-function wrk(args) {
-  const out = execFileSync('wrk', ['-t1', `-c${connections}`, `-d${seconds}s`, '--latency', ...args]).toString();
-  const requests = Number(/(\d+) requests in/.exec(out)[1]);
-  const rps = Number(/Requests\/sec:\s+([\d.]+)/.exec(out)[1]);
-  const [, value, unit] = /\s99%\s+([\d.]+)(us|ms|s)/.exec(out);
-  const p99ms = Number(value) * { us: 1e-3, ms: 1, s: 1e3 }[unit];
-  return { requests, rps, p99ms };
-}
-
 async function measure(variant) {
   const work = mkdtempSync(join(tmpdir(), 'hako-bench-'));
   const data = join(work, 'data');
@@ -140,7 +80,7 @@ async function measure(variant) {
       ['write', ['-s', join(repo, 'bundles/fhir/bench/create-patient.lua'), base]],
     ]) {
       const before = cpuTicks(pid);
-      const run = wrk(args);
+      const run = wrk(args, { connections, seconds });
       const cpuUs = ((cpuTicks(pid) - before) * TICK_US) / run.requests;
       result[kind] = { ...run, cpuUs };
     }
@@ -151,8 +91,6 @@ async function measure(variant) {
     rmSync(work, { recursive: true, force: true });
   }
 }
-
-const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 const { buildFhirRootfs } = await loadBuilder();
 await buildFhirRootfs({ bundleDir, log });
