@@ -10,13 +10,12 @@ import fs from 'node:fs';
 import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { WHO, type Who } from '../helpers/hako.js';
 import { BUSYBOX_ROOTFS, IS_ROOT } from '../helpers/env.js';
-import { errnoName } from '../../src/sys/errno.js';
 import type { Config } from '../../src/oci/config.js';
 import {
   ESCAPE_AT,
   escapeKit,
   escapeArgs,
-  escapeTable,
+  reportEscapes,
   genericSeccomp,
   onEscapeRootfs,
   runEscapeOnHost,
@@ -113,16 +112,7 @@ const outcomes: Array<{ name: string; outcome: EscapeOutcome }> = [];
 
 afterAll(async () => {
   await listeners?.close();
-  if (!outcomes.length) return;
-  const table = escapeTable(outcomes, errnoName);
-  console.log(`\nescape suite (WORKED = the attack worked):\n${table}\n`);
-  // ESCAPE_REPORT=FILE keeps the table and every line (the work dir is emptied after the run)
-  const report = process.env.ESCAPE_REPORT;
-  if (report)
-    fs.writeFileSync(
-      report,
-      JSON.stringify({ table, outcomes: outcomes.map((o) => ({ name: o.name, results: o.outcome.results })) }, null, 1),
-    );
+  reportEscapes('configs', 'escape suite', outcomes);
 });
 
 describe.each(WHO)('escape attempts from inside a container (%s)', (who) => {

@@ -10,8 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { IS_ROOT, REPO } from '../helpers/env.js';
 import { hako, scratch, WHO, type Who } from '../helpers/hako.js';
 import { copyFhirBundle } from '../../bundles/fhir/test/copy.js';
-import { ESCAPE_AT, ESCAPE_BIN, buildEscape, escapeArgs, escapeTable, execEscapeAsync, worked, type EscapeOutcome } from './suite.js';
-import { errnoName } from '../../src/sys/errno.js';
+import { ESCAPE_AT, ESCAPE_BIN, buildEscape, escapeArgs, reportEscapes, execEscapeAsync, worked, type EscapeOutcome } from './suite.js';
 import { chownTree, serving, startUp, stopAll, type Up } from '../helpers/up.js';
 import type { OciSeccomp } from '../../src/seccomp/types.js';
 
@@ -24,8 +23,7 @@ beforeAll(() => {
 });
 afterEach(() => stopAll(running));
 afterAll(() => {
-  if (outcomes.length)
-    console.log(`\nescape suite under the FHIR policy (WORKED = the attack worked):\n${escapeTable(outcomes, errnoName)}\n`);
+  reportEscapes('fhir-policy', 'escape suite under the FHIR policy', outcomes);
   for (const d of dirs.splice(0)) fs.rmSync(d, { recursive: true, force: true });
 });
 

@@ -19,6 +19,7 @@ import { REPO, TEST_USER, WORK } from '../helpers/env.js';
 import { hako, hakoAsync, scratch as plainScratch, scratchForThisFile, testUserIds, type Who } from '../helpers/hako.js';
 import { buildAttackTools, copyRootfs, jsonLines } from '../security/helpers/attack.js';
 import type { Config } from '../../src/oci/config.js';
+import { errnoName } from '../../src/sys/errno.js';
 
 const SRC = path.join(REPO, 'test/escape/escape.c');
 /** The static program, compiled once per run (the global teardown removes it after the run). */
@@ -328,4 +329,17 @@ export function escapeKit() {
     run: (o: Omit<RunEscapeOptions, 'scratch'>) => runEscape({ ...o, scratch: sc.scratch }),
     specConfig: (who: Who) => specConfig(who, sc.scratch),
   };
+}
+
+/** Prints the table of a test file's runs and, with ESCAPE_REPORT=DIR, keeps it and every line
+ *  in DIR/NAME.json (the work dir is emptied after the run; docs/security.md is made from these). */
+export function reportEscapes(name: string, title: string, outcomes: Array<{ name: string; outcome: EscapeOutcome }>): void {
+  if (!outcomes.length) return;
+  const table = escapeTable(outcomes, errnoName);
+  console.log(`\n${title} (WORKED = the attack worked):\n${table}\n`);
+  const dir = process.env.ESCAPE_REPORT;
+  if (!dir) return;
+  fs.mkdirSync(dir, { recursive: true });
+  const lines = outcomes.map((o) => ({ name: o.name, results: o.outcome.results }));
+  fs.writeFileSync(path.join(dir, `${name}.json`), JSON.stringify({ table, outcomes: lines }, null, 1));
 }
