@@ -40,6 +40,8 @@ export interface Refusal {
   nr: number;
   args: string[];
   phase: Phase;
+  /** Made by a process `hako exec` started, not by the container's init and its threads. */
+  exec: boolean;
   errno: number;
   time: string;
 }
@@ -73,7 +75,8 @@ function command(pid: number): string {
   }
 }
 
-function refusal(n: SeccompNotification, name: string | undefined, phase: Phase, errno: number): Refusal {
+/** Made before the answer: once answered, the caller may be gone, and its name with it. */
+function refusal(n: SeccompNotification, l: Listener, name: string | undefined, phase: Phase, errno: number): Refusal {
   return {
     pid: n.pid,
     command: command(n.pid),
@@ -81,6 +84,7 @@ function refusal(n: SeccompNotification, name: string | undefined, phase: Phase,
     nr: n.nr,
     args: n.args.map((a) => `0x${a.toString(16)}`),
     phase,
+    exec: !l.init,
     errno,
     time: new Date().toISOString(),
   };
@@ -127,15 +131,17 @@ function answer(l: Listener): void {
     native.notifRespond(l.fd, n.id, 0, true);
   } else if (data.mode === 'trial') {
     const errno = trialVerdict(n, phase);
+    const r = errno > 0 ? refusal(n, l, name, phase, errno) : undefined;
     native.notifRespond(l.fd, n.id, 0, true);
-    if (errno > 0) post({ type: 'refused', refusal: refusal(n, name, phase, errno) });
+    if (r) post({ type: 'refused', refusal: r });
   } else {
     const d = decide(policy, n.nr, phase);
     if (d.allow) {
       native.notifRespond(l.fd, n.id, 0, true);
     } else {
+      const r = refusal(n, l, name, phase, d.errno);
       native.notifRespond(l.fd, n.id, d.errno, false);
-      post({ type: 'refused', refusal: refusal(n, name, phase, d.errno) });
+      post({ type: 'refused', refusal: r });
     }
   }
 }

@@ -59,14 +59,14 @@ function securityAlert(a: Alert, container: string): Record<string, unknown> {
 
 export function auditEventFor(r: Refusal, container: string): Record<string, unknown> {
   const call = `${r.syscall}(${r.args.join(', ')})`;
-  const proc = `pid ${r.pid} (${r.command || 'unknown'})`;
+  const proc = `pid ${r.pid} (${r.command || 'unknown'}${r.exec ? ', started by hako exec' : ''})`;
   return securityAlert(
     {
       code: r.syscall,
       display: `system call ${r.syscall} refused`,
       recorded: r.time,
       outcomeDesc: `hako refused ${call} from ${proc} in container ${container} during ${r.phase} with ${errnoName(r.errno)}`,
-      who: `process ${r.pid} (${r.command || 'unknown'}) in container ${container}`,
+      who: `${proc} in container ${container}`,
       detail: [
         { type: 'syscall', valueString: r.syscall },
         { type: 'arguments', valueString: r.args.join(' ') },

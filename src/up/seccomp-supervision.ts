@@ -65,7 +65,7 @@ export async function superviseSeccomp(ctx: RuntimeContext, p: Prepared, o: Supe
     for (const [call, n] of counts) post(overflowEventFor(call, n, from, to, p.id), call);
   });
   const onRefused = (r: Refusal) => {
-    const sentence = `seccomp: refused ${r.syscall}(${r.args.join(', ')}) from pid ${r.pid} (${r.command || 'unknown'}) in container ${p.id} during ${r.phase}: ${errnoName(r.errno)}`;
+    const sentence = `seccomp: refused ${r.syscall}(${r.args.join(', ')}) from pid ${r.pid} (${r.command || 'unknown'}${r.exec ? ', started by hako exec' : ''}) in container ${p.id} during ${r.phase}: ${errnoName(r.errno)}`;
     ctx.log.warn(sentence);
     o.say(sentence);
     if (audit && budget.take(r.syscall)) post(auditEventFor(r, p.id), r.syscall);

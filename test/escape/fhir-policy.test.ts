@@ -176,7 +176,9 @@ describe.skipIf(!IS_ROOT).each(WHO)('the FHIR policy (%s)', (who) => {
     const one = (await get(`${url}AuditEvent?_count=1000`)).body.entry.find((e: any) => e.resource.subtype[0].code === 'unshare').resource;
     expect(one.type.code).toBe('110113');
     expect(one.outcomeDesc).toMatch(
-      new RegExp(`^hako refused unshare\\(.*\\) from pid \\d+ \\(escape\\) in container ${id} during startup with EPERM$`),
+      new RegExp(
+        `^hako refused unshare\\(.*\\) from pid \\d+ \\(escape, started by hako exec\\) in container ${id} during startup with EPERM$`,
+      ),
     );
     // The fork bomb's 600 refused clones: 10 written one by one, the rest as one summary after.
     const summary = /^hako refused clone (\d+) more times in container /;
