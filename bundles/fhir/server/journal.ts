@@ -1,19 +1,25 @@
 // The write-ahead journal: every accepted write is appended here and fsync'd before the
-// client hears about it, and replayed on start.
+// client hears about it, and replayed on start. The data directory holds several journal
+// files (segments, see store.ts); this is one of them.
 //
 // File layout: an 8-byte magic, then records. A record is
 //   u32 LE payload length | u32 LE crc32(payload) | payload (UTF-8 JSON)
 // A crash can leave a torn last record; scanning stops at the first record that is short
 // or fails its checksum, and everything from there on is cut off.
+//
+// Magic "HAKOFJ2\n": records carry the location of the resource's previous version (the
+// history chain, repository.ts). "HAKOFJ1\n" is the first format (no chain); store.ts
+// rewrites such a journal once, on the first start of this version.
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { crc32 } from 'node:zlib';
 
-export const MAGIC = Buffer.from('HAKOFJ1\n', 'latin1');
-const HEADER = 8;
+export const MAGIC = Buffer.from('HAKOFJ2\n', 'latin1');
+export const MAGIC_V1 = Buffer.from('HAKOFJ1\n', 'latin1');
+export const HEADER = 8;
 // A length beyond this is corruption, not a record (transactions are bounded well below).
-const MAX_RECORD = 256 * 1024 * 1024;
+export const MAX_RECORD = 256 * 1024 * 1024;
 
 export function encodeRecord(record: unknown): Buffer {
   const payload = Buffer.from(JSON.stringify(record), 'utf8');
@@ -26,34 +32,67 @@ export function encodeRecord(record: unknown): Buffer {
 
 export type ScanResult<T> = {
   records: T[];
+  /** Where each record's frame starts in the file (its location for history reads). */
+  offsets: number[];
   /** Offset just past the last whole record: where the file must be cut and appends go. */
   validLength: number;
+  /** 1: the first format (no history chain); 2: this one. */
+  version: 1 | 2;
 };
 
 /** Decodes whole records from a journal image; stops at the first torn or corrupt one. */
 export function scanRecords<T = unknown>(data: Buffer): ScanResult<T> {
   const records: T[] = [];
-  if (data.length < MAGIC.length || !data.subarray(0, MAGIC.length).equals(MAGIC)) {
-    if (data.length === 0) return { records, validLength: 0 };
+  const offsets: number[] = [];
+  const head = data.subarray(0, MAGIC.length);
+  const version = head.equals(MAGIC_V1) ? 1 : 2;
+  if (data.length < MAGIC.length || !(head.equals(MAGIC) || head.equals(MAGIC_V1))) {
+    if (data.length === 0) return { records, offsets, validLength: 0, version };
     throw new Error(`the file does not start with the journal magic ${JSON.stringify(MAGIC.toString('latin1'))}`);
   }
   let offset = MAGIC.length;
-  while (offset + HEADER <= data.length) {
-    const length = data.readUInt32LE(offset);
-    const end = offset + HEADER + length;
-    if (length > MAX_RECORD || end > data.length) break;
-    const payload = data.subarray(offset + HEADER, end);
-    if (crc32(payload) !== data.readUInt32LE(offset + 4)) break;
+  for (;;) {
+    const frame = decodeFrame(data, offset);
+    if (!frame) break;
     let record: T;
     try {
-      record = JSON.parse(payload.toString('utf8')) as T;
+      record = JSON.parse(frame.payload.toString('utf8')) as T;
     } catch {
       break; // A checksum collision on garbage: treat as corruption too.
     }
     records.push(record);
-    offset = end;
+    offsets.push(offset);
+    offset = frame.end;
   }
-  return { records, validLength: offset };
+  return { records, offsets, validLength: offset, version };
+}
+
+/** The frame at offset if it is whole and its checksum holds. */
+export function decodeFrame(data: Buffer, offset: number): { payload: Buffer; end: number } | undefined {
+  if (offset + HEADER > data.length) return undefined;
+  const length = data.readUInt32LE(offset);
+  const end = offset + HEADER + length;
+  if (length > MAX_RECORD || end > data.length) return undefined;
+  const payload = data.subarray(offset + HEADER, end);
+  if (crc32(payload) !== data.readUInt32LE(offset + 4)) return undefined;
+  return { payload, end };
+}
+
+/** Reads and checks the record whose frame starts at offset (a history read). */
+export async function readRecordAt<T>(file: FileHandle, offset: number, what: string): Promise<T> {
+  const header = Buffer.allocUnsafe(HEADER);
+  const { bytesRead } = await file.read(header, 0, HEADER, offset);
+  const length = header.readUInt32LE(0);
+  if (bytesRead < HEADER || length > MAX_RECORD) throw new Error(`${what}: no record at offset ${offset}`);
+  const payload = Buffer.allocUnsafe(length);
+  let done = 0;
+  while (done < length) {
+    const r = await file.read(payload, done, length - done, offset + HEADER + done);
+    if (r.bytesRead === 0) throw new Error(`${what}: the record at offset ${offset} is short`);
+    done += r.bytesRead;
+  }
+  if (crc32(payload) !== header.readUInt32LE(4)) throw new Error(`${what}: the record at offset ${offset} fails its checksum`);
+  return JSON.parse(payload.toString('utf8')) as T;
 }
 
 type Pending = { frame: Buffer; resolve: () => void; reject: (err: Error) => void };
@@ -62,18 +101,25 @@ export class Journal<T = unknown> {
   private queue: Pending[] = [];
   private flushing: Promise<void> | undefined;
   private failed: Error | undefined;
+  /** Where the next appended record goes: past what is on disk and what is queued. */
+  private end: number;
 
   private constructor(
     private readonly file: FileHandle,
     readonly path: string,
     private position: number,
-  ) {}
+  ) {
+    this.end = position;
+  }
 
   /**
    * Opens (or creates) the journal, returns the records it holds and how many bytes of torn
    * tail were cut off. The file is truncated to its last whole record before any append.
+   * A first-format journal (version 1) is returned as it is, for store.ts to rewrite.
    */
-  static async open<T>(path: string): Promise<{ journal: Journal<T>; records: T[]; droppedBytes: number }> {
+  static async open<T>(
+    path: string,
+  ): Promise<{ journal: Journal<T>; records: T[]; offsets: number[]; droppedBytes: number; version: 1 | 2 }> {
     const file = await open(path, constants.O_RDWR | constants.O_CREAT, 0o600);
     try {
       const data = await file.readFile();
@@ -92,11 +138,26 @@ export class Journal<T = unknown> {
       }
       if (droppedBytes > 0 || data.length === 0) await file.sync();
       if (data.length === 0) await syncDir(dirname(path)); // the new file's name must survive a crash too
-      return { journal: new Journal<T>(file, path, position), records: scan.records, droppedBytes };
+      const journal = new Journal<T>(file, path, position);
+      return { journal, records: scan.records, offsets: scan.offsets, droppedBytes, version: scan.version };
     } catch (err) {
       await file.close();
       throw err;
     }
+  }
+
+  /** Where the next append lands (its location, for the history chain); set synchronously. */
+  get nextOffset(): number {
+    return this.end;
+  }
+
+  /** Bytes in the file once every queued append is written. */
+  get size(): number {
+    return this.end;
+  }
+
+  get poisoned(): Error | undefined {
+    return this.failed;
   }
 
   /**
@@ -107,10 +168,16 @@ export class Journal<T = unknown> {
   append(record: T): Promise<void> {
     if (this.failed) return Promise.reject(this.failed);
     const frame = encodeRecord(record);
+    this.end += frame.length;
     return new Promise<void>((resolve, reject) => {
       this.queue.push({ frame, resolve, reject });
       this.flushing ??= this.flush();
     });
+  }
+
+  /** Reads the record whose frame starts at offset. */
+  read(offset: number): Promise<T> {
+    return readRecordAt<T>(this.file, offset, `journal ${this.path}`);
   }
 
   private async flush(): Promise<void> {
@@ -137,14 +204,21 @@ export class Journal<T = unknown> {
     this.flushing = undefined;
   }
 
-  /** Waits for queued appends, then closes the file. */
+  /** Takes no more appends and waits for the queued ones; the file stays open for reads. */
+  async seal(): Promise<void> {
+    this.failed ??= new Error(`journal ${this.path} is sealed (a later segment takes the appends)`);
+    await this.flushing;
+  }
+
+  /** Waits for queued appends (no more are taken), then closes the file. */
   async close(): Promise<void> {
+    this.failed ??= new Error(`journal ${this.path} is closed`);
     await this.flushing;
     await this.file.close();
   }
 }
 
-async function syncDir(path: string): Promise<void> {
+export async function syncDir(path: string): Promise<void> {
   const dir = await open(path, constants.O_RDONLY | constants.O_DIRECTORY);
   try {
     await dir.sync();

@@ -1,24 +1,33 @@
-// hako's FHIR R4 server: configuration from the environment, journal replay, listening
-// (socket activation or an address), and a clean stop on SIGTERM/SIGINT.
+// hako's FHIR R4 server: configuration from the environment, the data directory's lock,
+// loading (snapshot and journal), listening (socket activation or an address), and a prompt,
+// clean stop on SIGTERM/SIGINT at any moment.
 //
-//   HAKO_FHIR_DATA         data directory holding the journal (default /data)
-//   HAKO_FHIR_LISTEN       host:port when not socket-activated (default 127.0.0.1:8080)
-//   HAKO_FHIR_DEFINITIONS  FHIR definitions directory (default: "definitions" beside this file)
-//   LISTEN_FDS, LISTEN_PID systemd socket activation: serve on fd 3
+//   HAKO_FHIR_DATA            data directory (default /data)
+//   HAKO_FHIR_LISTEN          host:port when not socket-activated (default 127.0.0.1:8080)
+//   HAKO_FHIR_DEFINITIONS     FHIR definitions directory (default: "definitions" beside this file)
+//   HAKO_FHIR_SNAPSHOT_BYTES  journal bytes after which a snapshot is written (default 8 MiB,
+//                             and at least the last snapshot's size)
+//   LISTEN_FDS, LISTEN_PID    systemd socket activation: serve on fd 3
+import { onStop } from './signals.js'; // first: the signal handlers exist before anything else loads
 import { FhirRouter } from '@medplum/fhir-router';
 import { constants } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
+import { hostname } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { capabilityStatement } from './capability.js';
 import { loadDefinitions } from './definitions.js';
+import { addHistoryRoutes } from './history.js';
 import { fhirHandler } from './http.js';
-import { Journal } from './journal.js';
-import { DurableRepository, type JournalRecord } from './repository.js';
+import { holderSentence, takeLock, type Lock } from './lock.js';
+import { DurableRepository } from './repository.js';
 
 const NAME = 'hako-fhir';
 const VERSION = '0.1.0';
+/** In-flight requests get this long to finish after a stop signal; then their connections are cut. */
+const DRAIN_MS = 1_500;
+const STARTED = new Date().toISOString();
 
 function log(sentence: string): void {
   process.stderr.write(`${NAME}: ${sentence}\n`);
@@ -64,28 +73,38 @@ function listen(server: Server): Promise<string> {
   });
 }
 
+function snapshotBytes(): number {
+  const text = process.env.HAKO_FHIR_SNAPSHOT_BYTES;
+  if (text === undefined) return 8 << 20;
+  if (!/^\d+$/.test(text)) fail(`HAKO_FHIR_SNAPSHOT_BYTES=${text} is not a number of bytes`);
+  return Number(text);
+}
+
 async function main(): Promise<void> {
   const dataDir = process.env.HAKO_FHIR_DATA ?? '/data';
   const defsDir = process.env.HAKO_FHIR_DEFINITIONS ?? join(dirname(fileURLToPath(import.meta.url)), 'definitions');
+  const everyBytes = snapshotBytes();
   await checkDataDir(dataDir);
+
+  let where: string | undefined;
+  const taken = await takeLock(dataDir, () =>
+    JSON.stringify({ pid: process.pid, host: hostname(), listen: where, since: STARTED, server: `${NAME} ${VERSION}` }),
+  ).catch((err: Error) => fail(err.message));
+  if ('held' in taken) fail(holderSentence(dataDir, taken.held));
+  const lock: Lock = taken;
+
   try {
     loadDefinitions(defsDir);
   } catch (err) {
     fail((err as Error).message);
   }
 
-  const journalPath = join(dataDir, 'journal');
-  const opened = await Journal.open<JournalRecord>(journalPath).catch((err: Error) => fail(err.message));
-  if (opened.droppedBytes > 0) {
-    log(
-      `journal ${journalPath} ended in a torn or corrupt record: dropped ${opened.droppedBytes} bytes after ${opened.records.length} whole records`,
-    );
-  }
-  const repo = new DurableRepository(opened.journal);
-  await repo.replay(opened.records);
+  const opened = await DurableRepository.open(dataDir, { log, snapshotBytes: everyBytes }).catch((err: Error) => fail(err.message));
+  const { repo } = opened;
 
   const router = new FhirRouter();
-  const metadata = JSON.stringify(capabilityStatement({ name: NAME, version: VERSION }));
+  addHistoryRoutes(router, repo);
+  const metadata = JSON.stringify(capabilityStatement({ name: NAME, version: VERSION }, router));
   const server = createServer(
     { keepAliveTimeout: 5_000 },
     fhirHandler({ router, repo, metadata, onError: (err) => log(`request failed: ${(err as Error).stack ?? err}`) }),
@@ -95,24 +114,31 @@ async function main(): Promise<void> {
   server.on('request', (_req, res) => {
     res.on('finish', () => stopping && setImmediate(() => server.closeIdleConnections()));
   });
-  const where = await listen(server);
-  log(`serving FHIR R4 on ${where} (${opened.records.length} journal records replayed)`);
 
   const stop = (signal: string): void => {
     if (stopping) return;
     stopping = true;
     log(`${signal}: finishing in-flight requests, then exiting`);
-    // close() stops accepting and drops idle keep-alive connections; in-flight requests finish.
-    server.close(() => {
-      opened.journal.close().then(
-        () => process.exit(0),
+    const exit = (): void => {
+      repo.close().then(
+        () => lock.release().then(() => process.exit(0)),
         (err: Error) => fail(`closing the journal failed: ${err.message}`),
       );
-    });
+    };
+    // close() stops accepting and drops idle keep-alive connections; in-flight requests finish,
+    // for DRAIN_MS at most.
+    if (!server.listening) return exit();
+    server.close(exit);
     server.closeIdleConnections();
+    setTimeout(() => server.closeAllConnections(), DRAIN_MS).unref();
   };
-  process.on('SIGTERM', () => stop('SIGTERM'));
-  process.on('SIGINT', () => stop('SIGINT'));
+  onStop(stop);
+
+  where = await listen(server);
+  const loaded = opened.snapshot
+    ? `snapshot of ${opened.snapshot.live} resources and ${opened.snapshot.gone} deleted loaded, ${opened.replayed} journal records replayed`
+    : `${opened.replayed} journal records replayed`;
+  log(`serving FHIR R4 on ${where} (${loaded})`);
 }
 
 await main();

@@ -94,7 +94,7 @@ describe('FHIR server, bare on the host', () => {
 
       await client.delete({ resourceType: 'Observation', id: observation.id! });
       const gone = await failure(client.read({ resourceType: 'Observation', id: observation.id! }));
-      expect(gone.status).toBe(404);
+      expect(gone.status).toBe(410); // Gone: it was deleted (FHIR R4 http.html#read)
       expect(gone.data.resourceType).toBe('OperationOutcome');
     });
   });

@@ -137,7 +137,7 @@ describe.skipIf(!IS_ROOT).each(WHO)('FHIR server under hako up (%s)', (who) => {
       ['Patient', patient],
     ] as const) {
       await client.delete({ resourceType: type, id: resource.id! });
-      expect((await failure(client.read({ resourceType: type, id: resource.id! }))).status).toBe(404);
+      expect((await failure(client.read({ resourceType: type, id: resource.id! }))).status).toBe(410);
     }
 
     await transactionRewritesReferences(client);

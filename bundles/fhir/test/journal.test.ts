@@ -27,7 +27,12 @@ describe('journal framing', () => {
     const payload = Buffer.from('{"a":1}');
     expect(frame.readUInt32LE(0)).toBe(payload.length);
     expect(frame.subarray(8).equals(payload)).toBe(true);
-    expect(scanRecords(Buffer.concat([MAGIC, frame]))).toEqual({ records: [{ a: 1 }], validLength: MAGIC.length + frame.length });
+    expect(scanRecords(Buffer.concat([MAGIC, frame]))).toEqual({
+      records: [{ a: 1 }],
+      offsets: [MAGIC.length],
+      validLength: MAGIC.length + frame.length,
+      version: 2,
+    });
   });
 
   it('stops at a record whose checksum does not match', () => {
