@@ -17,6 +17,25 @@
       "type": "executable",
       "sources": ["native/init.c", "native/executor.c", "native/fdpass.c"],
       "ldflags": ["-static"]
+    },
+    {
+      "target_name": "hako-shim",
+      "type": "shared_library",
+      "product_prefix": "",
+      "defines!": ["_LARGEFILE_SOURCE", "_FILE_OFFSET_BITS=64"],
+      "sources": [
+        "native/preload/init.c",
+        "native/preload/config.c",
+        "native/preload/report.c",
+        "native/preload/memory.c",
+        "native/preload/commit.c",
+        "native/preload/processes.c",
+        "native/preload/files.c",
+        "native/preload/connect.c",
+        "native/preload/exec.c"
+      ],
+      "cflags": ["-fPIC", "-fvisibility=hidden", "-ftls-model=initial-exec"],
+      "ldflags": ["-Wl,-z,defs", "-Wl,-z,now"]
     }
   ]
 }

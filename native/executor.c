@@ -28,6 +28,7 @@
 #include <stdint.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
@@ -782,6 +783,28 @@ static int do_parent_death_signal(struct ctx *c, int sig) {
   return r > 0 && (p.revents & (POLLHUP | POLLRDHUP | POLLERR)) ? -EPIPE : 0;
 }
 
+/* OP_CHECK_PRELOAD: what the dynamic loader will do with /etc/ld.so.preload,
+ * done first as the process itself (its ids, Landlock, seccomp): read the list
+ * and map the library executable. The loader skips a list it cannot read, and
+ * a library it cannot map, with no error: the runtime refuses instead. */
+static int do_check_preload(const char *list, const char *lib) {
+  char byte;
+  int fd = (int)syscall(SYS_openat, AT_FDCWD, list, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -errno;
+  long r = syscall(SYS_read, fd, &byte, 1);
+  int err = r < 0 ? errno : r == 0 ? ENODATA : 0;
+  syscall(SYS_close, fd);
+  if (err) return -err;
+  fd = (int)syscall(SYS_openat, AT_FDCWD, lib, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -errno;
+  long p = syscall(SYS_mmap, NULL, 4096, PROT_READ | PROT_EXEC, MAP_PRIVATE, fd, 0);
+  err = p == -1 ? errno : 0;
+  syscall(SYS_close, fd);
+  if (err) return -err;
+  syscall(SYS_munmap, p, 4096);
+  return 0;
+}
+
 static int run_step(struct ctx *c, const struct step *st, unsigned idx) {
   const struct arg *a = st->args;
   switch (st->op) {
@@ -1030,6 +1053,8 @@ static int run_step(struct ctx *c, const struct step *st, unsigned idx) {
     return do_join_keyring(a[0].bytes, (uint32_t)a[1].num);
   case OP_PARENT_DEATH_SIGNAL:
     return do_parent_death_signal(c, (int)a[0].num);
+  case OP_CHECK_PRELOAD:
+    return do_check_preload(a[0].bytes, a[1].bytes);
   default:
     return -ENOSYS;
   }

@@ -12,6 +12,7 @@ import { rangesOf } from './subids.js';
 import { describeHost, detect } from '../cgroups/index.js';
 import { defaultRoot, rootProblem } from '../runtime/store.js';
 import { native } from '../sys/native.js';
+import { hostLimitFacts, limitChecks, type HostLimitFacts } from '../plan/limit-layers.js';
 
 export type Verdict = 'ok' | 'warn' | 'missing';
 
@@ -57,6 +58,8 @@ export interface DoctorFacts {
   stateRoot: string;
   /** null when writable (or creatable); else why not. */
   stateRootProblem: string | null;
+  /** The cgroup controllers this user may use, for the limits' layers; absent when unknown. */
+  limitHost?: HostLimitFacts;
 }
 
 const plural = (n: number, w: string) => `${n} ${w}${n === 1 ? '' : 's'}`;
@@ -140,6 +143,7 @@ function seccomp(f: DoctorFacts): Check[] {
 export function checks(f: DoctorFacts): Check[] {
   const out: Check[] = [];
   out.push(...cgroupChecks(f.cgroupLines));
+  if (f.limitHost) out.push(...limitChecks(f.limitHost));
   out.push(userns(f));
   out.push(idTool('newuidmap', f.newuidmap), idTool('newgidmap', f.newgidmap));
   out.push(ranges('/etc/subuid', f, f.subuid), ranges('/etc/subgid', f, f.subgid));
@@ -282,8 +286,11 @@ export function gatherFacts(root?: string): DoctorFacts {
     // no /proc
   }
   let cgroupLines: string[];
+  let limitHost: HostLimitFacts | undefined;
   try {
-    cgroupLines = describeHost(detect());
+    const host = detect();
+    cgroupLines = describeHost(host);
+    limitHost = hostLimitFacts(host);
   } catch (e) {
     cgroupLines = [`cgroups: warning: cannot inspect cgroups (${(e as Error).message})`];
   }
@@ -314,5 +321,6 @@ export function gatherFacts(root?: string): DoctorFacts {
     overlay,
     stateRoot,
     stateRootProblem: stateRootIssue,
+    limitHost,
   };
 }

@@ -11,6 +11,7 @@ import { planRootfs, planPivot, planFinalizeRootfs } from './mounts.js';
 import { execSteps, finalExec, identitySteps, limitSteps } from './process.js';
 import type { CompiledSeccomp, LandlockRules } from './security.js';
 import { securitySteps, lsmSteps } from './security.js';
+import { shimCheckStep, shimContainerDir, shimMountSteps, type ShimConfig } from './shim.js';
 
 export interface PlanOptions {
   cfg: Config;
@@ -36,6 +37,9 @@ export interface PlanOptions {
    *  whose containers must not outlive it). Never for create or run, whose containers must
    *  outlive the runtime, as runc's do. */
   dieWithRuntime?: boolean;
+  /** The preload shim (run.hako.shim.* annotations): its directory on the host (in the state
+   *  dir, filled by the runtime before launch) and its configuration; absent: none. */
+  shim?: { hostDir: string; config: ShimConfig } | null;
 }
 
 /** runc's name for a container's session keyring: its init and every exec'd process join it. */
@@ -133,6 +137,8 @@ export function buildCreatePlan(o: PlanOptions): BuiltPlan {
   if (cfg.linux?.mountLabel && !o.host.lsm?.selinux)
     throw new HakoError('config.json: linux.mountLabel: SELinux is not enabled on this host: remove the label or enable SELinux');
   steps.push(...planRootfs(ctx));
+  const shimDir = o.shim ? shimContainerDir(cfg) : null;
+  if (o.shim && shimDir) steps.push(...shimMountSteps(o.shim.hostDir, shimDir));
   const hooks = cfg.hooks;
   if (hooks?.prestart?.length || hooks?.createRuntime?.length || hooks?.createContainer?.length)
     steps.push({ op: 'HOOK_PAUSE', args: [HOOK_POINT.CREATE_RUNTIME], what: 'run the createRuntime and createContainer hooks' });
@@ -160,6 +166,7 @@ export function buildCreatePlan(o: PlanOptions): BuiltPlan {
   }
   const setgroupsDenied = idmap ? idmap.denySetgroups : !!o.joinedSetgroupsDenied;
   steps.push(...processSteps(proc, o, 'config.json: process', setgroupsDenied, true));
+  if (shimDir) steps.push(shimCheckStep(shimDir));
   steps.push({ op: 'REPORT_READY', args: [], what: 'report the container created' });
   if (o.fifoPath) steps.push({ op: 'WAIT_FIFO', args: [], what: 'wait for start' });
   // startContainer hooks run inside the container once started, right before

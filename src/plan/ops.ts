@@ -56,6 +56,7 @@ export const OPS = {
   RUN_HOOK: [48, 'iis+'],
   JOIN_SESSION_KEYRING: [49, 'si'],
   PARENT_DEATH_SIGNAL: [50, 'i'],
+  CHECK_PRELOAD: [51, 'ss'],
 } as const satisfies Record<string, readonly [number, string]>;
 
 export type OpName = keyof typeof OPS;

@@ -21,6 +21,8 @@ import { sendSeccompListener } from './seccomp-listener.js';
 import type { RuntimeContext } from './context.js';
 import { createCgroup, cgroupTarget, removeEmptyCgroup } from './cgroup.js';
 import type { CgroupManager } from '../cgroups/index.js';
+import { parseShimAnnotations, shimContainerDir, type ShimConfig } from '../plan/shim.js';
+import { prepareShimDir, SHIM_DIR_NAME } from './shim.js';
 
 export interface CreateOptions {
   id: string;
@@ -97,6 +99,8 @@ export interface PlannedContainer {
   cfg: Config;
   rootfs: string;
   plan: BuiltPlan;
+  /** The preload shim's configuration, or null when the annotations ask for none. */
+  shim: ShimConfig | null;
 }
 
 /** Everything create decides before it touches anything: the config, the rootfs, the plan.
@@ -112,6 +116,7 @@ export function planContainer(
   const cfg = o.config ?? loadBundleConfig(bundle);
   const rootfs = checkRootfs(bundle, cfg);
   const security = compileSecurity(cfg, ctx.log, rootfs);
+  const shimConfig = parseShimAnnotations(cfg.annotations);
   const plan = buildCreatePlan({
     cfg,
     bundle,
@@ -127,8 +132,9 @@ export function planContainer(
     joinedSetgroupsDenied: joinedSetgroupsDenied(cfg),
     sessionKeyring: o.newKeyring === false ? undefined : sessionKeyringName(o.id ?? '<container id>'),
     dieWithRuntime: o.dieWithRuntime,
+    shim: shimConfig && { hostDir: path.join(path.dirname(fifoPath), SHIM_DIR_NAME), config: shimConfig },
   });
-  return { bundle, cfg, rootfs, plan };
+  return { bundle, cfg, rootfs, plan, shim: shimConfig };
 }
 
 export function create(ctx: RuntimeContext, o: CreateOptions): Created {
@@ -137,7 +143,7 @@ export function create(ctx: RuntimeContext, o: CreateOptions): Created {
     const dir = store.dir(o.id);
     if (fs.existsSync(dir)) throw new HakoError(`container "${o.id}" already exists`);
     const fifoPath = path.join(dir, 'exec.fifo');
-    const { bundle, cfg, rootfs, plan } = planContainer(ctx, o, fifoPath);
+    const { bundle, cfg, rootfs, plan, shim } = planContainer(ctx, o, fifoPath);
     fs.mkdirSync(dir, { recursive: true, mode: 0o711 });
     let launched: Launched | undefined;
     let cgroup: CgroupManager | null = null;
@@ -145,6 +151,7 @@ export function create(ctx: RuntimeContext, o: CreateOptions): Created {
     const baseMountId = native.mountId(rootfs);
     try {
       cgroup = createCgroup(o.id, cfg, ctx.log);
+      if (shim) prepareShimDir(path.join(dir, SHIM_DIR_NAME), shim, shimContainerDir(cfg));
       const configPath = path.join(dir, 'config.json');
       writeAtomic(configPath, JSON.stringify(cfg));
       native.mkfifo(fifoPath, 0o600);

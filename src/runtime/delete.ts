@@ -10,6 +10,7 @@ import type { RuntimeContext } from './context.js';
 import { cgroupOf, removeEmptyCgroup } from './cgroup.js';
 import { checkId } from './store.js';
 import { detachRootfsMounts } from './create.js';
+import { hasShim, logNewDenials } from './shim.js';
 
 function waitGone(c: Container, ms: number): boolean {
   for (let t = 0; t < ms; t += 5) {
@@ -42,6 +43,14 @@ export function removeContainer(ctx: RuntimeContext, c: Container, force: boolea
     runHooks('poststop', cfgHooks, c.ociState('stopped'));
   } catch (e) {
     ctx.log.warn((e as Error).message);
+  }
+  // Denials not logged yet (a detached container's): logged before they go with the state dir.
+  if (hasShim(c.dir)) {
+    try {
+      logNewDenials(ctx.log, c.id, c.dir);
+    } catch (e) {
+      ctx.log.warn(`reading the shim's denials of ${c.id}: ${(e as Error).message}`);
+    }
   }
   removeEmptyCgroup(cgroupOf(c.record.cgroup));
   fs.rmSync(c.dir, { recursive: true, force: true });

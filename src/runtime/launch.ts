@@ -111,6 +111,10 @@ export function describeFailure(plan: BuiltPlan, step: number, err: number): str
     return `${s.what} failed: ${errnoName(err)}: the kernel refused the container a session keyring of its own (create and run take --no-new-keyring to keep the caller's, as runc's do) ${at}`;
   if (s.op === 'PARENT_DEATH_SIGNAL' && err === E.EPERM)
     return `${s.what} failed: EPERM: without no_new_privs the seccomp filter is loaded before this step, and it refuses prctl or ppoll ${at}`;
+  if (s.op === 'CHECK_PRELOAD')
+    return `${s.what} failed: ${errnoName(err)}: the dynamic loader would skip it without a word and the run.hako.shim.* limits would not hold (a Landlock rule, a seccomp filter or the process's user may keep it from reading ${s.args[0]} or mapping ${s.args[1]}) ${at}`;
+  if (s.op === 'MKFILE_IN_ROOT' && s.args[0] === '/etc/ld.so.preload')
+    return `${s.what} failed: ${errnoName(err)}: the preload shim is bound over /etc/ld.so.preload, and this rootfs has none that hako may create: add an empty /etc/ld.so.preload to it ${at}`;
   if (s.op === 'EXEC') {
     const what = err === E.ENOENT ? 'no such file or directory' : err === E.EACCES ? 'permission denied' : errnoName(err);
     return `exec ${s.args[1]} failed: ${what}`;

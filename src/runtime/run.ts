@@ -12,6 +12,7 @@ import { native } from '../sys/native.js';
 import { listenForConsole, relay, type ConsoleListener } from './terminal.js';
 import { HakoError } from '../errors.js';
 import type { RuntimeContext } from './context.js';
+import { hasShim, watchShimDenials, type DenialWatch } from './shim.js';
 
 /** The relay needs a terminal of ours: without one the container's shell would wait forever
  *  for input nobody can type. runc fails the same way, opening /dev/tty. */
@@ -61,11 +62,14 @@ export async function run(ctx: RuntimeContext, o: CreateOptions & { detach?: boo
     return 0;
   }
   let code: number;
+  // The preload shim's denials are logged as they come, not only at delete.
+  const denials: DenialWatch | undefined = hasShim(container.dir) ? watchShimDenials(ctx.log, container.id, container.dir) : undefined;
   try {
     checkExec(plan, launched.syncFd);
     code = await waitAndForward(launched.pid, launched.pidfd);
     await relayed?.done;
   } finally {
+    denials?.stop();
     relayed?.stop();
     if (!o.keep) deleteContainer(ctx, container.id, true);
   }

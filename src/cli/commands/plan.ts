@@ -5,6 +5,8 @@ import { Command } from 'commander';
 import { context, intOption } from '../app.js';
 import { planContainer, activationFromEnvironment } from '../../runtime/index.js';
 import type { Arg } from '../../plan/ops.js';
+import { detect } from '../../cgroups/index.js';
+import { hostLimitFacts, limitLayers } from '../../plan/limit-layers.js';
 
 function show(a: Arg): unknown {
   if (typeof a === 'bigint') return `0x${a.toString(16)}`;
@@ -23,7 +25,7 @@ export const planCommand = new Command('plan')
     const o = this.opts();
     const activation = activationFromEnvironment(o.bundle, o.preserveFds);
     // Without --console-socket a terminal is what `hako run` gives it: its own socket.
-    const { plan } = planContainer(
+    const { plan, cfg, shim } = planContainer(
       ctx,
       {
         bundle: o.bundle,
@@ -40,6 +42,8 @@ export const planCommand = new Command('plan')
       parentNamespaces: plan.parentNamespaces,
       idmap: plan.idmap,
       fds: plan.fds,
+      // Which layer holds each limit on this host: cgroup v2, cgroup v1, rlimit, shim, none.
+      limits: limitLayers(cfg, hostLimitFacts(detect()), shim),
       steps: plan.steps.map((s, i) => ({ n: i + 1, op: s.op, what: s.what, args: s.args.map(show) })),
     };
     process.stdout.write(JSON.stringify(out, null, 2) + '\n');
