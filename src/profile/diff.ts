@@ -16,7 +16,8 @@ function describeArgs(rule: OciSeccompSyscall): string {
   return rule.args
     .map(
       (a) =>
-        `arg${a.index} ${String(a.op).replace('SCMP_CMP_', '').toLowerCase()} ${a.value}${a.valueTwo !== undefined ? ` ${a.valueTwo}` : ''}`,
+        // flags and masks read best in hex
+        `arg${a.index} ${String(a.op).replace('SCMP_CMP_', '').toLowerCase()} 0x${a.value.toString(16)}${a.valueTwo !== undefined ? ` 0x${a.valueTwo.toString(16)}` : ''}`,
     )
     .join(', ');
 }
