@@ -1,8 +1,11 @@
 // A refused system call as a FHIR R4 AuditEvent, shaped after IHE BALP's security alert
 // (DICOM 110113 "Security Alert"), written into the served FHIR server's own store so the
 // health system hears of it in its own language: GET /AuditEvent?type=110113.
+import fs from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
+import path from 'node:path';
+import type { Config } from '../oci/config.js';
 import type { Refusal } from '../profile/agent-worker.js';
 import { errnoName } from '../sys/errno.js';
 import type { ListenAddress } from './listen.js';
@@ -100,8 +103,39 @@ export function overflowEventFor(call: string, count: number, from: Date, to: Da
   );
 }
 
-/** POSTs the event to BASE/AuditEvent; resolves with the status (0: not reached). */
-export function postAuditEvent(address: ListenAddress, event: Record<string, unknown>): Promise<number> {
+const SUPERVISOR_SECRET = /^hako-supervisor\.[A-Za-z0-9_-]{16,200}$/;
+
+/**
+ * The Authorization header for the served FHIR server's own credential for hako up,
+ * DATA/auth/supervisor.secret in the volume mounted at /data (the server makes it on its first
+ * start, so it is read at each POST); undefined while there is none. The volume is the
+ * container's: no link is followed, nothing but a small regular file is read, and only a
+ * secret's shape is sent.
+ */
+export function supervisorAuthorization(cfg: Config, bundle: string): string | undefined {
+  const data = cfg.mounts?.find((m) => m.destination === '/data' && m.source);
+  if (!data) return undefined;
+  const file = path.join(path.resolve(bundle, data.source!), 'auth', 'supervisor.secret');
+  let fd: number | undefined;
+  try {
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW | fs.constants.O_NONBLOCK);
+    const st = fs.fstatSync(fd);
+    if (!st.isFile() || st.size > 256) return undefined;
+    const buf = Buffer.alloc(256);
+    const secret = buf
+      .subarray(0, fs.readSync(fd, buf, 0, 256, 0))
+      .toString('utf8')
+      .trim();
+    return SUPERVISOR_SECRET.test(secret) ? `Bearer ${secret}` : undefined;
+  } catch {
+    return undefined;
+  } finally {
+    if (fd !== undefined) fs.closeSync(fd);
+  }
+}
+
+/** POSTs the event to BASE/AuditEvent, with the Authorization header when given; resolves with the status (0: not reached). */
+export function postAuditEvent(address: ListenAddress, event: Record<string, unknown>, authorization?: string): Promise<number> {
   const body = JSON.stringify(event);
   return new Promise((resolve) => {
     const req = http.request(
@@ -112,7 +146,11 @@ export function postAuditEvent(address: ListenAddress, event: Record<string, unk
         method: 'POST',
         agent: false,
         timeout: 5_000,
-        headers: { 'content-type': 'application/fhir+json', 'content-length': Buffer.byteLength(body) },
+        headers: {
+          'content-type': 'application/fhir+json',
+          'content-length': Buffer.byteLength(body),
+          ...(authorization ? { authorization } : undefined),
+        },
       },
       (res) => {
         res.resume();

@@ -14,7 +14,7 @@ import type { Refusal } from '../profile/agent-worker.js';
 import { hostArch } from '../profile/names.js';
 import { notifies } from '../profile/policy.js';
 import { errnoName } from '../sys/errno.js';
-import { auditEventFor, overflowEventFor, postAuditEvent } from './audit-event.js';
+import { auditEventFor, overflowEventFor, postAuditEvent, supervisorAuthorization } from './audit-event.js';
 import { AuditBudget } from './audit-budget.js';
 import type { Prepared } from './prepare.js';
 
@@ -57,7 +57,7 @@ export async function superviseSeccomp(ctx: RuntimeContext, p: Prepared, o: Supe
   const audit = wantsAuditEvents(p.bundle);
   let frozen = false;
   const post = (event: Record<string, unknown>, what: string) =>
-    void postAuditEvent(p.address, event).then((status) => {
+    void postAuditEvent(p.address, event, supervisorAuthorization(p.config, p.bundle)).then((status) => {
       if (status !== 201 && status !== 200) o.say(`seccomp: the AuditEvent for ${what} was not stored (HTTP ${status || 'unreachable'})`);
     });
   const budget = new AuditBudget(({ counts, from, to }) => {

@@ -60,10 +60,22 @@ function clearLeftover(ctx: RuntimeContext, id: string): void {
   deleteContainer(ctx, id, true);
 }
 
+/** Whether a process catches SIGTERM (/proc/PID/status SigCgt); undefined when it is gone. */
+function catchesSigterm(pid: number): boolean | undefined {
+  try {
+    const m = /^SigCgt:\s*([0-9a-f]+)$/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
+    return m ? (BigInt(`0x${m[1]}`) & (1n << 14n)) !== 0n : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 export class Supervisor {
   private stopping = false;
   private initPidfd: number | undefined;
+  private initPid: number | undefined;
   private killTimer: NodeJS.Timeout | undefined;
+  private termTimer: NodeJS.Timeout | undefined;
   private wake: (() => void) | undefined;
 
   constructor(
@@ -84,6 +96,7 @@ export class Supervisor {
     } finally {
       for (const s of STOP_SIGNALS) process.off(s, onSignal);
       clearTimeout(this.killTimer);
+      clearInterval(this.termTimer);
     }
   }
 
@@ -103,11 +116,25 @@ export class Supervisor {
     this.wake?.();
     if (pid === undefined) return;
     this.o.say(`${sig}: stopping container ${this.o.id} (SIGTERM, then SIGKILL after ${this.o.stopTimeoutMs / 1000} s)`);
+    const caught = this.initPid === undefined ? undefined : catchesSigterm(this.initPid);
     signal(pid, 'SIGTERM');
+    if (caught === false) this.resendOnceCaught(this.initPid!, pid);
     this.killTimer = setTimeout(() => {
       this.o.say(`container ${this.o.id} did not stop within ${this.o.stopTimeoutMs / 1000} s: SIGKILL`);
       signal(pid, 'SIGKILL');
     }, this.o.stopTimeoutMs);
+  }
+
+  /** The init of a pid namespace with no SIGTERM handler yet does not get the signal (the
+   *  kernel drops it): a server stopped in its first moments would wait for SIGKILL. Once it
+   *  catches SIGTERM, send it again. */
+  private resendOnceCaught(pid: number, pidfd: number): void {
+    this.termTimer = setInterval(() => {
+      const now = catchesSigterm(pid);
+      if (now === false) return;
+      clearInterval(this.termTimer);
+      if (now) signal(pidfd, 'SIGTERM');
+    }, 100);
   }
 
   private async loop(): Promise<number> {
@@ -117,6 +144,7 @@ export class Supervisor {
       const startedAt = Date.now();
       const { pid, pidfd } = this.launch();
       this.initPidfd = pidfd;
+      this.initPid = pid;
       let ended = false;
       const exited = native.waitPid(pid).finally(() => (ended = true));
       void waitServing(this.o.address, () => !ended && !this.stopping).then((ok) => {
@@ -127,9 +155,10 @@ export class Supervisor {
         served = true;
       });
       const st = await exited;
-      this.initPidfd = undefined;
+      this.initPidfd = this.initPid = undefined;
       fs.closeSync(pidfd);
       clearTimeout(this.killTimer);
+      clearInterval(this.termTimer);
       deleteContainer(this.ctx, this.o.id, true);
       if (st.error) throw new HakoError(`waiting for container ${this.o.id} (pid ${pid}) failed: errno ${st.error}`);
       if (this.stopping) {

@@ -10,6 +10,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { IS_ROOT, REPO } from '../helpers/env.js';
 import { hako, scratch, WHO, type Who } from '../helpers/hako.js';
 import { copyFhirBundle } from '../../bundles/fhir/test/copy.js';
+import { getToken, registerClient } from '../../bundles/fhir/test/auth-helper.js';
 import { ESCAPE_AT, ESCAPE_BIN, buildEscape, escapeArgs, reportEscapes, execEscapeAsync, worked, type EscapeOutcome } from './suite.js';
 import { chownTree, serving, startUp, stopAll, type Up } from '../helpers/up.js';
 import type { OciSeccomp } from '../../src/seccomp/types.js';
@@ -93,10 +94,12 @@ const DANGEROUS = [
 const up = (who: Who, bundle: string, root: string, extra: string[] = []): Up =>
   startUp(who, bundle, root, ['--listen', '127.0.0.1:0', ...extra], running);
 
-function get(url: string): Promise<{ status: number; body: any }> {
+/** GET with an access token when given (/metadata is open; the audit trail needs system/AuditEvent.rs). */
+function get(url: string, token?: string): Promise<{ status: number; body: any }> {
   return new Promise((resolve, reject) => {
+    const headers = { accept: 'application/fhir+json', ...(token ? { authorization: `Bearer ${token}` } : undefined) };
     http
-      .get(url, { agent: false, headers: { accept: 'application/fhir+json' } }, (res) => {
+      .get(url, { agent: false, headers }, (res) => {
         let text = '';
         res.setEncoding('utf8').on('data', (d) => (text += d));
         res.on('end', () => resolve({ status: res.statusCode!, body: text ? JSON.parse(text) : undefined }));
@@ -150,6 +153,10 @@ describe.skipIf(!IS_ROOT).each(WHO)('the FHIR policy (%s)', (who) => {
     const root = stateRoot(who);
     const u = up(who, bundle, root);
     const { url, id } = await serving(u);
+    // A client that may read the audit trail, registered in the served data volume.
+    const auditor = await registerClient(path.join(bundle, 'data'), 'auditor', 'system/AuditEvent.rs');
+    await new Promise((r) => setTimeout(r, 1_100)); // the server re-reads the registry within a second
+    const audit = await getToken(url.replace(/\/$/, ''), auditor, 'system/AuditEvent.rs');
     const r = await execEscapeAsync(who, root, id, { args: escapeArgs({ forkN: 600 }) });
     expect(r.done, r.stdout + r.stderr).toBe(true);
     // The fork bomb too, rootless where neither a cgroup nor RLIMIT_NPROC (which would count all
@@ -165,15 +172,18 @@ describe.skipIf(!IS_ROOT).each(WHO)('the FHIR policy (%s)', (who) => {
     const refused = refusedNow();
     console.log(`FHIR policy ${who}: seccomp refused ${[...refused].sort().join(' ')}`);
     for (const name of SECCOMP_REFUSED) expect(refused, name).toContain(name);
-    // Within a second every refused call is an AuditEvent the server answers with.
+    // Within a second every refused call is an AuditEvent the server answers with (hako up posts
+    // them with the server's supervisor credential, DATA/auth/supervisor.secret).
     const deadline = Date.now() + 1_000;
     let stored = new Set<string>();
     do {
-      const bundleOf = (await get(`${url}AuditEvent?_count=1000`)).body;
+      const bundleOf = (await get(`${url}AuditEvent?type=110113&_count=1000`, audit)).body;
       stored = new Set((bundleOf.entry ?? []).map((e: any) => e.resource.subtype?.[0]?.code));
     } while ([...refused].some((n) => !stored.has(n)) && Date.now() < deadline);
     expect([...refused].filter((n) => !stored.has(n))).toEqual([]);
-    const one = (await get(`${url}AuditEvent?_count=1000`)).body.entry.find((e: any) => e.resource.subtype[0].code === 'unshare').resource;
+    const one = (await get(`${url}AuditEvent?type=110113&_count=1000`, audit)).body.entry.find(
+      (e: any) => e.resource.subtype[0].code === 'unshare',
+    ).resource;
     expect(one.type.code).toBe('110113');
     expect(one.outcomeDesc).toMatch(
       new RegExp(
@@ -184,7 +194,9 @@ describe.skipIf(!IS_ROOT).each(WHO)('the FHIR policy (%s)', (who) => {
     const summary = /^hako refused clone (\d+) more times in container /;
     let summarised: any;
     for (const until = Date.now() + 5_000; !summarised && Date.now() < until; await new Promise((r) => setTimeout(r, 200)))
-      summarised = (await get(`${url}AuditEvent?_count=1000`)).body.entry.find((e: any) => summary.test(e.resource.outcomeDesc));
+      summarised = (await get(`${url}AuditEvent?type=110113&_count=1000`, audit)).body.entry.find((e: any) =>
+        summary.test(e.resource.outcomeDesc),
+      );
     expect(summarised, 'no summary AuditEvent for the refused clones').toBeDefined();
 
     u.child.kill('SIGTERM');

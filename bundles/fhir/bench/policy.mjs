@@ -215,7 +215,7 @@ const bare = {
     mkdirSync(data, { mode: 0o700 });
     const port = await freePort();
     const child = spawn(process.execPath, [join(bundleDir, 'rootfs/server.js')], {
-      env: { UV_USE_IO_URING: '0', HAKO_FHIR_DATA: data, HAKO_FHIR_LISTEN: `127.0.0.1:${port}` },
+      env: { UV_USE_IO_URING: '0', HAKO_FHIR_AUTH: 'off', HAKO_FHIR_DATA: data, HAKO_FHIR_LISTEN: `127.0.0.1:${port}` },
       stdio: 'ignore',
     });
     live.add(child);
@@ -248,6 +248,7 @@ function hakoVariant(name, profile) {
       mkdirSync(data, { mode: 0o700 });
       const config = structuredClone(shippedConfig);
       config.root.path = join(bundleDir, 'rootfs');
+      config.process.env.push('HAKO_FHIR_AUTH=off'); // the sandbox's cost, not authorization's (bench/auth.mjs)
       config.mounts.find((m) => m.destination === '/data').source = data;
       config.mounts.push({ destination: '/tmp/probe', type: 'bind', source: probeDir, options: ['rbind', 'ro', 'nosuid', 'nodev'] });
       if (profile) config.linux.seccomp = profile;

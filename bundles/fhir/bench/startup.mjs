@@ -93,7 +93,14 @@ function generate(path, total, version) {
 
 function startServer(serverJs, data, port, env = {}) {
   return spawn(process.execPath, [serverJs], {
-    env: { UV_USE_IO_URING: '0', HAKO_FHIR_DATA: data, HAKO_FHIR_LISTEN: `127.0.0.1:${port}`, HAKO_FHIR_DEFINITIONS: definitions, ...env },
+    env: {
+      UV_USE_IO_URING: '0',
+      HAKO_FHIR_AUTH: 'off',
+      HAKO_FHIR_DATA: data,
+      HAKO_FHIR_LISTEN: `127.0.0.1:${port}`,
+      HAKO_FHIR_DEFINITIONS: definitions,
+      ...env,
+    },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
 }

@@ -8,17 +8,30 @@
 // (HAKO_BUNDLE) for the next start to recover from. Restart from a snapshot and the journal
 // after it, and SIGTERM shutdown, are the learner's own runs. Exits non-zero when the server
 // answers wrongly.
+//
+// Authorization (server/auth) first: with HAKO_BUNDLE the driver registers a backend-services
+// client, an app and a user in BUNDLE/data/auth/registry.json (as the `hako-fhir` command would),
+// gets a token with a private_key_jwt assertion, signs the user in through the login page
+// (scrypt password, TOTP code), exchanges the code (PKCE), refreshes and revokes, and meets a
+// 401, a 403 and a bad assertion; every later request carries the client's token. Without
+// HAKO_BUNDLE it sends HAKO_FHIR_TOKEN if set (or nothing, for a server with HAKO_FHIR_AUTH=off).
 const base = (process.argv[2] ?? process.env.HAKO_URL ?? '').replace(/\/$/, '');
 if (!base) {
   console.error('usage: driver.mjs URL');
   process.exit(2);
 }
+import { createHash, randomBytes, randomUUID, scryptSync } from 'node:crypto';
 import http from 'node:http';
 import net from 'node:net';
-import { appendFileSync, existsSync, readdirSync } from 'node:fs';
+import { appendFileSync, chownSync, existsSync, readFileSync, readdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { exportJWK, generateKeyPair, SignJWT } from 'jose';
+import { Secret, TOTP } from 'otpauth';
 
 const json = 'application/fhir+json';
+
+/** The Authorization header every request sends (set once the driver has a token). */
+let bearer = process.env.HAKO_FHIR_TOKEN ? { authorization: `Bearer ${process.env.HAKO_FHIR_TOKEN}` } : {};
 
 // node:http with a connection per request: the server may close one it refused (oversize body).
 function call(method, path, body, headers = {}) {
@@ -31,6 +44,7 @@ function call(method, path, body, headers = {}) {
         agent: false,
         headers: {
           accept: json,
+          ...bearer,
           ...(payload !== undefined ? { 'content-type': json, 'content-length': Buffer.byteLength(payload) } : {}),
           ...headers,
         },
@@ -66,6 +80,7 @@ function expect(what, got, want) {
 }
 
 expect('capabilities', await call('GET', 'metadata'), [200]);
+if (process.env.HAKO_BUNDLE) await authorize(join(process.env.HAKO_BUNDLE, 'data'));
 const patient = expect(
   'create',
   await call('POST', 'Patient', { resourceType: 'Patient', name: [{ family: 'Driver', given: ['Learn'] }], birthDate: '1970-01-01' }),
@@ -203,3 +218,154 @@ expect('history from sealed segments', await call('GET', '_history?_count=1000')
 // A torn journal tail for the next start to cut off (its recovery path): half a record header.
 if (process.env.HAKO_BUNDLE) appendFileSync(join(process.env.HAKO_BUNDLE, 'data', 'journal'), Buffer.from([0x48, 0x4b, 0x4a]));
 console.error('driver: every interaction answered as expected');
+
+// ---- authorization
+
+/** A form POST to /auth/*: status, Location and the body (JSON or the page). */
+function form(path, fields) {
+  const payload = new URLSearchParams(fields).toString();
+  return new Promise((resolve, reject) => {
+    const req = http.request(
+      `${base}/${path}`,
+      {
+        method: 'POST',
+        agent: false,
+        headers: { 'content-type': 'application/x-www-form-urlencoded', 'content-length': Buffer.byteLength(payload) },
+      },
+      (res) => {
+        let text = '';
+        res.setEncoding('utf8').on('data', (d) => (text += d));
+        res.on('end', () => {
+          let body = text;
+          try {
+            body = JSON.parse(text);
+          } catch {
+            // an HTML page
+          }
+          resolve({ status: res.statusCode, location: res.headers.location, body });
+        });
+      },
+    );
+    req.on('error', reject);
+    req.end(payload);
+  });
+}
+
+function page(path) {
+  return new Promise((resolve, reject) => {
+    http
+      .get(`${base}/${path}`, { agent: false }, (res) => {
+        let text = '';
+        res.setEncoding('utf8').on('data', (d) => (text += d));
+        res.on('end', () => resolve({ status: res.statusCode, body: text }));
+      })
+      .on('error', reject);
+  });
+}
+
+/** registry.json as `hako-fhir` writes it (the driver is its only writer while learning): atomically,
+ *  0600, and as root handed to the data directory's owner (the server's uid). */
+function writeRegistry(data, edit) {
+  const file = join(data, 'auth', 'registry.json');
+  const registry = existsSync(file) ? JSON.parse(readFileSync(file, 'utf8')) : { version: 1, clients: {}, users: {} };
+  edit(registry);
+  const tmp = `${file}.${process.pid}.tmp`;
+  writeFileSync(tmp, `${JSON.stringify(registry, null, 2)}\n`, { mode: 0o600 });
+  if (process.getuid?.() === 0) {
+    const owner = statSync(data);
+    chownSync(tmp, owner.uid, owner.gid);
+  }
+  renameSync(tmp, file);
+}
+
+async function authorize(data) {
+  const scope = 'system/*.cruds system/AuditEvent.rs';
+  const { privateKey, publicKey } = await generateKeyPair('ES384');
+  const kid = `driver-${Date.now().toString(36)}`;
+  const jwk = { ...(await exportJWK(publicKey)), kid, alg: 'ES384', use: 'sig' };
+  const redirect = 'http://driver.invalid/callback';
+  const password = randomBytes(18).toString('base64url');
+  const salt = randomBytes(16);
+  const [N, r, p] = [1 << 15, 8, 1];
+  const hash = scryptSync(password.normalize('NFKC'), salt, 32, { N, r, p, maxmem: 128 * N * r * 2 });
+  const totp = new Secret({ size: 20 }).base32;
+  const created = new Date().toISOString();
+  writeRegistry(data, (reg) => {
+    reg.clients.driver = { id: 'driver', scopes: scope, jwks: { keys: [jwk] }, budget: 1_000_000, created };
+    reg.clients['driver-app'] = { id: 'driver-app', scopes: 'user/*.rs offline_access', redirectUris: [redirect], budget: 60_000, created };
+    reg.users.driver = {
+      name: 'driver',
+      scopes: 'user/*.rs offline_access',
+      password: `scrypt$${N}$${r}$${p}$${salt.toString('base64url')}$${hash.toString('base64url')}`,
+      totp,
+      generation: Date.now(),
+      created,
+    };
+  });
+  await new Promise((res) => setTimeout(res, 1_100)); // the server re-reads the registry within a second
+
+  const tokenUrl = `${base}/auth/token`;
+  const assertion = (key = privateKey) =>
+    new SignJWT({ jti: randomUUID() })
+      .setProtectedHeader({ alg: 'ES384', kid, typ: 'JWT' })
+      .setIssuer('driver')
+      .setSubject('driver')
+      .setAudience(tokenUrl)
+      .setIssuedAt()
+      .setExpirationTime('4m')
+      .sign(key);
+  const grant = (a) =>
+    form('auth/token', {
+      grant_type: 'client_credentials',
+      scope,
+      client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:jwt-bearer',
+      client_assertion: a,
+    });
+  expect('discovery', await page('.well-known/smart-configuration'), [200]);
+  expect('the server key', await page('auth/jwks'), [200]);
+  expect('no token (401)', await call('GET', 'Patient'), [401]);
+  expect('a bad token (401)', await call('GET', 'Patient', undefined, { authorization: 'Bearer x.y.z' }), [401]);
+  expect('an assertion signed with another key (401)', await grant(await assertion((await generateKeyPair('ES384')).privateKey)), [401]);
+  const granted = expect('client_credentials', await grant(await assertion()), [200]).body;
+  bearer = { authorization: `Bearer ${granted.access_token}` };
+
+  // A person: the login page (password + TOTP), the code with PKCE, a refresh, a revocation.
+  const verifier = randomBytes(32).toString('base64url');
+  const q = new URLSearchParams({
+    response_type: 'code',
+    client_id: 'driver-app',
+    redirect_uri: redirect,
+    scope: 'user/Patient.rs offline_access',
+    state: 'driver',
+    aud: base,
+    code_challenge: createHash('sha256').update(verifier).digest('base64url'),
+    code_challenge_method: 'S256',
+  });
+  const login = expect('the login page', await page(`auth/authorize?${q}`), [200]).body;
+  const request = /name="request" value="([^"]+)"/.exec(login)?.[1];
+  if (!request) fail('the login page has no request field');
+  const code = () => new TOTP({ secret: Secret.fromBase32(totp), algorithm: 'SHA1', digits: 6, period: 30 }).generate();
+  expect('a wrong password', await form('auth/login', { request, username: 'driver', password: 'wrong', code: code() }), [200, 400, 401]);
+  const signed = expect('sign-in', await form('auth/login', { request, username: 'driver', password, code: code() }), [302]);
+  const back = new URL(signed.location).searchParams.get('code');
+  const user = expect(
+    'authorization_code',
+    await form('auth/token', {
+      grant_type: 'authorization_code',
+      code: back,
+      redirect_uri: redirect,
+      client_id: 'driver-app',
+      code_verifier: verifier,
+    }),
+    [200],
+  ).body;
+  expect('a read as the user', await call('GET', 'Patient', undefined, { authorization: `Bearer ${user.access_token}` }), [200]);
+  expect('refused by scope (403)', await call('GET', 'Observation', undefined, { authorization: `Bearer ${user.access_token}` }), [403]);
+  const refreshed = expect(
+    'refresh_token',
+    await form('auth/token', { grant_type: 'refresh_token', refresh_token: user.refresh_token, client_id: 'driver-app' }),
+    [200],
+  ).body;
+  expect('revoke', await form('auth/revoke', { token: refreshed.refresh_token, client_id: 'driver-app' }), [200]);
+  expect('the audit trail', await call('GET', 'AuditEvent?_count=50'), [200]);
+}

@@ -7,6 +7,7 @@
 //   HAKO_FHIR_DEFINITIONS     FHIR definitions directory (default: "definitions" beside this file)
 //   HAKO_FHIR_SNAPSHOT_BYTES  journal bytes after which a snapshot is written (default 8 MiB,
 //                             and at least the last snapshot's size)
+//   HAKO_FHIR_AUTH            on (default): SMART on FHIR authorization (server/auth); off: none
 //   LISTEN_FDS, LISTEN_PID    systemd socket activation: serve on fd 3
 import { onStop } from './signals.js'; // first: the signal handlers exist before anything else loads
 import { FhirRouter } from '@medplum/fhir-router';
@@ -18,6 +19,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { capabilityStatement } from './capability.js';
 import { loadDefinitions } from './definitions.js';
+import { AuthService } from './auth/index.js';
 import { addHistoryRoutes } from './history.js';
 import { fhirHandler } from './http.js';
 import { holderSentence, takeLock, type Lock } from './lock.js';
@@ -101,13 +103,14 @@ async function main(): Promise<void> {
 
   const opened = await DurableRepository.open(dataDir, { log, snapshotBytes: everyBytes }).catch((err: Error) => fail(err.message));
   const { repo } = opened;
+  const auth = await AuthService.open(dataDir, { repo, log, env: process.env }).catch((err: Error) => fail(err.message));
 
   const router = new FhirRouter();
   addHistoryRoutes(router, repo);
   const metadata = JSON.stringify(capabilityStatement({ name: NAME, version: VERSION }, router));
   const server = createServer(
     { keepAliveTimeout: 5_000 },
-    fhirHandler({ router, repo, metadata, onError: (err) => log(`request failed: ${(err as Error).stack ?? err}`) }),
+    fhirHandler({ router, repo, metadata, auth, onError: (err) => log(`request failed: ${(err as Error).stack ?? err}`) }),
   );
   let stopping = false;
   // Keep-alive connections that finish a request after the stop would otherwise linger.
@@ -120,10 +123,13 @@ async function main(): Promise<void> {
     stopping = true;
     log(`${signal}: finishing in-flight requests, then exiting`);
     const exit = (): void => {
-      repo.close().then(
-        () => lock.release().then(() => process.exit(0)),
-        (err: Error) => fail(`closing the journal failed: ${err.message}`),
-      );
+      // The queued AuditEvents are written before the journal closes.
+      (auth ? auth.close() : Promise.resolve())
+        .then(() => repo.close())
+        .then(
+          () => lock.release().then(() => process.exit(0)),
+          (err: Error) => fail(`closing the journal failed: ${err.message}`),
+        );
     };
     // close() stops accepting and drops idle keep-alive connections; in-flight requests finish,
     // for DRAIN_MS at most.

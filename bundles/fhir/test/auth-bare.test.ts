@@ -147,7 +147,11 @@ describe('SMART on FHIR: discovery, tokens and scopes', () => {
     const jwks = await call(s.baseUrl, 'GET', '/auth/jwks');
     expect(jwks.json.keys[0]).toMatchObject({ kty: 'EC', crv: 'P-384', alg: 'ES384' });
     expect(jwks.json.keys[0].d).toBeUndefined();
-    expect(s.stderr()).toContain('no client is registered yet. To get a first token: npx hako-fhir clients add');
+    expect(s.stderr()).toContain('no client is registered yet. To get a first token, from the repository');
+    expect(s.stderr()).toContain(
+      'npx hako-fhir clients add reader --new-key reader.private.jwk --scopes "system/Patient.rs", then ' +
+        'npx hako-fhir token --client reader --key reader.private.jwk --scope "system/Patient.rs"',
+    );
   });
 
   it('keeps the signing key in the data volume, mode 0600, and nowhere in the environment', async () => {

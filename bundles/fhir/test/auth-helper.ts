@@ -2,7 +2,7 @@
 // registry the `hako-fhir` command writes; a running server re-reads it within a second), and get
 // an access token from the server's token endpoint with a private_key_jwt assertion.
 import { randomUUID } from 'node:crypto';
-import { cpSync, copyFileSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { cpSync, copyFileSync, mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { exportJWK, generateKeyPair, SignJWT, type CryptoKey, type JWK } from 'jose';
 import { bundleFhirServer } from '../build/server-bundle.js';
@@ -90,41 +90,25 @@ export async function getToken(baseUrl: string, client: TestClient, scope: strin
   return r.body.access_token as string;
 }
 
-/** Registers client "test" with every non-audit scope plus the audit trail, and gets its token. */
+/** Every scope: all resources but the audit trail, and the audit trail to read. */
+export const FULL_SCOPE = 'system/*.cruds system/AuditEvent.rs';
+
+/** Registers client "test" with every scope on a running server, and gets its token. */
 export async function fullAccess(dataDir: string, baseUrl: string, id = 'test'): Promise<string> {
-  const scope = 'system/*.cruds system/AuditEvent.rs';
-  const client = await registerClient(dataDir, id, scope);
+  const client = await registerClient(dataDir, id, FULL_SCOPE);
   await new Promise((r) => setTimeout(r, 1_100)); // a running server re-reads the registry within a second
-  return getToken(baseUrl, client, scope);
+  return getToken(baseUrl, client, FULL_SCOPE);
 }
 
-const WIRED = 'AuthService.open(';
-
 /**
- * Bundles the server into OUTDIR. Until main.ts opens the auth service itself (the lead adds it),
- * a scratch copy of server/ gets the three lines it needs, so the auth tests run either way.
+ * Bundles the server into OUTDIR; with `edit`, from a scratch copy of server/ the edit changes
+ * first (the benchmark's variants).
  */
 export async function bundleWithAuth(outDir: string, scratch: string, edit?: (serverDir: string) => void): Promise<void> {
-  const main = readFileSync(join(FHIR, 'server', 'main.ts'), 'utf8');
-  if (main.includes(WIRED) && !edit) return bundleFhirServer({ bundleDir: FHIR, outDir });
+  if (!edit) return bundleFhirServer({ bundleDir: FHIR, outDir });
   mkdirSync(scratch, { recursive: true });
   cpSync(join(FHIR, 'server'), join(scratch, 'server'), { recursive: true });
   copyFileSync(join(FHIR, 'package.json'), join(scratch, 'package.json'));
-  edit?.(join(scratch, 'server'));
-  if (main.includes(WIRED)) return bundleFhirServer({ bundleDir: scratch, outDir });
-  const patched = main
-    .replace(
-      "import { fhirHandler } from './http.js';",
-      "import { fhirHandler } from './http.js';\nimport { AuthService } from './auth/index.js';",
-    )
-    .replace(
-      'const { repo } = opened;',
-      'const { repo } = opened;\n  const auth = await AuthService.open(dataDir, { repo, log, env: process.env }).catch((err: Error) => fail(err.message));',
-    )
-    .replace('fhirHandler({ router, repo, metadata, onError:', 'fhirHandler({ router, repo, metadata, auth, onError:')
-    .replace('      repo.close().then(', '      (auth ? auth.close() : Promise.resolve()).then(() => repo.close()).then(');
-  if (patched.split(WIRED).length !== 2 || !patched.includes('metadata, auth,') || !patched.includes('auth.close()'))
-    throw new Error('main.ts changed: bundleWithAuth cannot wire the auth service into it');
-  writeFileSync(join(scratch, 'server', 'main.ts'), patched);
+  edit(join(scratch, 'server'));
   await bundleFhirServer({ bundleDir: scratch, outDir });
 }

@@ -1,4 +1,5 @@
-// The bundled FHIR server run bare on the host (no container), driven by a real FHIR client.
+// The bundled FHIR server run bare on the host (no container), driven by a real FHIR client
+// with an access token (SMART Backend Services: a client registered in the data directory).
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtemp, rm } from 'node:fs/promises';
@@ -7,6 +8,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { bundleFhirServer } from '../build/server-bundle.js';
+import { FULL_SCOPE, getToken, registerClient } from './auth-helper.js';
 import {
   createAndFindChart,
   failure,
@@ -18,7 +20,7 @@ import {
   type Resource,
 } from './scenario.js';
 
-type Running = { child: ChildProcess; baseUrl: string; stderr: () => string };
+type Running = { child: ChildProcess; baseUrl: string; stderr: () => string; token: string; client: FhirClient };
 
 let work: string;
 let serverJs: string;
@@ -42,12 +44,19 @@ function run(env: Record<string, string>): { child: ChildProcess; stderr: () => 
   return { child, stderr: () => text };
 }
 
+/** Registers client "test" (a fresh key; the server reads the registry when it opens), starts the
+ *  server and gets the client's token. */
 async function start(dataDir: string): Promise<Running> {
+  const test = await registerClient(dataDir, 'test', FULL_SCOPE);
   const { child, stderr } = run({ HAKO_FHIR_DATA: dataDir, HAKO_FHIR_LISTEN: '127.0.0.1:0' });
   const deadline = Date.now() + 30_000;
   for (;;) {
     const port = /serving FHIR R4 on http:\/\/127\.0\.0\.1:(\d+)/.exec(stderr())?.[1];
-    if (port) return { child, baseUrl: `http://127.0.0.1:${port}`, stderr };
+    if (port) {
+      const baseUrl = `http://127.0.0.1:${port}`;
+      const token = await getToken(baseUrl, test, FULL_SCOPE);
+      return { child, baseUrl, stderr, token, client: fhirClient(baseUrl, token) };
+    }
     if (child.exitCode !== null || Date.now() > deadline) throw new Error(`the server did not start: ${stderr()}`);
     await new Promise((r) => setTimeout(r, 50));
   }
@@ -61,7 +70,7 @@ async function exitOf(child: ChildProcess): Promise<number | null> {
 async function withServer<T>(dataDir: string, body: (client: FhirClient, server: Running) => Promise<T>): Promise<T> {
   const server = await start(dataDir);
   try {
-    return await body(fhirClient(server.baseUrl), server);
+    return await body(server.client, server);
   } finally {
     server.child.kill('SIGTERM');
     await exitOf(server.child);
@@ -138,7 +147,7 @@ describe('FHIR server, bare on the host', () => {
   it('keeps every acknowledged write across SIGKILL in the middle of a write load', async () => {
     const data = await mkdtemp(join(work, 'data-'));
     const server = await start(data);
-    const client = fhirClient(server.baseUrl);
+    const { client } = server;
     const acknowledged: string[] = [];
     const loop = async (worker: number): Promise<void> => {
       for (let n = 0; n < 75; n++) {
@@ -166,16 +175,38 @@ describe('FHIR server, bare on the host', () => {
     });
   });
 
-  it('stops with exit 0 on SIGTERM and keeps its data for the next start', async () => {
+  it('stops with exit 0 on SIGTERM and keeps its data, and the AuditEvents of the last requests, for the next start', async () => {
     const data = await mkdtemp(join(work, 'data-'));
     const server = await start(data);
-    const client = fhirClient(server.baseUrl);
+    const { client } = server;
     const patient = await client.create({ resourceType: 'Patient', body: { resourceType: 'Patient', active: true } });
     server.child.kill('SIGTERM');
     expect(await exitOf(server.child)).toBe(0);
     await withServer(data, async (again, restarted) => {
       expect((await again.read({ resourceType: 'Patient', id: patient.id })).active).toBe(true);
-      expect(restarted.stderr()).toContain('(1 journal records replayed)');
+      expect(restarted.stderr()).toMatch(/\(\d+ journal records replayed\)/);
+      // Written before the journal closed: the create's AuditEvent, naming the client.
+      const trail = await again.search({ resourceType: 'AuditEvent', searchParams: { _count: 1000 } });
+      const created = trail.entry
+        .map((e: { resource: Resource }) => e.resource)
+        .find((a: any) => a.subtype?.[0]?.code === 'create' && a.entity?.[0]?.what?.reference === `Patient/${patient.id}`);
+      expect(created?.outcome).toBe('0');
+      expect(JSON.stringify(created.agent)).toContain('"value":"test"');
+    });
+  });
+
+  it('answers 401 without a token and 403 for a scope that does not cover the request', async () => {
+    const data = await mkdtemp(join(work, 'data-'));
+    const reader = await registerClient(data, 'reader', 'system/Patient.rs');
+    await withServer(data, async (client, server) => {
+      const patient = await client.create({ resourceType: 'Patient', body: { resourceType: 'Patient', active: true } });
+      const anonymous = await failure(fhirClient(server.baseUrl).read({ resourceType: 'Patient', id: patient.id }));
+      expect(anonymous.status).toBe(401);
+      const readOnly = fhirClient(server.baseUrl, await getToken(server.baseUrl, reader, 'system/Patient.rs'));
+      expect((await readOnly.read({ resourceType: 'Patient', id: patient.id })).active).toBe(true);
+      const refused = await failure(readOnly.create({ resourceType: 'Patient', body: { resourceType: 'Patient' } }));
+      expect(refused.status).toBe(403);
+      expect(refused.data.resourceType).toBe('OperationOutcome');
     });
   });
 
@@ -193,6 +224,7 @@ describe('FHIR server, bare on the host', () => {
     const { port } = blocker.address() as { port: number };
     try {
       const data = await mkdtemp(join(work, 'data-'));
+      await registerClient(data, 'test', FULL_SCOPE); // no first-start advice on how to get a token
       const { child, stderr } = run({ HAKO_FHIR_DATA: data, HAKO_FHIR_LISTEN: `127.0.0.1:${port}` });
       expect(await exitOf(child)).toBe(1);
       expect(stderr()).toBe(`hako-fhir: cannot listen on 127.0.0.1:${port}: the address is already in use\n`);

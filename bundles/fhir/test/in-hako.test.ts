@@ -1,12 +1,15 @@
 // The FHIR server served by `hako up` from a container with no network of its own,
-// rootless (as the test user) and as root, driven by a real FHIR client.
+// rootless (as the test user) and as root, driven by a real FHIR client with an access token
+// (SMART Backend Services: a client registered in the served data volume, its token from
+// /auth/token), and the authorization itself: allowed, refused, unauthenticated, audited.
+import { execFileSync } from 'node:child_process';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { type ChildProcess } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { IS_ROOT } from '../../../test/helpers/env.js';
+import { IS_ROOT, REPO } from '../../../test/helpers/env.js';
 import { hako, scratch, testUserIds, WHO, type Who } from '../../../test/helpers/hako.js';
 import {
   createAndFindChart,
@@ -18,6 +21,7 @@ import {
   type Resource,
 } from './scenario.js';
 import { copyFhirBundle } from './copy.js';
+import { fullAccess } from './auth-helper.js';
 import { chownTree, serving as servingAt, startUp, type Up } from '../../../test/helpers/up.js';
 
 /** As root, up maps the container onto user hako's subordinate range (created by the first up). */
@@ -45,6 +49,11 @@ function freshData(who: Who, bundle: string): string {
   fs.mkdirSync(data, { mode: 0o700 });
   chownTree(who, data);
   return data;
+}
+
+/** The administration command, `npx hako-fhir` (as root: what it writes goes to the data volume's owner). */
+function hakoFhir(args: string[]): string {
+  return execFileSync(process.execPath, [path.join(REPO, 'bundles/fhir/bin/hako-fhir.mjs'), ...args], { encoding: 'utf8', cwd: REPO });
 }
 
 const up = (who: Who, bundle: string, root: string, args: string[] = ['--listen', '127.0.0.1:0']): Up =>
@@ -108,7 +117,7 @@ describe.skipIf(!IS_ROOT).each(WHO)('FHIR server under hako up (%s)', (who) => {
   };
 
   it('serves create/read/search/update/delete, a transaction Bundle and 400 for an invalid resource', async () => {
-    const { bundle } = setup();
+    const { bundle, data } = setup();
     const u = up(who, bundle, root);
     const { url, id } = await serving(u);
     expect(u.stdout()).toContain(
@@ -117,7 +126,8 @@ describe.skipIf(!IS_ROOT).each(WHO)('FHIR server under hako up (%s)', (who) => {
         : `, as root, in a user namespace with no capabilities, as host uid ${hakoSubUid()} (user hako's subordinate range))`,
     );
     expect(id).toMatch(new RegExp(`^${path.basename(bundle)}-\\d+$`));
-    const client = fhirClient(url.replace(/\/$/, ''));
+    const base = url.replace(/\/$/, '');
+    const client = fhirClient(base, await fullAccess(data, base));
 
     const { patient, encounter, observation } = await createAndFindChart(client);
 
@@ -146,12 +156,68 @@ describe.skipIf(!IS_ROOT).each(WHO)('FHIR server under hako up (%s)', (who) => {
     await stop(u, root, initPid(who, root, id));
   });
 
+  it('authorizes with SMART tokens: a backend-services read allowed, another refused (403), 401 without a token, each audited', async () => {
+    const { bundle, data } = setup();
+    const u = up(who, bundle, root);
+    const { url, id } = await serving(u);
+    const base = url.replace(/\/$/, '');
+    expect((await fetch(`${base}/metadata`)).status).toBe(200); // open
+    const smart = await (await fetch(`${base}/.well-known/smart-configuration`)).json();
+    expect(smart.token_endpoint).toBe(`${base}/auth/token`);
+    const admin = fhirClient(base, await fullAccess(data, base, 'admin'));
+    const patient = await admin.create({ resourceType: 'Patient', body: { resourceType: 'Patient', name: [{ family: 'Nakamura' }] } });
+    await admin.create({ resourceType: 'Observation', body: { resourceType: 'Observation', status: 'final', code: { text: 'pulse' } } });
+
+    // The README's commands: register a client with a new key pair, get a token, read a Patient.
+    const key = path.join(scratch(who, 'key-'), 'reader.private.jwk');
+    extraBundles.push(path.dirname(key));
+    expect(hakoFhir(['--data', data, 'clients', 'add', 'reader', '--new-key', key, '--scopes', 'system/Patient.rs'])).toContain(
+      'client reader registered',
+    );
+    await new Promise((r) => setTimeout(r, 1_100)); // the server re-reads the registry within a second
+    const token = hakoFhir(['token', '--client', 'reader', '--key', key, '--scope', 'system/Patient.rs', '--url', base]).trim();
+    const reader = fhirClient(base, token);
+    expect((await reader.read({ resourceType: 'Patient', id: patient.id })).name).toEqual([{ family: 'Nakamura' }]);
+    const refused = await failure(reader.search({ resourceType: 'Observation', searchParams: {} }));
+    expect(refused.status).toBe(403);
+    expect(refused.data.resourceType).toBe('OperationOutcome');
+    const anonymous = await fetch(`${base}/Patient/${patient.id}`);
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.headers.get('www-authenticate')).toBe('Bearer realm="hako-fhir"');
+
+    // The trail, read with the audit scope: the token request, the read, the refusal, the 401.
+    const events = async (): Promise<any[]> =>
+      ((await admin.search({ resourceType: 'AuditEvent', searchParams: { _count: 1000 } })).entry ?? []).map(
+        (e: { resource: Resource }) => e.resource,
+      );
+    const by = (client: string) => (a: any) => a.agent.some((g: any) => g.who?.identifier?.value === client);
+    const anonymousRead = (a: any) =>
+      a.subtype?.[0]?.code === 'read' && a.agent.some((g: any) => g.requestor && g.who?.display === 'anonymous');
+    let trail: any[] = [];
+    for (const until = Date.now() + 5_000; Date.now() < until; await new Promise((r) => setTimeout(r, 100))) {
+      trail = await events();
+      if (trail.some(anonymousRead)) break;
+    }
+    const read = trail.find((a) => by('reader')(a) && a.subtype?.[0]?.code === 'read');
+    expect(read?.outcome).toBe('0');
+    expect(read.entity[0].what.reference).toBe(`Patient/${patient.id}`);
+    expect(trail.find((a) => by('reader')(a) && a.subtype?.[0]?.code === 'search-type')?.outcome).toBe('4');
+    expect(trail.some((a) => by('reader')(a) && a.subtype?.[0]?.code === '110122' && a.outcome === '0')).toBe(true);
+    const unauthenticated = trail.find(anonymousRead);
+    expect(unauthenticated?.outcome).toBe('4');
+    expect(unauthenticated.entity[0].what.reference).toBe(`Patient/${patient.id}`);
+
+    await stop(u, root, initPid(who, root, id));
+  });
+
   it('is restarted after SIGKILL in the middle of a write load, with every acknowledged write kept', async () => {
-    const { bundle } = setup();
+    const { bundle, data } = setup();
     const u = up(who, bundle, root);
     const { url, id } = await serving(u);
     const first = initPid(who, root, id);
-    const client = fhirClient(url.replace(/\/$/, ''));
+    const base = url.replace(/\/$/, '');
+    // The token outlives the restart: the signing key is in the data volume.
+    const client = fhirClient(base, await fullAccess(data, base));
     const acknowledged: string[] = [];
     let afterKill = 0;
     let killed = false;
@@ -248,7 +314,8 @@ describe.skipIf(!IS_ROOT).each(WHO)('FHIR server under hako up (%s)', (who) => {
     const { bundle, data } = setup();
     let u = up(who, bundle, root);
     let { url, id } = await serving(u);
-    let client = fhirClient(url.replace(/\/$/, ''));
+    const token = await fullAccess(data, url.replace(/\/$/, ''));
+    let client = fhirClient(url.replace(/\/$/, ''), token);
     const ids: string[] = [];
     for (let i = 0; i < 3; i++)
       ids.push((await client.create({ resourceType: 'Patient', body: { resourceType: 'Patient', active: true } })).id);
@@ -261,8 +328,9 @@ describe.skipIf(!IS_ROOT).each(WHO)('FHIR server under hako up (%s)', (who) => {
 
     u = up(who, bundle, root);
     ({ url, id } = await serving(u));
-    expect(u.stderr()).toContain('journal /data/journal ended in a torn or corrupt record: dropped 37 bytes after 3 whole records');
-    client = fhirClient(url.replace(/\/$/, ''));
+    // The three creates and the audit trail's batches
+    expect(u.stderr()).toMatch(/journal \/data\/journal ended in a torn or corrupt record: dropped 37 bytes after \d+ whole records/);
+    client = fhirClient(url.replace(/\/$/, ''), token);
     for (const x of ids) expect((await client.read({ resourceType: 'Patient', id: x })).active).toBe(true);
     expect(statusOf(await client.create({ resourceType: 'Patient', body: { resourceType: 'Patient' } }))).toBe(201);
     await stop(u, root, initPid(who, root, id));

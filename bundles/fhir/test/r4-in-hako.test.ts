@@ -12,6 +12,8 @@ import { hako, scratch } from '../../../test/helpers/hako.js';
 import { chownTree, serving, startUp, stopAll } from '../../../test/helpers/up.js';
 import { copyFhirBundle } from './copy.js';
 import { fhirClient } from './scenario.js';
+import { fullAccess } from './auth-helper.js';
+import { useToken } from './r4-server.js';
 import {
   chainsWork,
   httpDetailsWork,
@@ -52,7 +54,10 @@ describe.skipIf(!IS_ROOT)('FHIR R4 search and HTTP under hako up (rootless)', ()
     const { url, how } = await serving(u);
     expect(how).toBe('rootless');
     const base = url.replace(/\/$/, '');
-    const client = fhirClient(base);
+    // A client registered in the served data volume (as root here, handed to the test user), its token from /auth/token.
+    const token = await fullAccess(data, base);
+    useToken(base, token);
+    const client = fhirClient(base, token);
 
     const s = await seed(client);
     await pagingWorks(client, base, s);

@@ -1,6 +1,8 @@
 // The r4-*.test.ts files' server: the bundled FHIR server run bare on the host (as bare.test.ts
 // does), one per test file on a fresh data directory and a free port, plus a raw HTTP helper
 // for what a FHIR client does not send (a Host header of its choice, HEAD, OPTIONS, odd types).
+// With authorization (the default) the file's client and raw() carry an access token of a client
+// registered with every scope; { auth: false } serves with HAKO_FHIR_AUTH=off.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -9,9 +11,17 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll } from 'vitest';
 import { bundleFhirServer } from '../build/server-bundle.js';
+import { FULL_SCOPE, getToken, registerClient } from './auth-helper.js';
 import { fhirClient, type FhirClient } from './scenario.js';
 
-export type Bare = { baseUrl: string; client: FhirClient; child: ChildProcess; stderr: () => string };
+export type Bare = { baseUrl: string; client: FhirClient; child: ChildProcess; stderr: () => string; token?: string };
+
+/** The access token raw() sends to a base URL (unless the request has an Authorization header). */
+const tokens = new Map<string, string>();
+
+export function useToken(baseUrl: string, token: string): void {
+  tokens.set(new URL(baseUrl).origin, token);
+}
 
 /** A scratch directory under HAKO_TEST_WORK (or the system's tmp), removed by the caller. */
 export function workDir(prefix: string): string {
@@ -21,14 +31,21 @@ export function workDir(prefix: string): string {
 }
 
 /** Bundles the server once for the file and serves it bare for the file's tests. */
-export function useBareServer(): { get: () => Bare } {
+export function useBareServer(o: { auth?: boolean } = {}): { get: () => Bare } {
+  const auth = o.auth ?? true;
   let work: string;
   let server: Bare | undefined;
   beforeAll(async () => {
     work = workDir('r4-bare-');
     await bundleFhirServer({ bundleDir: join(import.meta.dirname, '..'), outDir: join(work, 'app') });
     mkdirSync(join(work, 'data'));
-    server = await startBare(join(work, 'app', 'server.js'), join(work, 'data'));
+    const test = auth ? await registerClient(join(work, 'data'), 'test', FULL_SCOPE) : undefined;
+    server = await startBare(join(work, 'app', 'server.js'), join(work, 'data'), auth);
+    if (test) {
+      const token = await getToken(server.baseUrl, test, FULL_SCOPE);
+      useToken(server.baseUrl, token);
+      server = { ...server, token, client: fhirClient(server.baseUrl, token) };
+    }
   });
   afterAll(async () => {
     if (server && server.child.exitCode === null && server.child.signalCode === null) {
@@ -45,9 +62,15 @@ export function useBareServer(): { get: () => Bare } {
   };
 }
 
-async function startBare(serverJs: string, dataDir: string): Promise<Bare> {
+async function startBare(serverJs: string, dataDir: string, auth: boolean): Promise<Bare> {
   const child = spawn(process.execPath, [serverJs], {
-    env: { PATH: process.env.PATH ?? '', UV_USE_IO_URING: '0', HAKO_FHIR_DATA: dataDir, HAKO_FHIR_LISTEN: '127.0.0.1:0' },
+    env: {
+      PATH: process.env.PATH ?? '',
+      UV_USE_IO_URING: '0',
+      HAKO_FHIR_DATA: dataDir,
+      HAKO_FHIR_LISTEN: '127.0.0.1:0',
+      HAKO_FHIR_AUTH: auth ? 'on' : 'off',
+    },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let text = '';
@@ -77,8 +100,10 @@ export function raw(
   o: { headers?: Record<string, string>; body?: string } = {},
 ): Promise<Raw> {
   const url = new URL(path, baseUrl);
+  const token = tokens.get(url.origin);
+  const headers = { ...(token ? { authorization: `Bearer ${token}` } : undefined), ...o.headers };
   return new Promise((resolve, reject) => {
-    const req = request(url, { method, headers: o.headers, agent: false }, (res) => {
+    const req = request(url, { method, headers, agent: false }, (res) => {
       const chunks: Buffer[] = [];
       res.on('data', (c: Buffer) => chunks.push(c));
       res.on('end', () => {

@@ -13,8 +13,9 @@ export type FhirClient = {
   [K in keyof Client]: Client[K] extends (...args: infer A) => Promise<unknown> ? (...args: A) => Promise<Loose> : Client[K];
 };
 
-export function fhirClient(baseUrl: string): FhirClient {
-  return new Client({ baseUrl }) as unknown as FhirClient;
+/** A client for the server at baseUrl, sending the access token when given. */
+export function fhirClient(baseUrl: string, bearerToken?: string): FhirClient {
+  return new Client({ baseUrl, ...(bearerToken ? { bearerToken } : undefined) }) as unknown as FhirClient;
 }
 
 export function statusOf(result: unknown): number {

@@ -1,5 +1,7 @@
 // The bundled server run bare for the storage tests (lock, stop, history, snapshots, crashes):
-// bundled once per file, started on a data directory, stopped or killed.
+// bundled once per file, started on a data directory, stopped or killed. Without authorization
+// (HAKO_FHIR_AUTH=off) unless the env says otherwise: these tests count journal records and
+// bytes, and the audit trail would write its own.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdtempSync, rmSync } from 'node:fs';
@@ -23,7 +25,14 @@ export function storageWork(): { dir: () => string; serverJs: () => string; data
 
 export function spawnServer(serverJs: string, data: string, env: Record<string, string> = {}): Server {
   const child = spawn(process.execPath, [serverJs], {
-    env: { PATH: process.env.PATH ?? '', UV_USE_IO_URING: '0', HAKO_FHIR_DATA: data, HAKO_FHIR_LISTEN: '127.0.0.1:0', ...env },
+    env: {
+      PATH: process.env.PATH ?? '',
+      UV_USE_IO_URING: '0',
+      HAKO_FHIR_DATA: data,
+      HAKO_FHIR_LISTEN: '127.0.0.1:0',
+      HAKO_FHIR_AUTH: 'off',
+      ...env,
+    },
     stdio: ['ignore', 'ignore', 'pipe'],
   });
   let text = '';

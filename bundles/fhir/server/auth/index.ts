@@ -84,9 +84,11 @@ export class AuthService {
     await svc.registry.refresh();
     if (Object.keys(svc.registry.current.clients).length === 0) {
       o.log(
-        'authorization is on and no client is registered yet. To get a first token: ' +
-          'npx hako-fhir clients add NAME --jwks PUBLIC-JWKS.json --scopes "system/*.rs" (from the repository; --data DIR for another data directory), ' +
-          'then POST a private_key_jwt client assertion to /auth/token (bundles/fhir/README.md, "Authorization")',
+        'authorization is on and no client is registered yet. To get a first token, from the repository ' +
+          '(--data DIR for another data directory than bundles/fhir/data, --url URL for another server than 127.0.0.1:8080): ' +
+          'npx hako-fhir clients add reader --new-key reader.private.jwk --scopes "system/Patient.rs", then ' +
+          'npx hako-fhir token --client reader --key reader.private.jwk --scope "system/Patient.rs" ' +
+          '(bundles/fhir/README.md, "Authorization")',
       );
     }
     return svc;

@@ -22,6 +22,7 @@ import {
   statSync,
   writeSync,
   fchownSync,
+  fstatSync,
 } from 'node:fs';
 import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
@@ -71,13 +72,15 @@ export function ensureAuthDir(dataDir: string): string {
   return dir;
 }
 
-/** As root, hands a path to the owner of the data directory (the server's user). */
+/** As root, hands a path to the owner of the data directory (the server's user); a server that
+ *  owns its data directory (container root) has nothing to hand over, and makes no chown. */
 export function adopt(dataDir: string, path: string): void {
   if (process.getuid?.() !== 0) return;
   const owner = statSync(dataDir);
   const fd = openSync(path, constants.O_RDONLY);
   try {
-    fchownSync(fd, owner.uid, owner.gid);
+    const st = fstatSync(fd);
+    if (st.uid !== owner.uid || st.gid !== owner.gid) fchownSync(fd, owner.uid, owner.gid);
   } finally {
     closeSync(fd);
   }
