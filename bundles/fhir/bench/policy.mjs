@@ -29,7 +29,7 @@ import { isDeepStrictEqual } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { loadBuilder } from '../build/index.mjs';
 import { seccomp as genericResolved } from '../build/config.mjs';
-import { bundleDir, cpuTicks, freePort, median, percentile, repo, serverPid, TICK_US, treeTicks, waitReady, wrk } from './lib.mjs';
+import { bundleDir, cpuTicks, freePort, median, percentile, repo, seed, serverPid, TICK_US, treeTicks, waitReady, wrk } from './lib.mjs';
 
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);
@@ -299,20 +299,6 @@ function hakoVariant(name, profile) {
       return { child, base, id, state, root: child.pid, supervisor: child.pid, refusals: () => refusals, stop };
     },
   };
-}
-
-async function seed(base, n = 100) {
-  const ids = [];
-  for (let i = 0; i < n; i++) {
-    const res = await fetch(`${base}/Patient`, {
-      method: 'POST',
-      headers: { 'content-type': 'application/fhir+json' },
-      body: JSON.stringify({ resourceType: 'Patient', name: [{ family: `Seed${i}` }] }),
-    });
-    if (res.status !== 201) throw new Error(`seeding: POST /Patient answered ${res.status}`);
-    ids.push((await res.json()).id);
-  }
-  return ids;
 }
 
 function newDir() {

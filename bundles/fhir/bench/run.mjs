@@ -12,7 +12,7 @@ import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadBuilder } from '../build/index.mjs';
-import { TICK_US, bundleDir, cpuTicks, freePort, median, repo, serverPid, waitReady, wrk } from './lib.mjs';
+import { TICK_US, bundleDir, cpuTicks, freePort, median, repo, seed, serverPid, waitReady, wrk } from './lib.mjs';
 
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);
@@ -66,15 +66,7 @@ async function measure(variant) {
   try {
     await waitReady(base);
     const pid = serverPid(child.pid);
-    const ids = [];
-    for (let i = 0; i < 100; i++) {
-      const res = await fetch(`${base}/Patient`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/fhir+json' },
-        body: JSON.stringify({ resourceType: 'Patient', name: [{ family: `Seed${i}` }] }),
-      });
-      ids.push((await res.json()).id);
-    }
+    const ids = await seed(base);
     const result = {};
     for (const [kind, args] of [
       ['read', [`${base}/Patient/${ids[50]}`]],

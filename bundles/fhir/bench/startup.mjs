@@ -22,7 +22,7 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import { build } from 'esbuild';
-import { bundleDir, cpuTicks, freePort, median, repo, TICK_US, waitReady, wrk } from './lib.mjs';
+import { bundleDir, cpuTicks, freePort, median, repo, seed, TICK_US, waitReady, wrk } from './lib.mjs';
 
 const sizes = (process.env.STARTUP_SIZES ?? '10000,100000,1000000').split(',').map(Number);
 const startupRounds = Number(process.env.STARTUP_ROUNDS ?? 3);
@@ -208,15 +208,7 @@ try {
       const child = startServer(js, data, port);
       try {
         await waitReady(base);
-        const ids = [];
-        for (let i = 0; i < 100; i++) {
-          const res = await fetch(`${base}/Patient`, {
-            method: 'POST',
-            headers: { 'content-type': 'application/fhir+json' },
-            body: JSON.stringify({ resourceType: 'Patient', name: [{ family: `Seed${i}` }] }),
-          });
-          ids.push((await res.json()).id);
-        }
+        const ids = await seed(base);
         for (const [load, args] of [
           ['read', [`${base}/Patient/${ids[50]}`]],
           ['write', ['-s', join(bundleDir, 'bench/create-patient.lua'), base]],

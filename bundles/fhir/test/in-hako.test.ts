@@ -22,7 +22,7 @@ import {
 } from './scenario.js';
 import { copyFhirBundle } from './copy.js';
 import { fullAccess } from './auth-helper.js';
-import { chownTree, serving as servingAt, startUp, type Up } from '../../../test/helpers/up.js';
+import { chownTree, serving as servingAt, startUp, stopAll, type Up } from '../../../test/helpers/up.js';
 
 /** As root, up maps the container onto user hako's subordinate range (created by the first up). */
 function hakoSubUid(): number {
@@ -96,12 +96,7 @@ afterAll(() => {
 });
 afterEach(async () => {
   // A failed test must not leave `up` or its container running.
-  for (const child of running.splice(0)) {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL');
-      await new Promise((r) => child.once('exit', r));
-    }
-  }
+  await stopAll(running);
   if (root && fs.existsSync(root)) {
     for (const id of fs.readdirSync(root).filter((n) => !n.startsWith('.'))) hako('root', root, ['delete', '--force', id]);
     fs.rmSync(root, { recursive: true, force: true });

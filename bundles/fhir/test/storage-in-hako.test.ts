@@ -11,7 +11,7 @@ import { type ChildProcess } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { IS_ROOT } from '../../../test/helpers/env.js';
 import { hako, scratch } from '../../../test/helpers/hako.js';
-import { chownTree, serving, startUp, type Up } from '../../../test/helpers/up.js';
+import { chownTree, serving, startUp, stopAll, type Up } from '../../../test/helpers/up.js';
 import { copyFhirBundle } from './copy.js';
 import { fhir } from './storage-server.js';
 
@@ -29,12 +29,8 @@ afterAll(() => {
   if (bundle) fs.rmSync(bundle, { recursive: true, force: true });
 });
 afterEach(async () => {
-  for (const child of running.splice(0)) {
-    if (child.exitCode === null && child.signalCode === null) {
-      child.kill('SIGKILL');
-      await new Promise((r) => child.once('exit', r));
-    }
-  }
+  // A failed test must not leave `up` or its container running.
+  await stopAll(running);
   if (root && fs.existsSync(root)) {
     for (const id of fs.readdirSync(root).filter((n) => !n.startsWith('.'))) hako('rootless', root, ['delete', '--force', id]);
     fs.rmSync(root, { recursive: true, force: true });
