@@ -86,6 +86,8 @@ for (const c of [
 const LAZY: Record<string, { module: string; name: string }> = {
   up: { module: './commands/up.js', name: 'upCommand' },
   profile: { module: './commands/profile.js', name: 'profileCommand' },
+  sign: { module: './commands/sign.js', name: 'signCommand' },
+  verify: { module: './commands/verify.js', name: 'verifyCommand' },
 };
 const GLOBAL_VALUE_FLAGS = new Set(['--root', '--log', '--log-format', '--rootless', '--criu', '--cgroup-manager']);
 

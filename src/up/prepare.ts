@@ -5,7 +5,8 @@ import path from 'node:path';
 import fs from 'node:fs';
 import type { Config } from '../oci/config.js';
 import { loadBundleConfig, withSocketActivation, type RuntimeContext } from '../runtime/index.js';
-import { ensureRootfs } from './rootfs.js';
+import { buildHookOf, ensureRootfs } from './rootfs.js';
+import { requireSigned, type SignedOptions } from '../sign/index.js';
 import { adoptVolumes, checkVolumes, hostUser } from './volumes.js';
 import { ensureSubIds, withSubIdMappings } from './subids.js';
 import { openListener, parseListen, type ListenAddress } from './listen.js';
@@ -19,6 +20,8 @@ export interface PrepareOptions {
   /** As root: whose subordinate ranges the container runs on. */
   subids: string;
   id?: string;
+  /** --require-signed --trust DIR (docs/signing.md). */
+  signed?: SignedOptions;
 }
 
 export interface Prepared {
@@ -42,7 +45,11 @@ export async function prepareBundle(
 ): Promise<Prepared> {
   const bundle = path.resolve(bundleArg);
   const requested = parseListen(o.listen);
-  let cfg = withSocketActivation(loadBundleConfig(bundle));
+  // A signed bundle is checked first, and its build hook never runs: the hook is the bundle's
+  // own code, run outside any container, and what runs must be what was signed (the built
+  // rootfs). The config used is the one verified, never config.json read again.
+  const verified = requireSigned(bundleArg, o.signed ?? {});
+  let cfg = withSocketActivation(verified ?? loadBundleConfig(bundle));
   // As root the container runs on a subordinate range, never as host root.
   let ranges: ReturnType<typeof ensureSubIds> | undefined;
   if (!ctx.rootless)
@@ -61,7 +68,7 @@ export async function prepareBundle(
         rlimits: [...(cfg.process!.rlimits ?? []), { type: 'RLIMIT_NPROC', soft: ROOT_NPROC, hard: ROOT_NPROC }],
       },
     };
-  const serves = await ensureRootfs(bundle, cfg, say);
+  const serves = verified ? (buildHookOf(bundle)?.serves ?? 'server') : await ensureRootfs(bundle, cfg, say);
   const user = hostUser(cfg);
   // The port first: a refused `up` must not have handed the volume to the range already.
   const { fd, port } = await openListener(requested);

@@ -1,5 +1,6 @@
 import { Command } from 'commander';
 import { context, intOption } from '../app.js';
+import { checkSigned } from '../signed.js';
 import { run, activationFromEnvironment } from '../../runtime/index.js';
 
 export const runCommand = new Command('run')
@@ -13,11 +14,16 @@ export const runCommand = new Command('run')
   .option('--no-pivot', 'move the rootfs to / and chroot instead of pivot_root')
   .option('--no-new-keyring', "keep the caller's session keyring instead of joining the container's own (_ses.ID)")
   .option('--preserve-fds <n>', 'pass fds 3..3+n-1 to the container', intOption, 0)
+  .option('--require-signed', 'refuse a bundle not signed by an identity in --trust, or changed since (docs/signing.md)')
+  .option('--trust <dir>', 'with --require-signed: the directory of trusted identities (*.id.json)')
   .action(async function (this: Command, id: string) {
     const o = this.opts();
+    // Checked before anything is created; the config that runs is the one verified.
+    const config = checkSigned(o.bundle, o);
     process.exitCode = await run(context(this), {
       id,
       bundle: o.bundle,
+      config,
       pidFile: o.pidFile,
       consoleSocket: o.consoleSocket,
       noPivot: o.pivot === false,

@@ -38,10 +38,25 @@ export const upCommand = new Command('up')
     parseOnViolation,
     'report',
   )
+  .option(
+    '--require-signed',
+    'refuse a bundle not signed by an identity in --trust, or changed since; its build hook is not run (docs/signing.md)',
+  )
+  .option('--trust <dir>', 'with --require-signed: the directory of trusted identities (*.id.json)')
   .action(async function (this: Command, bundleArg: string) {
     const o = this.opts();
     const ctx = context(this);
-    const p = await prepareBundle(ctx, bundleArg, { listen: o.listen, subids: o.subids, id: o.id }, say);
+    const p = await prepareBundle(
+      ctx,
+      bundleArg,
+      {
+        listen: o.listen,
+        subids: o.subids,
+        id: o.id,
+        signed: { requireSigned: o.requireSigned, trust: o.trust },
+      },
+      say,
+    );
     let supervisor: Supervisor | undefined;
     let supervision: Supervision | undefined;
     try {

@@ -1,0 +1,24 @@
+// --require-signed --trust DIR on run, create and up: both or neither, and the check itself,
+// made as late as the verb allows (right before the container is created).
+import { HakoError } from '../errors.js';
+import type { Config } from '../runtime/index.js';
+import { verifyBundle } from './verify.js';
+
+export interface SignedOptions {
+  requireSigned?: boolean;
+  trust?: string;
+}
+
+/** The verified config when asked for a signed bundle (the caller runs it instead of
+ *  reading config.json again), else undefined. Refusals start with the flag that asked. */
+export function requireSigned(bundle: string, o: SignedOptions): Config | undefined {
+  if (o.trust !== undefined && !o.requireSigned) throw new HakoError('--trust: only means something with --require-signed');
+  if (!o.requireSigned) return undefined;
+  if (o.trust === undefined) throw new HakoError('--require-signed: needs --trust DIR, the directory of trusted identities (*.id.json)');
+  try {
+    return verifyBundle(bundle, o.trust).config;
+  } catch (e) {
+    if (e instanceof HakoError) throw new HakoError(`--require-signed: ${e.message}`, e.exitCode);
+    throw e;
+  }
+}
