@@ -55,6 +55,9 @@ const MAX_HISTORY_PAGE = 1000;
 const DEFAULT_HISTORY_PAGE = 100;
 const breathe = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 const key = (type: string, id: string): string => `${type}/${id}`;
+/** A new version of resource: its own versionId and time. */
+const stamped = <T extends Resource>(resource: WithId<T>): WithId<T> =>
+  ({ ...resource, meta: { ...resource.meta, versionId: generateId(), lastUpdated: new Date().toISOString() } }) as WithId<T>;
 const nextLoc = (prev: Loc | number | undefined, at: Loc): Loc | undefined => (typeof prev === 'number' ? [at[0], at[1], prev] : prev);
 
 export class DurableRepository extends MemoryRepository {
@@ -299,13 +302,22 @@ export class DurableRepository extends MemoryRepository {
   }
 
   private async write<T extends Resource>(resource: WithId<T>, create: boolean): Promise<WithId<T>> {
-    const stored = {
-      ...resource,
-      meta: { ...resource.meta, versionId: generateId(), lastUpdated: new Date().toISOString() },
-    };
+    const stored = stamped(resource);
     validateResource(stored); // throws an OperationOutcomeError (400) naming the bad element
     await this.commit(create ? { op: 'put', resource: stored, create: true } : { op: 'put', resource: stored });
     return deepClone(stored);
+  }
+
+  /**
+   * Creates resources the server built itself (its AuditEvents) as one journal record, without
+   * FHIR validation and without handing copies back: validating each event cost ten times the
+   * read it records. Their shape is fixed by code, and test/audit-shape.test.ts validates it.
+   */
+  async createServerBuilt(resources: Resource[]): Promise<void> {
+    await this.withTransaction(async () => {
+      for (const resource of resources)
+        await this.commit({ op: 'put', resource: stamped({ ...resource, id: this.generateId() }), create: true });
+    });
   }
 
   /** Journals then applies one write; inside a transaction, applies it and defers the journal. */

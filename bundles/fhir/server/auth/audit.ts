@@ -5,10 +5,13 @@
 // agent, the resource and the query as entities.
 //
 // Events are written into the journal like any resource, batched: one transaction record (one
-// fsync) per batch, so auditing a read costs a share of a write, not a write. The batch writer
+// fsync) per batch, so auditing a read costs a share of a write, not a write; and unvalidated,
+// as the server builds them (their shape is checked once, by test/audit-shape.test.ts). The batch writer
 // runs its own loop (started outside any request, so no request's transaction can capture it).
-import type { FhirRepository } from '@medplum/fhir-router';
 import type { AuditEvent, AuditEventAgent, AuditEventEntity, Coding } from '@medplum/fhirtypes';
+
+/** Where events go: the repository's path for resources the server built itself. */
+export type AuditStore = { createServerBuilt(resources: AuditEvent[]): Promise<void> };
 
 export type Principal = {
   kind: 'client' | 'user' | 'supervisor' | 'admin';
@@ -148,7 +151,7 @@ export class AuditWriter {
   private flushed: (() => void)[] = [];
 
   constructor(
-    private readonly repo: FhirRepository,
+    private readonly repo: AuditStore,
     private readonly log: (sentence: string) => void,
   ) {
     this.loop = this.run();
@@ -195,13 +198,11 @@ export class AuditWriter {
 
   private async write(batch: AuditEvent[]): Promise<void> {
     try {
-      await this.repo.withTransaction(async () => {
-        for (const event of batch) await this.repo.createResource(event);
-      });
+      await this.repo.createServerBuilt(batch);
     } catch {
       // One bad event must not lose the others: write them one by one.
       for (const event of batch) {
-        await this.repo.createResource(event).catch((err: Error) => this.log(`an AuditEvent could not be written: ${err.message}`));
+        await this.repo.createServerBuilt([event]).catch((err: Error) => this.log(`an AuditEvent could not be written: ${err.message}`));
       }
     }
   }

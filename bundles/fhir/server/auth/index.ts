@@ -6,10 +6,9 @@
 //   fhirHandler({ ..., auth });   ...   await auth?.close();  // before repo.close()
 import { randomBytes } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { FhirRepository } from '@medplum/fhir-router';
 import { decodeJwt } from 'jose';
 import { isResourceType } from '../search.js';
-import { AuditWriter, loginEvent, restEvent, type Principal, type RestAudit } from './audit.js';
+import { AuditWriter, loginEvent, restEvent, type AuditStore, type Principal, type RestAudit } from './audit.js';
 import { PATHS, smartConfiguration } from './discovery.js';
 import { OAuthError } from './errors.js';
 import { sameSecret, signingKey, supervisorSecret, SUPERVISOR_PREFIX } from './keys.js';
@@ -40,7 +39,7 @@ type Code = {
 const MAX_FORM = 64 * 1024;
 const SUPERVISOR_GRANT: Grant = grantOf('system/AuditEvent.c', () => true);
 
-export type AuthOptions = { repo: FhirRepository; log: (sentence: string) => void; env: NodeJS.ProcessEnv };
+export type AuthOptions = { repo: AuditStore; log: (sentence: string) => void; env: NodeJS.ProcessEnv };
 
 export class AuthService {
   readonly isType = isResourceType;
@@ -270,7 +269,7 @@ export class AuthService {
     this.registry.tick();
     const header = req.headers.authorization;
     const address = req.socket.remoteAddress ?? 'unknown';
-    const bearer = header && /^Bearer +(\S+)$/i.exec(header)?.[1];
+    const bearer = header && bearerToken(header);
     const unauthorized = (
       error?: string,
       message = 'a bearer access token is required (see /.well-known/smart-configuration)',
@@ -288,7 +287,7 @@ export class AuthService {
       if (!sameSecret(bearer, this.supervisor)) return unauthorized('invalid_token', 'the supervisor credential is not this server’s');
       return { principal: { kind: 'supervisor', client: 'hako-supervisor' }, grant: SUPERVISOR_GRANT };
     }
-    const claims = await this.tokens.verify(bearer);
+    const claims = this.tokens.remembered(bearer) ?? (await this.tokens.verify(bearer));
     if (!claims) return unauthorized('invalid_token', 'the access token is invalid or expired');
     let principal: Principal;
     if (claims.kind === 'admin') principal = { kind: 'admin', client: claims.client_id };
@@ -354,4 +353,11 @@ async function readForm(req: IncomingMessage): Promise<URLSearchParams> {
   if (type !== 'application/x-www-form-urlencoded')
     throw new OAuthError('invalid_request', 'send the parameters as application/x-www-form-urlencoded');
   return new URLSearchParams(Buffer.concat(chunks).toString('utf8'));
+}
+
+/** The token of an `Authorization: Bearer TOKEN` header (scheme case-insensitive, RFC 6750), or undefined. */
+function bearerToken(header: string): string | undefined {
+  if (header.length < 8 || header.slice(0, 7).toLowerCase() !== 'bearer ') return undefined;
+  const token = header.slice(7).trimStart();
+  return token && !/\s/.test(token) ? token : undefined;
 }
