@@ -506,7 +506,7 @@ describe('SMART on FHIR: people (authorization code + PKCE, password + TOTP)', (
     updateRegistry(s.data, (r) => {
       r.clients.app = {
         id: 'app',
-        scopes: 'patient/*.rs user/*.rs launch/patient offline_access openid fhirUser',
+        scopes: 'patient/*.rus user/*.rs launch/patient offline_access openid fhirUser',
         redirectUris: [redirect],
         budget: 60_000,
         created: '',
@@ -524,6 +524,7 @@ describe('SMART on FHIR: people (authorization code + PKCE, password + TOTP)', (
     await addUser('bob', 'patient/*.rs launch/patient offline_access', patientA);
     await addUser('carol', 'patient/*.rs launch/patient', patientA);
     await addUser('dave', 'patient/*.rs launch/patient', patientA);
+    await addUser('erin', 'patient/*.rus launch/patient', patientA);
     await reload();
   }, 60_000);
 
@@ -563,6 +564,26 @@ describe('SMART on FHIR: people (authorization code + PKCE, password + TOTP)', (
       (e) => e.type.code === 'rest' && agentIds(e).includes('alice') && e.subtype[0].code === 'read' && e.outcome === '0',
     );
     expect(agentIds(read)).toEqual(['alice', 'app']);
+  });
+
+  it('refuses a patch that would move a resource out of the patient’s compartment, allows one that keeps it in', async () => {
+    const login = await signIn('erin', { scope: 'launch/patient patient/*.rus' });
+    const t = await exchange(login.query.get('code')!, login.verifier);
+    expect(t.status, JSON.stringify(t.body)).toBe(200);
+    const token = t.body.access_token;
+    const patch = (ops: unknown[]) =>
+      call(s.baseUrl, 'PATCH', `/Observation/${obsA}`, token, ops, { 'content-type': 'application/json-patch+json' });
+    const away = await patch([{ op: 'replace', path: '/subject/reference', value: `Patient/${patientB}` }]);
+    expect(away.status, JSON.stringify(away.json)).toBe(403);
+    expect(away.json.issue[0].diagnostics).toMatch(/the patch would move Observation\/.* out of the compartment of/);
+    // control: the same token may patch what stays in the compartment (scheme case-insensitive)
+    const kept = await call(s.baseUrl, 'PATCH', `/Observation/${obsA}`, undefined, [{ op: 'replace', path: '/status', value: 'amended' }], {
+      'content-type': 'application/json-patch+json',
+      authorization: `bearer ${token}`,
+    });
+    expect(kept.status, JSON.stringify(kept.json)).toBe(200);
+    const now = await call(s.baseUrl, 'GET', `/Observation/${obsA}`, token);
+    expect(now.json).toMatchObject({ status: 'amended', subject: { reference: `Patient/${patientA}` } });
   });
 
   it('refreshes and revokes refresh tokens; refuses a PKCE verifier that does not match', async () => {

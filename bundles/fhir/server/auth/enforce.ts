@@ -12,8 +12,10 @@
 //                               is refused whole, a batch answers 403 for that entry only
 //   $operations                 $graphql reads any type: it needs r and s on * and AuditEvent
 //   AuditEvent                  never updated, patched or deleted, whatever the scopes
+import { deepClone } from '@medplum/core';
 import type { FhirRepository } from '@medplum/fhir-router';
 import type { Bundle, BundleEntry, Resource } from '@medplum/fhirtypes';
+import { applyPatch, type Operation } from 'rfc6902';
 import { allows, AUDIT_TYPE, mayAccess, mayAccessAll, type Grant, type Letter } from './scopes.js';
 
 export type Interaction = {
@@ -102,6 +104,13 @@ export async function refusal(grant: Grant, i: Interaction, repo: FhirRepository
   if ((letter === 'u' || letter === 'd') && i.id && !i.conditional) {
     const existing = await repo.readResource(type, i.id).catch(() => undefined);
     if (existing && !allows(grant, existing, letter)) return `${type}/${i.id} is not in the compartment of ${grant.patient} ${scope}`;
+    // A patch must not move a resource out of the compartment either: judge what it would make.
+    if (existing && i.interaction === 'patch' && Array.isArray(body)) {
+      const patched = deepClone(existing);
+      const failed = applyPatch(patched, body as Operation[]).some(Boolean);
+      if (!failed && !allows(grant, patched, letter))
+        return `the patch would move ${type}/${i.id} out of the compartment of ${grant.patient} ${scope}`;
+    }
   }
   return undefined;
 }
