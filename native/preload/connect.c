@@ -1,6 +1,8 @@
 /*
  * The connect allowlist (run.hako.shim.connect): connect(2) reaches only the
- * listed IPv4 and IPv6 networks and ports and unix socket paths. Refused: -1
+ * listed IPv4 and IPv6 networks and ports and unix socket paths (a path ending
+ * in '*' stands for every path that begins with the rest, as written: the
+ * shim compares the address the program passes, it resolves nothing). Refused: -1
  * with EACCES (the errno of a Landlock or LSM refusal). An IPv4-mapped IPv6
  * address (::ffff:a.b.c.d) is checked as the IPv4 address it is.
  *
@@ -36,9 +38,14 @@ static int allowed_inet(int family, const unsigned char *addr, int port) {
   return 0;
 }
 
+/* A rule ending in '*' matches every path it begins (/data/lock.* for lock.1, lock.2, ...). */
 static int allowed_unix(const char *path) {
-  for (int i = 0; i < shim_cfg.nconnect; i++)
-    if (shim_cfg.connect[i].family == AF_UNIX && strcmp(shim_cfg.connect[i].path, path) == 0) return 1;
+  for (int i = 0; i < shim_cfg.nconnect; i++) {
+    const char *rule = shim_cfg.connect[i].path;
+    if (shim_cfg.connect[i].family != AF_UNIX) continue;
+    size_t n = strlen(rule);
+    if (n && rule[n - 1] == '*' ? strncmp(rule, path, n - 1) == 0 : strcmp(rule, path) == 0) return 1;
+  }
   return 0;
 }
 

@@ -92,3 +92,13 @@ export function limitChecks(host: HostLimitFacts): Array<{ verdict: 'ok' | 'warn
     };
   });
 }
+
+/** The shim's ceilings a cgroup holds here for the whole container already (the config asks
+ *  linux.resources for the same limit and a controller hako may use is there): `hako up`
+ *  leaves those to the cgroup, which no process inside can go around. */
+export function shimCeilingsHeldByCgroups(cfg: Config, host: HostLimitFacts, shim: ShimConfig | null): Array<'memory' | 'processes'> {
+  if (!shim) return [];
+  const held = limitLayers(cfg, host, shim);
+  const byCgroup = (l: LimitName) => held.find((x) => x.limit === l)!.layers.some((x) => x.startsWith('cgroup'));
+  return (['memory', 'processes'] as const).filter((l) => shim[l] !== undefined && byCgroup(l));
+}

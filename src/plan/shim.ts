@@ -83,10 +83,12 @@ function portOf(s: string, item: string): number {
   return Number(s);
 }
 
-/** One connect rule: 10.0.0.0/8:5432, 127.0.0.1:8080, [::1]:443, [fd00::]/8:*, /run/db.sock, @abstract. */
+/** One connect rule: 10.0.0.0/8:5432, 127.0.0.1:8080, [::1]:443, [fd00::]/8:*, /run/db.sock, /data/lock.* (a prefix), @abstract. */
 export function parseConnectRule(item: string): ConnectRule {
   if (item.startsWith('/') || item.startsWith('@')) {
     if (item.length > 107) throw new HakoError(`${where('connect')}: "${item}": a unix socket path has at most 107 bytes`);
+    if (item.slice(0, -1).includes('*'))
+      throw new HakoError(`${where('connect')}: "${item}": a * may only end a unix socket path (/data/lock.* for every path it begins)`);
     return { family: 'unix', path: item };
   }
   const v6 = /^\[([^\]]+)\](?:\/(\d+))?:([^:]+)$/.exec(item);

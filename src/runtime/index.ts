@@ -18,6 +18,7 @@ export { events, type EventsOptions } from './events.js';
 export { ps } from './ps.js';
 export { features } from './features.js';
 export { Container } from './container.js';
+export { describeDenial, logNewDenials, type ShimDenial } from './shim.js';
 
 export { activationFromEnvironment, withSocketActivation, listenerFds } from './activation.js';
 export { checkExec, waitAndForward, exitCodeOf } from './wait.js';

@@ -6,6 +6,7 @@ import { HakoError } from '../errors.js';
 import { compileSeccomp, SeccompError } from '../seccomp/index.js';
 import { compileLandlock, LandlockError } from '../landlock/index.js';
 import { native } from '../sys/native.js';
+import { withShimLandlock } from './shim.js';
 import fs from 'node:fs';
 import path from 'node:path';
 
@@ -57,7 +58,7 @@ export function compileSecurity(
     );
     if (ll) {
       for (const w of ll.warnings) log.warn(w);
-      landlock = ll;
+      landlock = withShimLandlock(cfg, ll);
     }
   } catch (e) {
     if (e instanceof SeccompError || e instanceof LandlockError)

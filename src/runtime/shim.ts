@@ -10,7 +10,18 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { HakoError } from '../errors.js';
-import { SHIM_FILES, SHIM_TABLE, shimConfigText, shimTableSize, type ShimConfig } from '../plan/shim.js';
+import type { Config } from '../oci/config.js';
+import { FS } from '../landlock/access.js';
+import type { LandlockRules } from '../plan/security.js';
+import {
+  parseShimAnnotations,
+  SHIM_FILES,
+  SHIM_TABLE,
+  shimConfigText,
+  shimContainerDir,
+  shimTableSize,
+  type ShimConfig,
+} from '../plan/shim.js';
 import { procStat, sleepMs } from '../sys/proc.js';
 import type { Log } from './context.js';
 
@@ -58,6 +69,18 @@ export function prepareShimDir(dir: string, c: ShimConfig, containerDir: string)
   writeNew(path.join(dir, SHIM_FILES.table), table, 0o666);
   writeNew(path.join(dir, SHIM_FILES.denials), '', 0o666);
   writeNew(path.join(dir, SHIM_FILES.preload), `${path.posix.join(containerDir, SHIM_FILES.library)}\n`, 0o644);
+}
+
+/** Landlock rules for the shim's two shared files: every process of the container claims
+ *  process slots in the table and appends its denials to the log, so a ruleset that handles
+ *  file access (a read-only / in the FHIR bundle) must let it read and write those two files,
+ *  and nothing else there. Without them the shim cannot keep its limits and stops the program. */
+export function withShimLandlock(cfg: Config, landlock: LandlockRules): LandlockRules {
+  if (!landlock.handledFs || !parseShimAnnotations(cfg.annotations)) return landlock;
+  const dir = shimContainerDir(cfg);
+  const access = (FS.READ_FILE | FS.WRITE_FILE) & landlock.handledFs;
+  const files = [SHIM_FILES.table, SHIM_FILES.denials].map((f) => ({ access, path: path.posix.join(dir, f) }));
+  return { ...landlock, paths: [...landlock.paths, ...files] };
 }
 
 /** Opens a file the container can write, only as the regular file it must be. */

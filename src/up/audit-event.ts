@@ -11,11 +11,14 @@ import { errnoName } from '../sys/errno.js';
 import type { ListenAddress } from './listen.js';
 import { probeHost } from './ready.js';
 
+export const SYSCALL_SUBTYPES = 'https://hako.run/fhir/CodeSystem/syscall';
 export const SECURITY_ALERT = { system: 'http://dicom.nema.org/resources/ontology/DCM', code: '110113', display: 'Security Alert' };
 
-interface Alert {
-  /** The subtype: a syscall name, or 'other'. */
+export interface Alert {
+  /** The subtype: a syscall name, or 'other' (a shim denial: its call, in SHIM_SUBTYPES). */
   code: string;
+  /** The subtype's code system when not SYSCALL_SUBTYPES. */
+  system?: string;
   display: string;
   recorded: string;
   period?: { start: string; end: string };
@@ -25,11 +28,11 @@ interface Alert {
 }
 
 /** The shape every hako security alert shares; what differs comes in `a`. */
-function securityAlert(a: Alert, container: string): Record<string, unknown> {
+export function securityAlert(a: Alert, container: string): Record<string, unknown> {
   return {
     resourceType: 'AuditEvent',
     type: SECURITY_ALERT,
-    subtype: [{ system: 'https://hako.run/fhir/CodeSystem/syscall', code: a.code, display: a.display }],
+    subtype: [{ system: a.system ?? SYSCALL_SUBTYPES, code: a.code, display: a.display }],
     action: 'E',
     ...(a.period ? { period: a.period } : undefined),
     recorded: a.recorded,

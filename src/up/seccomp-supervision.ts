@@ -25,7 +25,8 @@ export function parseOnViolation(v: string): OnViolation {
   throw new InvalidArgumentError(`"${v}" is not report, stop or freeze.`);
 }
 
-function wantsAuditEvents(bundle: string): boolean {
+/** Whether the bundle asks for AuditEvents (package.json "hako.auditEvents": true). */
+export function wantsAuditEvents(bundle: string): boolean {
   try {
     return (
       (JSON.parse(fs.readFileSync(path.join(bundle, 'package.json'), 'utf8')) as { hako?: { auditEvents?: unknown } }).hako?.auditEvents ===

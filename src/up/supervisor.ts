@@ -12,6 +12,7 @@ import { decide, type RestartPolicy, type RunEnd } from './policy.js';
 import { checkVolumes } from './volumes.js';
 import { waitServing } from './ready.js';
 import type { ListenAddress } from './listen.js';
+import { superviseShim, withShimWhereNeeded, type ShimSupervision } from './shim-supervision.js';
 
 export interface SuperviseOptions {
   id: string;
@@ -77,10 +78,11 @@ export class Supervisor {
   private killTimer: NodeJS.Timeout | undefined;
   private termTimer: NodeJS.Timeout | undefined;
   private wake: (() => void) | undefined;
+  private shim: ShimSupervision | undefined;
 
   constructor(
     private readonly ctx: RuntimeContext,
-    private readonly o: SuperviseOptions,
+    private o: SuperviseOptions,
   ) {}
 
   /** Runs until stopped (resolves 0) or until the policy says no more (the last exit code). */
@@ -92,8 +94,13 @@ export class Supervisor {
     native.setSubreaper();
     try {
       clearLeftover(this.ctx, this.o.id);
+      // The preload shim's ceilings where no cgroup holds them, and its denials reported.
+      const config = withShimWhereNeeded(this.ctx, this.o.config);
+      this.o = { ...this.o, config };
+      this.shim = superviseShim(this.ctx, this.o);
       return await this.loop();
     } finally {
+      this.shim?.close();
       for (const s of STOP_SIGNALS) process.off(s, onSignal);
       clearTimeout(this.killTimer);
       clearInterval(this.termTimer);
@@ -146,19 +153,22 @@ export class Supervisor {
       this.initPidfd = pidfd;
       this.initPid = pid;
       let ended = false;
+      let runServed = false;
       const exited = native.waitPid(pid).finally(() => (ended = true));
       void waitServing(this.o.address, () => !ended && !this.stopping).then((ok) => {
         if (!ok) return;
         this.o.onReady?.();
         if (!served) this.o.onServing();
         else this.o.say(`container ${this.o.id} is serving again`);
-        served = true;
+        served = runServed = true;
       });
       const st = await exited;
       this.initPidfd = this.initPid = undefined;
       fs.closeSync(pidfd);
       clearTimeout(this.killTimer);
       clearInterval(this.termTimer);
+      // Before delete: the state dir holds the shim's last denials of this run.
+      const cannotRestart = this.shim?.runEnded(runServed);
       deleteContainer(this.ctx, this.o.id, true);
       if (st.error) throw new HakoError(`waiting for container ${this.o.id} (pid ${pid}) failed: errno ${st.error}`);
       if (this.stopping) {
@@ -166,6 +176,7 @@ export class Supervisor {
         return 0;
       }
       const end: RunEnd = { code: st.code, signal: st.signal, ranMs: Date.now() - startedAt };
+      if (cannotRestart) throw new HakoError(`container ${this.o.id} ${describeEnd(end)}: ${cannotRestart}`);
       const d = decide(this.o.policy, end, streak);
       if (!d.restart) {
         if (d.reason === 'exhausted')

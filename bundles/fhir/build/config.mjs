@@ -54,7 +54,11 @@ const config = {
     user: { uid: 0, gid: 0 },
     args: ['/node', '/server.js'],
     env: [
+      // io_uring would go around the preload shim (and the seccomp policy refuses it anyway).
       'UV_USE_IO_URING=0',
+      // V8's heap stays well inside the shim's memory ceiling (run.hako.shim.memory below):
+      // past its own limit V8 collects garbage; past the shim's, the allocation fails.
+      'NODE_OPTIONS=--max-old-space-size=384',
       'HAKO_FHIR_DATA=/data',
       // Used only when no socket is passed in (LISTEN_FDS); the container has its own network.
       'HAKO_FHIR_LISTEN=0.0.0.0:8080',
@@ -80,6 +84,16 @@ const config = {
     'run.hako.landlock.fs.rw': '/data:/tmp',
     'run.hako.landlock.net.bind': '',
     'run.hako.landlock.net.connect': '',
+    // The preload shim (docs/limits.md): where no cgroup holds linux.resources' memory and
+    // pids limits (rootless on a host without a delegated cgroup v2, as this machine's),
+    // `hako up` keeps its memory and process ceilings; where one does, they are left to the
+    // cgroup. Its allowlists hold everywhere: node runs nothing but itself, and connects only
+    // to the data directory's lock sockets (server/lock.ts); every other connect (unix or UDP
+    // too, which Landlock's TCP rule above does not see) is refused and reported.
+    'run.hako.shim.memory': '512M',
+    'run.hako.shim.processes': '64',
+    'run.hako.shim.exec': '/node',
+    'run.hako.shim.connect': '/data/lock.*',
   },
   // The mounts, masked and read-only paths are runc's `spec --rootless` defaults, except
   // /sys (sysfs is allowed: the container has its own network namespace), /tmp and /data.
@@ -114,8 +128,9 @@ const config = {
       '/sys/devices/virtual/powercap',
     ],
     readonlyPaths: ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'],
-    // Where a cgroup pids controller is there: a fork bomb stops at 512 tasks.
-    resources: { pids: { limit: 512 } },
+    // Where cgroup controllers are there (as root on this host): a fork bomb stops at 512
+    // tasks, memory at 512 MiB for the whole container. Elsewhere the shim's ceilings above.
+    resources: { memory: { limit: 536870912 }, pids: { limit: 512 } },
     seccomp: PROFILE ? seccomp(JSON.parse(readFileSync(PROFILE, 'utf8'))) : JSON.parse(readFileSync(LEARNED, 'utf8')),
   },
 };

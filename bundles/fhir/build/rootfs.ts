@@ -1,5 +1,5 @@
 // The FHIR bundle's root filesystem: the bundled server, its definitions, the host's node
-// binary with exactly the shared libraries it loads, the mount-point directories and three
+// binary with exactly the shared libraries it loads, the mount-point directories and four
 // small /etc files. No shell, no package manager. Same inputs give the same tree.
 import { createHash } from 'node:crypto';
 import { chmod, copyFile, mkdir, readdir, readFile, realpath, rename, rm, stat, writeFile } from 'node:fs/promises';
@@ -10,7 +10,7 @@ import { sharedLibraries } from './shared-libs.js';
 import { fixTimes } from './tree.js';
 
 // Bump when the tree's layout changes, so existing rootfs directories are rebuilt.
-const LAYOUT_VERSION = 1;
+const LAYOUT_VERSION = 2;
 
 // Mount points the bundle's config.json mounts on; the root is read-only, so they must exist.
 const MOUNT_POINTS = ['data', 'dev', 'proc', 'sys', 'tmp'];
@@ -19,6 +19,9 @@ const ETC: Record<string, string> = {
   passwd: 'root:x:0:0:root:/:/node\nnobody:x:65534:65534:nobody:/nonexistent:/node\n',
   group: 'root:x:0:\nnogroup:x:65534:\n',
   hosts: '127.0.0.1\tlocalhost\n::1\tlocalhost\n',
+  // Empty: the mount point hako binds its preload shim's list over (run.hako.shim.*), in a
+  // root that is read-only by then. Without the shim the loader preloads nothing from it.
+  'ld.so.preload': '',
 };
 
 export type BuildOptions = { bundleDir: string; log: (sentence: string) => void };
