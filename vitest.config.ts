@@ -9,6 +9,7 @@ export default defineConfig({
       'test/security/**/*.test.ts',
       'test/escape/**/*.test.ts',
       'test/e2e/**/*.test.ts',
+      'test/harness/**/*.test.ts',
     ],
     // Real containers share the host: keep files sequential, tests inside a file too.
     fileParallelism: false,

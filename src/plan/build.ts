@@ -155,7 +155,9 @@ export function buildCreatePlan(o: PlanOptions): BuiltPlan {
     steps.push({ op: 'WRITE_FILE', args: [`/proc/sys/${key.replace(/\./g, '/')}`, value], what: `set sysctl ${key}` });
   }
   steps.push(...planFinalizeRootfs(ctx));
-  if (ns.isNew('network')) steps.push({ op: 'LOOPBACK_UP', args: [], what: 'bring up the loopback interface' });
+  // run.hako.network=none (the library's network: 'none'): a network namespace with nothing up, not even lo.
+  if (ns.isNew('network') && cfg.annotations?.['run.hako.network'] !== 'none')
+    steps.push({ op: 'LOOPBACK_UP', args: [], what: 'bring up the loopback interface' });
   // A uts namespace joined by path is the container's too: the name is set there (runc does).
   if (ns.has('uts')) {
     if (cfg.hostname !== undefined) steps.push({ op: 'SETHOSTNAME', args: [cfg.hostname], what: `set the hostname to "${cfg.hostname}"` });

@@ -5,10 +5,10 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { HakoError } from '../errors.js';
 import type { Process } from '../oci/config.js';
-import { buildExecPlan, sessionKeyringName } from '../plan/build.js';
+import { buildExecPlan, sessionKeyringName, type BuiltPlan } from '../plan/build.js';
 import { readHostFacts } from '../host/facts.js';
 import { native } from '../sys/native.js';
-import { launch, closeFd } from './launch.js';
+import { launch, closeFd, type Launched } from './launch.js';
 import { writeAtomic } from './store.js';
 import { Container } from './container.js';
 import { compileSecurity } from './security.js';
@@ -38,7 +38,9 @@ function nsDiffers(pid: number) {
   };
 }
 
-export async function exec(ctx: RuntimeContext, o: ExecOptions): Promise<number> {
+/** The process started and past setup, not yet waited for: the library waits for it itself
+ *  (without the CLI's signal forwarding) and checks its exec with checkExec(plan, syncFd). */
+export function launchExec(ctx: RuntimeContext, o: ExecOptions): { plan: BuiltPlan; launched: Launched } {
   checkPreservedFds(o.preserveFds);
   const c = Container.load(ctx.store, o.id);
   const status = c.status();
@@ -72,6 +74,11 @@ export async function exec(ctx: RuntimeContext, o: ExecOptions): Promise<number>
     onSeccompFd: (fd, pid) => sendSeccompListener(cfg, fd, pid, c.ociState()),
   });
   if (o.pidFile) writeAtomic(path.resolve(o.pidFile), String(launched.pid), 0o644);
+  return { plan, launched };
+}
+
+export async function exec(ctx: RuntimeContext, o: ExecOptions): Promise<number> {
+  const { plan, launched } = launchExec(ctx, o);
   if (o.detach) {
     closeFd(launched.syncFd);
     closeFd(launched.pidfd);

@@ -8,7 +8,7 @@ export { Store, defaultRoot, checkId } from './store.js';
 export { create, planContainer, loadBundleConfig, type CreateOptions, type Created, type PlannedContainer } from './create.js';
 export { start } from './start.js';
 export { run, startCreated } from './run.js';
-export { exec, type ExecOptions } from './exec.js';
+export { exec, launchExec, type ExecOptions } from './exec.js';
 export { kill } from './kill.js';
 export { deleteContainer } from './delete.js';
 export { state, list, type ListEntry } from './state.js';

@@ -122,6 +122,21 @@ export function describeFailure(plan: BuiltPlan, step: number, err: number): str
   return `${s.what} failed: ${errnoName(err)} (step ${step + 1} of ${plan.steps.length})`;
 }
 
+/** A failed step as an error: describeFailure's sentence, and the step, errno and path a
+ *  library caller can branch on. */
+export function stepFailure(plan: BuiltPlan, step: number, err: number): HakoError {
+  const s = plan.steps[step];
+  const path =
+    s?.op === 'FIND_EXEC'
+      ? String(plan.steps.find((x) => x.op === 'EXEC')?.args[1] ?? s.args[0])
+      : s?.op === 'EXEC' || s?.op === 'MOUNT'
+        ? String(s.args[1])
+        : s && typeof s.args[0] === 'string'
+          ? s.args[0]
+          : undefined;
+  return new HakoError(describeFailure(plan, step, err), 1, { step: s?.what ?? 'container setup', errno: errnoName(err), path });
+}
+
 /** An fd on the cgroup directory for clone3, or -1 (then the child is moved after clone). */
 function openCgroupDir(dir: string): number {
   try {
@@ -214,7 +229,7 @@ export function launch(plan: BuiltPlan, hooks: LaunchHooks = {}, sys: LaunchSys 
       if (!m) throw new HakoError('the container process exited during setup without saying why');
       if (m.type === MSG.ERROR) {
         if (m.fd >= 0) sys.closeFd(m.fd);
-        throw new HakoError(describeFailure(plan, m.step, m.err));
+        throw stepFailure(plan, m.step, m.err);
       }
       if (m.type === MSG.PID) {
         // Only our direct child may name the process that goes on, and only as a

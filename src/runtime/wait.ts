@@ -6,7 +6,7 @@ import { MSG } from '../plan/ops.js';
 import type { BuiltPlan } from '../plan/build.js';
 import { HakoError } from '../errors.js';
 import { native } from '../sys/native.js';
-import { closeFd, describeFailure } from './launch.js';
+import { closeFd, stepFailure } from './launch.js';
 
 const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
 
@@ -35,7 +35,7 @@ export async function waitAndForward(pid: number, pidfd: number): Promise<number
 export function checkExec(plan: BuiltPlan, syncFd: number): void {
   try {
     const m = native.recvMsg(syncFd, 60_000);
-    if (m && m.type === MSG.ERROR) throw new HakoError(describeFailure(plan, m.step, m.err));
+    if (m && m.type === MSG.ERROR) throw stepFailure(plan, m.step, m.err);
   } finally {
     closeFd(syncFd);
   }

@@ -1,93 +1,140 @@
-// The in-process harness, as a test suite would use it: start, exec, run,
-// kill, cleanup — as root in this process, rootless in a child node process
-// running as the test user.
+// The library (`import { Hako } from 'hako'`), as a test suite uses it: in this process
+// through the vitest fixture, and each scenario again in a process of its own, rootless (as
+// the test user) and as root, with what it leaves checked from outside.
 import fs from 'node:fs';
-import path from 'node:path';
-import { spawnSync } from 'node:child_process';
-import { describe, it, expect, afterAll } from 'vitest';
-import { Hako } from '../../src/index.js';
-import { makeBundle, scratch } from '../helpers/hako.js';
-import { IS_ROOT, REPO, TEST_USER } from '../helpers/env.js';
+import net from 'node:net';
+import { describe, expect, afterAll } from 'vitest';
+import { withContainer } from '../../src/harness/vitest.js';
+import { BUSYBOX_ROOTFS, IS_ROOT } from '../helpers/env.js';
+import { scratchForThisFile, WHO } from '../helpers/hako.js';
+import { runScenario, leftovers, ourMounts, hostToolsRootfs, NOTHING_LEFT } from '../harness/scenario.js';
 
-/** This process's children that died and were never reaped. */
-function zombieChildren(): number[] {
-  const out: number[] = [];
-  for (const d of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(d)) continue;
-    try {
-      // pid (comm) state ppid …: comm may hold spaces and parentheses, the last ')' ends it.
-      const stat = fs.readFileSync(`/proc/${d}/stat`, 'utf8');
-      const [state, ppid] = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-      if (state === 'Z' && Number(ppid) === process.pid) out.push(Number(d));
-    } catch {
-      // gone
-    }
-  }
-  return out;
-}
+const { scratch } = scratchForThisFile();
+const root = scratch(IS_ROOT ? 'root' : 'rootless', 'hrn-inproc-');
 
-describe('in-process harness', () => {
-  const root = scratch('root', 'harness-');
-  const hako = new Hako({ root });
-  afterAll(() => hako.cleanup());
+// A fresh container per test, in this process: the one-line fixture.
+const it = withContainer({ rootfs: BUSYBOX_ROOTFS, args: ['sh', '-c', 'echo ready; exec sleep 600'], hostname: 'hrn' }, { root });
 
-  it.skipIf(!IS_ROOT)('starts, execs into, signals and tears down real containers', async () => {
-    const { bundle } = makeBundle(
-      'root',
-      (c) => (c.process!.args = ['sh', '-c', 'echo up; trap "echo bye; exit 5" TERM; while :; do sleep 0.1; done']),
-    );
-    const c = hako.start({ bundle });
-    expect(c.state().status).toBe('running');
-    const r = await c.exec(['sh', '-c', 'echo $$; hostname; echo oops >&2; exit 3']);
-    // A pid of the container's namespace (small, not the init's 1) and its hostname.
-    expect(r.code).toBe(3);
-    expect(r.stderr).toBe('oops\n');
-    expect(r.stdout).toMatch(/^([2-9]|\d\d)\nhako\n$/);
-    expect(hako.list().map((s) => s.id)).toEqual([c.id]);
-    c.kill('TERM');
-    expect(await c.wait()).toBe(5);
-    expect(c.output().stdout).toBe('up\nbye\n');
-    await c.delete();
-    expect(hako.list()).toEqual([]);
+describe('the library in this process (vitest fixture)', () => {
+  afterAll(() => expect(fs.readdirSync(root).filter((f) => !f.startsWith('.'))).toEqual([]));
+
+  it('gives each test a running container to exec into', async ({ container }) => {
+    expect(container.state().status).toBe('running');
+    const r = await container.exec(['sh', '-c', 'hostname; echo $$; id -u; echo err >&2; exit 4']);
+    expect(r).toEqual({ code: 4, signal: null, stdout: expect.stringMatching(/^hrn\n([2-9]|\d\d+)\n0\n$/), stderr: 'err\n' });
   });
 
-  it.skipIf(!IS_ROOT)('runs a container to its end with its output', async () => {
-    const { bundle } = makeBundle('root', (c) => (c.process!.args = ['sh', '-c', 'echo hello; exit 2']));
-    expect(await hako.run({ bundle })).toEqual({ code: 2, stdout: 'hello\n', stderr: '' });
-    expect(fs.readdirSync(root).filter((f) => !f.startsWith('.'))).toEqual([]);
+  it('streams the container output and reports its exit', async ({ container }) => {
+    const first = await new Promise<string>((resolve) => container.stdout.once('data', (d: Buffer) => resolve(String(d))));
+    expect(first).toBe('ready\n');
+    expect(container.kill('KILL')).toBe(true);
+    expect(await container.wait()).toEqual({ code: 137, signal: 'SIGKILL' });
+    // Stopped, not closed: exec says so.
+    await expect(container.exec(['true'])).rejects.toThrow(`cannot exec in container "${container.id}": it is stopped`);
   });
 
-  it.skipIf(!IS_ROOT)('leaves no state dir and no zombie when the container fails after create', () => {
-    // create succeeds; the init then runs the startContainer hook, which fails: start's exec check throws.
-    const { bundle } = makeBundle('root', (c) => (c.hooks = { startContainer: [{ path: '/bin/false' }] }));
-    const zombiesBefore = zombieChildren();
-    expect(() => hako.start({ bundle, id: 'harness-failed-start' })).toThrow(/startContainer hook \/bin\/false failed/);
-    expect(fs.readdirSync(root).filter((f) => !f.startsWith('.'))).toEqual([]);
-    expect(zombieChildren().filter((z) => !zombiesBefore.includes(z))).toEqual([]);
-    expect(hako.list()).toEqual([]);
+  it('runs one-shot containers from the same Hako', async ({ hako }) => {
+    const rs = await Promise.all([1, 2, 3].map((i) => hako.run({ rootfs: BUSYBOX_ROOTFS, args: ['sh', '-c', `echo ${i}`] })));
+    expect(rs.map((r) => r.stdout)).toEqual(['1\n', '2\n', '3\n']);
   });
 
-  it.skipIf(!IS_ROOT)('works rootless', () => {
-    const { bundle, root: userRoot } = makeBundle('rootless', (c) => (c.process!.args = ['sh', '-c', 'cat /proc/self/uid_map']));
-    const script = path.join(scratch('rootless', 'hs-'), 'run.mjs');
-    fs.writeFileSync(
-      script,
-      `import { Hako } from '${REPO}/dist/index.js';
-const h = new Hako({ root: '${userRoot}' });
-const r = await h.run({ bundle: '${bundle}' });
-console.log(JSON.stringify(r));`,
-    );
-    fs.chmodSync(script, 0o644);
-    const p = spawnSync('setpriv', ['--reuid', TEST_USER, '--regid', TEST_USER, '--init-groups', process.execPath, script], {
-      encoding: 'utf8',
+  it('publishes a port through a handed-in socket', async ({ hako }) => {
+    const server = `require('net').createServer((s) => s.end('served')).listen({ fd: 3 })`;
+    const hostTools = hostToolsRootfs(scratch(IS_ROOT ? 'root' : 'rootless', 'hrn-tools-'));
+    await using c = await hako.start({
+      ...hostTools,
+      args: [process.execPath, '-e', server],
+      ports: [{ container: 8080 }],
+      network: 'none',
     });
-    expect(p.stderr).toBe('');
-    const r = JSON.parse(p.stdout);
-    expect(r.code).toBe(0);
-    expect(r.stdout.trim().split(/\s+/)).toEqual([
-      '0',
-      String(Number(spawnSync('id', ['-u', TEST_USER], { encoding: 'utf8' }).stdout)),
-      '1',
-    ]);
+    const [host, port] = c.address(8080).split(':');
+    const reply = await new Promise<string>((resolve, reject) => {
+      let text = '';
+      net
+        .connect(Number(port), host)
+        .on('data', (d) => (text += d))
+        .on('end', () => resolve(text))
+        .on('error', reject);
+    });
+    expect(reply).toBe('served');
+  });
+});
+
+describe.skipIf(!IS_ROOT).each(WHO)('the library in a process of its own (%s)', (who) => {
+  const root = scratch(who, 'hrn-root-');
+
+  it('starts, streams, execs into, signals and closes real containers', () => {
+    const before = ourMounts();
+    const r = runScenario(who, 'basics', { root, rootfs: BUSYBOX_ROOTFS });
+    expect(r.stderr).toBe('');
+    const res = r.result as Record<string, unknown> & { pids: number[] };
+    expect(res.run).toEqual({ code: 3, signal: null, stdout: 'hello\n', stderr: 'oops\n' });
+    expect(res.up).toBe('up');
+    expect(res.status).toBe('running');
+    // A pid of the container's namespace (small, not the init's 1), its env, its hostname.
+    expect(res.exec).toEqual({ code: 7, signal: null, stdout: expect.stringMatching(/^([2-9]|\d\d+) hi there\nhako\n$/), stderr: 'err\n' });
+    expect(res.streamed).toEqual({ lines: 'one\ntwo\n', exit: { code: 0, signal: null } });
+    expect(res.exit).toEqual({ code: 5, signal: null });
+    expect(res.afterExit).toEqual({ bye: 'bye', kill: false });
+    expect(res.execStopped).toMatchObject({ name: 'HakoError', message: expect.stringMatching(/it is stopped$/), step: 'exec' });
+    expect(res.execClosed).toMatchObject({ name: 'HakoError', message: expect.stringMatching(/: it is closed$/), step: 'exec' });
+    expect(res.killed).toEqual({ code: 137, signal: 'SIGKILL' });
+    expect(leftovers(root, [`hako-${r.pid}-`], res.pids, before)).toEqual(NOTHING_LEFT);
+  });
+
+  it('bad input: one sentence with the step, errno and path, and nothing left', () => {
+    const before = ourMounts();
+    const r = runScenario(who, 'bad', { root, rootfs: BUSYBOX_ROOTFS });
+    expect(r.stderr).toBe('');
+    const res = r.result;
+    expect(res.missingRootfs).toEqual({
+      name: 'HakoError',
+      message: `start: rootfs: "${BUSYBOX_ROOTFS}-not-there" does not exist`,
+      step: 'rootfs',
+      errno: 'ENOENT',
+      path: `${BUSYBOX_ROOTFS}-not-there`,
+    });
+    expect(res.notFound).toEqual({
+      name: 'HakoError',
+      message: 'exec: "/bin/no-such-program": executable file not found in $PATH',
+      step: 'find the executable "/bin/no-such-program"',
+      errno: 'ENOENT',
+      path: '/bin/no-such-program',
+    });
+    expect(res.notFoundInPath).toMatchObject({
+      message: 'exec: "no-such-program": executable file not found in $PATH',
+      path: 'no-such-program',
+    });
+    expect(res.emptyArgs).toMatchObject({ message: 'start: args: expected a non-empty array of strings', step: 'options' });
+    expect(res.badEnv).toMatchObject({ message: 'start: env.A=B: a variable name has no "=" and is not empty', step: 'options' });
+    expect(res.twoSources).toMatchObject({ message: 'start: rootfs | bundle | image: give exactly one (got rootfs, bundle)' });
+    expect(res.image).toMatchObject({
+      message: expect.stringMatching(/^start: image: OCI images are not supported/),
+      path: '/some/oci-layout',
+    });
+    expect(res.badConfig).toMatchObject({ message: 'start: config: process.cwd: "relative" must be an absolute path', step: 'options' });
+    expect(res.badMountSource).toMatchObject({ message: 'start: mounts[0].source: "/no/such/dir" does not exist', path: '/no/such/dir' });
+    expect(res.badCwd).toMatchObject({
+      message: expect.stringMatching(/does not exist inside the container/),
+      errno: 'ENOENT',
+      path: '/no/such/dir',
+    });
+    expect(leftovers(root, [`hako-${r.pid}-`], [], before)).toEqual(NOTHING_LEFT);
+  });
+
+  it("network 'none' has not even lo up, 'loopback' has; a published port serves from inside", () => {
+    const before = ourMounts();
+    const hostTools = hostToolsRootfs(scratch(who, 'hrn-tools-'));
+    const r = runScenario(who, 'network', { root, rootfs: BUSYBOX_ROOTFS, hostTools, node: process.execPath });
+    expect(r.stderr).toBe('');
+    const res = r.result as Record<string, { stdout: string }> & { pids: number[]; address: { port: number } };
+    expect(res.none!.stdout).toMatch(/^1: lo: <LOOPBACK> .*qdisc noop/);
+    expect(res.loopback!.stdout).toMatch(/^1: lo: <LOOPBACK,UP,LOWER_UP>/);
+    expect(res.listening).toBe('listening');
+    expect(res.address.port).toBeGreaterThan(0);
+    // The container's own process answered: pid 1 of its namespace, with the port's name.
+    expect(res.reply).toBe('8080 from pid 1');
+    expect(res.refused).toBe('ECONNREFUSED');
+    expect(leftovers(root, [`hako-${r.pid}-`], res.pids, before)).toEqual(NOTHING_LEFT);
   });
 });

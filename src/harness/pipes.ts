@@ -1,0 +1,66 @@
+// The container's stdout and stderr as Node streams. Node has no pipe(2), so each pipe is
+// a FIFO made in a private directory, opened at both ends and unlinked at once: the read
+// end (non-blocking) becomes a net.Socket our event loop drains, the write end (a separate
+// open file, blocking as programs expect) is handed to the container and closed here once
+// the container has its copy, so the stream ends when the container's last writer exits.
+import fs from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { native } from '../sys/native.js';
+
+let dir: string | undefined;
+let seq = 0;
+
+function fifoDir(): string {
+  if (!dir) {
+    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hako-pipes-'));
+    const made = dir;
+    // Unlinked FIFOs leave it empty: only the directory itself is left to remove.
+    process.once('exit', () => fs.rmSync(made, { recursive: true, force: true }));
+  }
+  return dir;
+}
+
+export interface Pipe {
+  /** What the container writes, as we read it. */
+  readable: net.Socket;
+  /** The write end for the container; ours to close once it is handed over. */
+  writeFd: number;
+}
+
+export function openPipe(): Pipe {
+  const file = path.join(fifoDir(), `p${++seq}`);
+  native.mkfifo(file, 0o600);
+  let readFd = -1;
+  try {
+    readFd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOFOLLOW);
+    const writeFd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_NOFOLLOW);
+    const readable = new net.Socket({ fd: readFd, readable: true, writable: false });
+    return { readable, writeFd };
+  } catch (e) {
+    if (readFd >= 0) fs.closeSync(readFd);
+    throw e;
+  } finally {
+    fs.rmSync(file, { force: true });
+  }
+}
+
+let devNull = -1;
+/** The container's stdin: /dev/null (one fd for every container), so a program reading it
+ *  sees EOF instead of whatever file the first open() would have put at fd 0. */
+export function nullInput(): number {
+  if (devNull < 0) devNull = fs.openSync('/dev/null', fs.constants.O_RDONLY);
+  return devNull;
+}
+
+/** Everything the stream carries until its end, as text. */
+export function collect(s: net.Socket): Promise<string> {
+  return new Promise((resolve, reject) => {
+    let text = '';
+    s.setEncoding('utf8');
+    s.on('data', (c: string) => (text += c));
+    s.once('end', () => resolve(text));
+    s.once('error', reject);
+  });
+}
