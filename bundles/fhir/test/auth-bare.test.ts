@@ -5,6 +5,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { once } from 'node:events';
 import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type AddressInfo } from 'node:net';
 import { join } from 'node:path';
 import { generateKeyPair, SignJWT, type JWK } from 'jose';
 import { Secret, TOTP } from 'otpauth';
@@ -427,6 +428,38 @@ describe('SMART on FHIR: discovery, tokens and scopes', () => {
     ])
       expect(descs).toContain(text);
     expect(s.stderr()).not.toContain('request failed');
+  });
+});
+
+describe('SMART on FHIR: assertions across a restart', () => {
+  it('refuses an assertion replayed after the server restarted (spent jti are kept in the data volume)', async () => {
+    const port = await new Promise<number>((resolve) => {
+      const srv = createServer().listen(0, '127.0.0.1', () => {
+        const { port } = srv.address() as AddressInfo;
+        srv.close(() => resolve(port));
+      });
+    });
+    const env = { HAKO_FHIR_LISTEN: `127.0.0.1:${port}` };
+    const first = await start(env);
+    const c = await registerClient(first.data, 'restarter', 'system/Patient.rs');
+    await reload();
+    const url = `${first.baseUrl}/auth/token`;
+    const form = (a: string) => ({
+      grant_type: 'client_credentials',
+      scope: 'system/Patient.rs',
+      client_assertion_type: ASSERTION_TYPE,
+      client_assertion: a,
+    });
+    const spent = await assertion(c, url);
+    expect((await tokenRequest(first.baseUrl, form(spent))).status).toBe(200);
+    first.child.kill('SIGTERM');
+    await once(first.child, 'exit');
+    const second = await start(env, first.data);
+    const replay = await tokenRequest(second.baseUrl, form(spent));
+    expect(replay.status, JSON.stringify(replay.body)).toBe(401);
+    expect(replay.body.error_description).toMatch(/was used before \(replay\)/);
+    // control: a fresh assertion of the same client is accepted by the restarted server
+    expect((await tokenRequest(second.baseUrl, form(await assertion(c, url)))).status).toBe(200);
   });
 });
 

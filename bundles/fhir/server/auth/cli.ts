@@ -231,7 +231,8 @@ export async function run(argv: string[], defaultData: string, out: Out = (l) =>
     const count = values.n === undefined ? 20 : Number(values.n);
     if (!Number.isInteger(count) || count < 1) throw new UsageError('-n is a number of events');
     // Whoever can read the data volume is its administrator: a short token signed with the server's key.
-    const tokens = new Tokens(await signingKey(data, false));
+    // It only issues: it never accepts a client assertion.
+    const tokens = new Tokens(await signingKey(data, false), { spend: () => Promise.resolve(false) });
     const token = await tokens.issue(
       { kind: 'admin', client_id: 'hako-fhir-admin', sub: 'hako-fhir-admin', scope: 'system/AuditEvent.rs' },
       60,

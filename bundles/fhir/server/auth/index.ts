@@ -44,7 +44,6 @@ export type AuthOptions = { repo: AuditStore; log: (sentence: string) => void; e
 export class AuthService {
   readonly isType = isResourceType;
   readonly registry: RegistryView;
-  readonly state: ServerState;
   readonly audit: AuditWriter;
   private readonly limiter = new Limiter();
   private readonly pending = new Map<string, PendingLogin>();
@@ -55,12 +54,12 @@ export class AuthService {
   private constructor(
     dataDir: string,
     readonly tokens: Tokens,
+    readonly state: ServerState,
     private readonly supervisor: string,
     private readonly jwks: string,
     o: AuthOptions,
   ) {
     this.registry = new RegistryView(dataDir, o.log);
-    this.state = new ServerState(dataDir);
     this.audit = new AuditWriter(o.repo, o.log);
     this.rates = {
       token: parseRate(o.env.HAKO_FHIR_RATE_TOKEN, { count: 30, seconds: 60 }, 'HAKO_FHIR_RATE_TOKEN'),
@@ -79,7 +78,15 @@ export class AuthService {
     if (mode !== 'on') throw new Error(`HAKO_FHIR_AUTH=${mode} is not on or off`);
     ensureAuthDir(dataDir);
     const key = await signingKey(dataDir);
-    const svc = new AuthService(dataDir, new Tokens(key), supervisorSecret(dataDir), JSON.stringify({ keys: [key.publicJwk] }), o);
+    const state = new ServerState(dataDir);
+    const svc = new AuthService(
+      dataDir,
+      new Tokens(key, state),
+      state,
+      supervisorSecret(dataDir),
+      JSON.stringify({ keys: [key.publicJwk] }),
+      o,
+    );
     await svc.registry.refresh();
     if (Object.keys(svc.registry.current.clients).length === 0) {
       o.log(

@@ -1,6 +1,7 @@
 // The server's own auth state, DATA/auth/state.json (0600), written only by the server
 // (temp + fsync + rename) when it changes: refresh tokens (by their SHA-256, never the token),
-// TOTP lock-outs and the last TOTP step each user spent. The admin command never writes it:
+// TOTP lock-outs, the last TOTP step each user spent, and the client assertions (jti) spent, until
+// they expire, so a restart does not reopen a replay window. The admin command never writes it:
 // `users remove` and `users unlock` act through the registry (a removed user's refresh tokens no
 // longer match a user; an unlock bumps the user's generation, which voids older lock-outs).
 import { createHash } from 'node:crypto';
@@ -10,7 +11,13 @@ import { authDir, writeSecretFile } from './registry.js';
 
 export type RefreshRecord = { client: string; user: string; scope: string; patient?: string; exp: number; generation: number };
 type Lockout = { failures: number; generation: number };
-type StateData = { refresh: Record<string, RefreshRecord>; lockouts: Record<string, Lockout>; steps: Record<string, number> };
+type StateData = {
+  refresh: Record<string, RefreshRecord>;
+  lockouts: Record<string, Lockout>;
+  steps: Record<string, number>;
+  /** digest(client + jti) -> until when it could still be accepted (seconds). */
+  assertions: Record<string, number>;
+};
 
 export const MAX_CODE_FAILURES = 5;
 
@@ -29,7 +36,12 @@ export class ServerState {
     } catch {
       data = undefined;
     }
-    this.data = { refresh: data?.refresh ?? {}, lockouts: data?.lockouts ?? {}, steps: data?.steps ?? {} };
+    this.data = {
+      refresh: data?.refresh ?? {},
+      lockouts: data?.lockouts ?? {},
+      steps: data?.steps ?? {},
+      assertions: data?.assertions ?? {},
+    };
   }
 
   private get file(): string {
@@ -40,6 +52,7 @@ export class ServerState {
   private save(): Promise<void> {
     const now = Date.now() / 1000;
     for (const [k, r] of Object.entries(this.data.refresh)) if (r.exp < now) delete this.data.refresh[k];
+    for (const [k, until] of Object.entries(this.data.assertions)) if (until < now) delete this.data.assertions[k];
     const text = JSON.stringify(this.data);
     this.writing = this.writing.then(() => writeSecretFile(this.dataDir, this.file, text));
     return this.writing;
@@ -60,6 +73,16 @@ export class ServerState {
     const k = digest(token);
     if (!this.data.refresh[k]) return false;
     delete this.data.refresh[k];
+    await this.save();
+    return true;
+  }
+
+  /** Spends a client assertion's id: false when it was spent before (a replay), also before a restart. */
+  async spend(key: string, until: number): Promise<boolean> {
+    const k = digest(key);
+    const seen = this.data.assertions[k];
+    if (seen !== undefined && seen >= Date.now() / 1000) return false;
+    this.data.assertions[k] = until;
     await this.save();
     return true;
   }

@@ -27,12 +27,18 @@ export type AccessClaims = {
   exp: number;
 };
 
+/** Remembers spent assertion ids until they expire; spend() is false for one seen before. */
+export type SpentAssertions = { spend(key: string, until: number): Promise<boolean> };
+
 export class Tokens {
   /** Verified access tokens until they expire: the read path pays a Map lookup, not a signature check. */
   private readonly verified = new Map<string, AccessClaims>();
-  private readonly seenJti = new Map<string, number>();
 
-  constructor(private readonly key: SigningKey) {}
+  /** spent: the assertions' jti already used, kept in the data volume so a restart forgets none. */
+  constructor(
+    private readonly key: SigningKey,
+    private readonly spent: SpentAssertions,
+  ) {}
 
   async issue(claims: Omit<AccessClaims, 'exp'>, seconds: number): Promise<string> {
     const { kind, client_id, sub, scope, patient } = claims;
@@ -131,10 +137,8 @@ export class Tokens {
     const now = Math.floor(Date.now() / 1000);
     if (payload.exp! > now + MAX_ASSERTION_SECONDS + CLOCK_SKEW)
       throw new OAuthError('invalid_client', `client_assertion expires more than ${MAX_ASSERTION_SECONDS} s from now`);
-    const jti = `${id}\n${payload.jti}`;
-    for (const [k, exp] of this.seenJti) if (exp < now - CLOCK_SKEW) this.seenJti.delete(k);
-    if (this.seenJti.has(jti)) throw new OAuthError('invalid_client', `client_assertion jti ${payload.jti} was used before (replay)`);
-    this.seenJti.set(jti, payload.exp!);
+    if (!(await this.spent.spend(`${id}\n${payload.jti}`, payload.exp! + CLOCK_SKEW)))
+      throw new OAuthError('invalid_client', `client_assertion jti ${payload.jti} was used before (replay)`);
     return client;
   }
 }
