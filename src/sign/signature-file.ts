@@ -88,6 +88,13 @@ export function parseSignatureFile(text: string, shown: string): SignatureDocume
   } catch (e) {
     throw new HakoError(`${shown} is not valid JSON: ${(e as Error).message}`);
   }
+  // The kind of file first: "not a signature" says more than the first missing field.
+  const head = typeof v === 'object' && v !== null && !Array.isArray(v) ? (v as Record<string, unknown>) : undefined;
+  if (head?.type !== SIGNATURE_TYPE)
+    throw new HakoError(
+      `${shown}: type: expected "${SIGNATURE_TYPE}", not ${JSON.stringify(head?.type ?? v)}: not a hako bundle signature`,
+    );
+  if (head.version !== 1) throw new HakoError(`${shown}: version: ${JSON.stringify(head.version)} is not a version hako reads (1)`);
   if (!Check(SignatureDoc, v)) {
     const first = Errors(SignatureDoc, v).First()!;
     throw new HakoError(`${shown}: ${jsonPath(first.path)}: ${first.message.toLowerCase()}`);

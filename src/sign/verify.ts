@@ -64,16 +64,16 @@ export function verifyBundle(bundleArg: string, trustDir: string): Verified {
       `${SIGNATURE_FILE}: the signature does not verify with ${signer.name}'s key (fingerprint ${signer.fingerprint}): the file was altered after signing`,
     );
   // From here the document is the signer's own: every difference is a change to the bundle.
-  const by = `since ${signer.name} signed the bundle`;
+  const changed = `the bundle changed since ${signer.name} signed it`;
   const configBytes = readBytes(path.join(bundle, 'config.json'), 'config.json', MAX_CONFIG_BYTES);
   if (configBytes.length !== doc.config.size || createHash('sha256').update(configBytes).digest('hex') !== doc.config.sha256)
-    throw new HakoError(`config.json changed ${by}`);
+    throw new HakoError(`${changed}: config.json changed`);
   const config = validateConfig(parseJson(configBytes.toString('utf8'), 'config.json'));
   // Signed along with config.json: equal unless the signer's tool was not hako sign.
   if (config.root!.path !== doc.rootfs.path)
     throw new HakoError(`${SIGNATURE_FILE}: rootfs.path: "${doc.rootfs.path}" is not config.json's root.path "${config.root!.path}"`);
   const now = buildManifest(path.resolve(bundle, config.root!.path), doc.rootfs.path);
   const diffs = diffManifests(doc.rootfs.entries, now, doc.rootfs.path);
-  if (diffs.length) throw new HakoError(`${summarize(diffs)} (${by})`);
+  if (diffs.length) throw new HakoError(`${changed}: ${summarize(diffs)}`);
   return { config, signer, entries: now.length };
 }
