@@ -184,6 +184,12 @@ export const scenarios = {
     process.kill(process.pid, 'SIGKILL');
   },
 
+  /** One hako.run(options): the suites that run a container as either user (api-run.ts). */
+  async run({ root, options }) {
+    const hako = new Hako({ root });
+    return { pids: [], ...(await hako.run(options)) };
+  },
+
   /** A fresh Hako on a root with stale containers: its first start sweeps them. */
   async sweep({ root, rootfs }) {
     const hako = new Hako({ root });

@@ -1,9 +1,10 @@
 // Real containers, rootless and as root: what the plan promised is what the
 // process sees from inside (/proc/self/status, uid_map, hostname, rlimits,
-// the pid namespace, masked paths).
+// the pid namespace, masked paths). Run through the library (`hako.run`), rootless and as root.
 import { describe, it, expect } from 'vitest';
-import { makeBundle, hako, WHO, testUserIds } from '../helpers/hako.js';
+import { makeBundle, WHO, testUserIds } from '../helpers/hako.js';
 import { IS_ROOT } from '../helpers/env.js';
+import { apiRun } from '../harness/api-run.js';
 
 const SCRIPT = [
   'echo uid=$(id -u) gid=$(id -g) groups=$(id -G)',
@@ -30,7 +31,7 @@ function parse(out: string): Record<string, string> {
 }
 
 describe.each(WHO)('container process (%s)', (who) => {
-  it.skipIf(who === 'root' && !IS_ROOT)('gets exactly the identity, capabilities and limits of its config', () => {
+  it.skipIf(who === 'root' && !IS_ROOT)('gets exactly the identity, capabilities and limits of its config', async () => {
     const { bundle, root } = makeBundle(who, (c) => {
       c.hostname = 'fhir-box';
       c.process!.args = ['sh', '-c', SCRIPT];
@@ -46,9 +47,9 @@ describe.each(WHO)('container process (%s)', (who) => {
         ambient: [],
       };
     });
-    const r = hako(who, root, ['run', '-b', bundle, 'proc1']);
+    const r = await apiRun(who, root, { bundle });
     expect(r.stderr).toBe('');
-    expect(r.status).toBe(0);
+    expect(r.code).toBe(0);
     const v = parse(r.stdout);
     expect(v.uid).toBe('0 gid=0 groups=0');
     // uid 0 gets effective = permitted at execve (the kernel's rule for root, as under runc).
@@ -72,7 +73,7 @@ describe.each(WHO)('container process (%s)', (who) => {
     expect(v.env).toBe('bar');
   });
 
-  it.skipIf(who === 'root' && !IS_ROOT)('propagates the exit code and runs as a non-root user with ambient capabilities', () => {
+  it.skipIf(who === 'root' && !IS_ROOT)('propagates the exit code and runs as a non-root user with ambient capabilities', async () => {
     const { bundle, root } = makeBundle(who, (c) => {
       c.process!.args = ['sh', '-c', 'grep -E "^Cap(Eff|Amb):" /proc/self/status; id -u; exit 7'];
       c.process!.user = { uid: who === 'rootless' ? 0 : 1000, gid: who === 'rootless' ? 0 : 1000 };
@@ -84,8 +85,8 @@ describe.each(WHO)('container process (%s)', (who) => {
         ambient: ['CAP_NET_BIND_SERVICE'],
       };
     });
-    const r = hako(who, root, ['run', '-b', bundle, 'proc2']);
-    expect(r.status).toBe(7);
+    const r = await apiRun(who, root, { bundle });
+    expect(r.code).toBe(7);
     expect(r.stdout).toContain('CapEff:\t0000000000000400');
     expect(r.stdout).toContain('CapAmb:\t0000000000000400');
     expect(r.stdout).toContain(who === 'rootless' ? '\n0\n' : '\n1000\n');
