@@ -9,7 +9,7 @@ import http from 'node:http';
 import path from 'node:path';
 import { spawnSync } from 'node:child_process';
 import { afterAll, afterEach, beforeAll, describe, expect, test } from 'vitest';
-import { BUSYBOX_ROOTFS, CLI, IS_ROOT } from '../helpers/env.js';
+import { BUSYBOX_ROOTFS, CLI, IS_ROOT, REPO } from '../helpers/env.js';
 import { clientDir, pidsMentioning, removeTree, skipReason } from './clients/daemons.js';
 import type { Msg, Service } from './cri/client.js';
 import { CNI_BIN_DIR, startCriContainerd, type CriContainerd } from './cri/daemon.js';
@@ -33,18 +33,27 @@ const NETWORK = { bridge: 'cri-hako0', subnet: '10.219.19.0/24' };
 const CGROUP_PARENT = `/cri-hako-${process.pid}`;
 const V1_ROOT = '/sys/fs/cgroup';
 
-/** GET over plain HTTP with a deadline; resolves status and body. */
-function get(url: string, timeoutMs = 5_000): Promise<{ status: number; body: string }> {
+/** One HTTP request with a deadline; resolves the status, the Location header and the body. */
+function request(
+  method: string,
+  url: string,
+  body?: object,
+  timeoutMs = 5_000,
+): Promise<{ status: number; body: string; location?: string }> {
   return new Promise((resolve, reject) => {
-    const req = http.get(url, { timeout: timeoutMs }, (res) => {
-      let body = '';
-      res.on('data', (d) => (body += d));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body }));
+    const payload = body ? JSON.stringify(body) : undefined;
+    const headers: Record<string, string> = payload ? { 'content-type': 'application/fhir+json' } : {};
+    const req = http.request(url, { method, timeout: timeoutMs, headers }, (res) => {
+      let text = '';
+      res.on('data', (d) => (text += d));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: text, location: res.headers.location }));
     });
-    req.on('timeout', () => req.destroy(new Error(`GET ${url}: no answer in ${timeoutMs} ms`)));
+    req.on('timeout', () => req.destroy(new Error(`${method} ${url}: no answer in ${timeoutMs} ms`)));
     req.on('error', reject);
+    req.end(payload);
   });
 }
+const get = (url: string) => request('GET', url);
 
 async function until<T>(what: string, fn: () => Promise<T | undefined | null | false>, timeoutMs = 30_000): Promise<T> {
   const end = Date.now() + timeoutMs;
@@ -151,6 +160,19 @@ describe.skipIf(skip)(`containerd's CRI drives hako as the RuntimeClass handler 
     return JSON.parse(info.info).pid;
   }
 
+  test("docs/kubernetes.md's containerd config is one containerd accepts, with the hako entry", () => {
+    const doc = fs.readFileSync(path.join(REPO, 'docs/kubernetes.md'), 'utf8');
+    const toml = /```toml\n([\s\S]*?)```/.exec(doc)![1];
+    const file = path.join(dir, 'docs-config.toml');
+    fs.writeFileSync(file, toml);
+    const r = spawnSync('containerd', ['--config', file, 'config', 'dump'], { encoding: 'utf8' });
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toContain('restrict_oom_score_adj = true');
+    const entry = r.stdout.slice(r.stdout.indexOf('[plugins."io.containerd.grpc.v1.cri".containerd.runtimes.hako]'));
+    expect(entry).toMatch(/^\s+runtime_type = "io.containerd.runc.v2"$/m);
+    expect(entry).toMatch(/^\s+BinaryName = "\/usr\/local\/bin\/hako"$/m);
+  });
+
   test('Version and Status: the CRI v1 API answers, the runtime and the network are ready', async () => {
     const v = await rt.Version({ version: 'v1' });
     expect(v.runtime_api_version).toBe('v1');
@@ -190,8 +212,10 @@ describe.skipIf(skip)(`containerd's CRI drives hako as the RuntimeClass handler 
     const r = await exec(c.id, ['sh', '-c', 'echo out; echo err >&2; echo "$(id -u) $(pwd)"; exit 3']);
     expect(r).toEqual({ out: 'out\n0 /tmp\n', err: 'err\n', code: 3 });
     const t0 = Date.now();
-    await expect(exec(c.id, ['sleep', '30'], 1)).rejects.toThrow(/timeout/);
+    await expect(exec(c.id, ['sleep', '31'], 1)).rejects.toThrow(/timeout/);
     expect(Date.now() - t0).toBeLessThan(15_000);
+    // ... and the hung command is gone, not left running in the container.
+    await until('the timed-out exec to be killed', async () => !(await exec(c.id, ['ps', '-o', 'args'])).out.includes('sleep 31'), 10_000);
   });
 
   test('container logs: the CRI log format (RFC 3339 time, stream, F/P tag), stdout and stderr kept apart', async () => {
@@ -466,27 +490,66 @@ describe.skipIf(skip)(`containerd's CRI drives hako as the RuntimeClass handler 
       expect(r.status, r.stderr).toBe(0);
     }, 600_000);
 
-    test('the bundle image runs through the CRI with a read-only root and answers GET /metadata on the pod IP', async () => {
+    test("the bundle image runs under the restricted Pod Security Standard, with the kubelet's mounts, and answers on the pod IP", async () => {
+      // What the kubelet hands a pod: a volume for the data, its own /etc/hosts, the termination log, a read-only token dir.
       const data = path.join(dir, 'fhir-data');
       fs.mkdirSync(data, { mode: 0o700 });
+      fs.chownSync(data, 65534, 65534);
+      const hosts = path.join(dir, 'fhir-etc-hosts');
+      fs.writeFileSync(hosts, '# Kubernetes-managed hosts file.\n127.0.0.1\tlocalhost\n');
+      const termination = path.join(dir, 'fhir-termination-log');
+      fs.writeFileSync(termination, '');
+      const token = path.join(dir, 'fhir-token');
+      fs.mkdirSync(token);
+      fs.writeFileSync(path.join(token, 'namespace'), 'default');
       const pod = await runPod('cri-fhir');
       const { status } = await rt.PodSandboxStatus({ pod_sandbox_id: pod.id });
-      const bundleEnv = JSON.parse(fs.readFileSync(path.join(path.dirname(CLI), '../bundles/fhir/config.json'), 'utf8')).process.env;
+      const bundleEnv = JSON.parse(fs.readFileSync(path.join(REPO, 'bundles/fhir/config.json'), 'utf8')).process.env;
       const envs = Object.fromEntries((bundleEnv as string[]).map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)]));
+      // restricted: non-root, no privilege escalation, every capability dropped, seccomp RuntimeDefault; and a read-only root.
       const c = await runContainer(pod, 'fhir', [], {
         image: FHIR_IMAGE,
         envs: { ...envs, HAKO_FHIR_LISTEN: '0.0.0.0:8080', HAKO_FHIR_AUTH: 'off' },
-        mounts: [{ container_path: '/data', host_path: data }],
-        securityContext: { readonly_rootfs: true, capabilities: { drop_capabilities: ['ALL'] } },
+        mounts: [
+          { container_path: '/data', host_path: data },
+          { container_path: '/etc/hosts', host_path: hosts },
+          { container_path: '/dev/termination-log', host_path: termination },
+          { container_path: '/var/run/secrets/kubernetes.io/serviceaccount', host_path: token, readonly: true },
+        ],
+        securityContext: {
+          run_as_user: { value: 65534 },
+          run_as_group: { value: 65534 },
+          no_new_privs: true,
+          readonly_rootfs: true,
+          capabilities: { drop_capabilities: ['ALL'] },
+          seccomp: { profile_type: 'RuntimeDefault' },
+        },
       });
       const res = await until('the FHIR server to answer', () => get(`http://${status.network.ip}:8080/metadata`), 90_000);
       expect(res.status).toBe(200);
       const cs = JSON.parse(res.body);
       expect(cs.resourceType).toBe('CapabilityStatement');
       expect(cs.fhirVersion).toMatch(/^4\.0/);
-      // A write lands in the volume the kubelet would have mounted.
-      const logs = readCriLog(pod.config, c.config);
-      expect(logs.length).toBeGreaterThan(0);
+      // A write is served back, and lands in the volume the kubelet would have mounted.
+      const created = await request('POST', `http://${status.network.ip}:8080/Patient`, {
+        resourceType: 'Patient',
+        name: [{ family: 'Pod', given: ['Cri'] }],
+      });
+      expect(created.status).toBe(201);
+      const read = await get(created.location!);
+      expect(read.status).toBe(200);
+      expect(JSON.parse(read.body).name[0].family).toBe('Pod');
+      expect(readCriLog(pod.config, c.config).length).toBeGreaterThan(0);
+      // Seen from the host: the process as the kubelet asked, the mounts where it put them.
+      const pid = await initPid(c.id);
+      const st = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+      expect(st).toMatch(/^Uid:\s+65534\s+65534\s+65534\s+65534$/m);
+      expect(st).toMatch(/^CapEff:\s+0{16}$/m);
+      expect(st).toMatch(/^NoNewPrivs:\s+1$/m);
+      expect(st).toMatch(/^Seccomp:\s+2$/m);
+      expect(fs.readFileSync(`/proc/${pid}/root/etc/hosts`, 'utf8')).toBe(fs.readFileSync(hosts, 'utf8'));
+      expect(fs.readFileSync(`/proc/${pid}/root/var/run/secrets/kubernetes.io/serviceaccount/namespace`, 'utf8')).toBe('default');
+      expect(fs.existsSync(`/proc/${pid}/root/dev/termination-log`)).toBe(true);
       await rt.StopContainer({ container_id: c.id, timeout: 20 });
       const s = (await rt.ContainerStatus({ container_id: c.id })).status;
       expect([s.state, s.exit_code]).toEqual(['CONTAINER_EXITED', 0]);
