@@ -86,6 +86,9 @@ for (const c of [
 const LAZY: Record<string, { module: string; name: string }> = {
   up: { module: './commands/up.js', name: 'upCommand' },
   profile: { module: './commands/profile.js', name: 'profileCommand' },
+  keys: { module: './commands/keys.js', name: 'keysCommand' },
+  seal: { module: './commands/seal.js', name: 'sealCommand' },
+  open: { module: './commands/open.js', name: 'openCommand' },
   sign: { module: './commands/sign.js', name: 'signCommand' },
   verify: { module: './commands/verify.js', name: 'verifyCommand' },
 };

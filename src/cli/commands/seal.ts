@@ -1,0 +1,35 @@
+// seal --from KEY --to ID.id.json... FILE: a FHIR resource sealed to one or more recipients
+// (a signed JWE, src/seal/envelope.ts), written to stdout or -o.
+import { Command } from 'commander';
+import { HakoError } from '../../errors.js';
+import { sealEnvelope } from '../../seal/envelope.js';
+import { loadIdentity, loadPrivateKey } from '../../seal/keys.js';
+import { readInput, writeOutput } from '../../seal/files.js';
+
+export const sealCommand = new Command('seal')
+  .description('seal a FHIR resource (JSON) to recipients: a JWE only they can open, signed by you')
+  .argument('<file>', 'the FHIR resource, e.g. a Bundle')
+  .requiredOption('--from <key>', 'your private key (NAME.key), which signs the envelope')
+  .requiredOption('--to <id...>', "each recipient's identity (NAME.id.json)")
+  .option('-o, --output <file>', 'where to write the envelope (default stdout)')
+  .action(async function (this: Command, file: string) {
+    const o = this.opts() as { from: string; to: string[]; output?: string };
+    const from = loadPrivateKey(o.from);
+    const to = o.to.map((p) => loadIdentity(p));
+    const plaintext = readInput('seal', file);
+    checkFhirJson(file, plaintext);
+    const env = await sealEnvelope(plaintext, from, to);
+    writeOutput('seal', o.output, Buffer.from(JSON.stringify(env, null, 2) + '\n'), 0o644);
+  });
+
+/** The envelope says cty application/fhir+json: hold the sender to it. */
+function checkFhirJson(file: string, bytes: Buffer): void {
+  let v: unknown;
+  try {
+    v = JSON.parse(bytes.toString('utf8'));
+  } catch {
+    throw new HakoError(`seal: ${file} is not JSON (a FHIR resource in JSON is sealed)`);
+  }
+  if (typeof v !== 'object' || v === null || typeof (v as { resourceType?: unknown }).resourceType !== 'string')
+    throw new HakoError(`seal: ${file} is not a FHIR resource: no resourceType`);
+}
