@@ -14,6 +14,7 @@ import { clientDir, pidsMentioning, removeTree, skipReason } from './clients/dae
 import type { Msg, Service } from './cri/client.js';
 import { CNI_BIN_DIR, startCriContainerd, type CriContainerd } from './cri/daemon.js';
 import { BUSYBOX_IMAGE, FHIR_IMAGE, busyboxArchive, fhirArchive, pauseArchive } from './cri/images.js';
+import { execStream } from './cri/stream.js';
 import { containerConfig, readCriLog, sandboxConfig, waitContainer, type ContainerOptions, type PodOptions } from './cri/pod.js';
 
 const CNI_PLUGINS = ['bridge', 'host-local', 'loopback'];
@@ -216,6 +217,25 @@ describe.skipIf(skip)(`containerd's CRI drives hako as the RuntimeClass handler 
     expect(Date.now() - t0).toBeLessThan(15_000);
     // ... and the hung command is gone, not left running in the container.
     await until('the timed-out exec to be killed', async () => !(await exec(c.id, ['ps', '-o', 'args'])).out.includes('sleep 31'), 10_000);
+  });
+
+  test("Exec streaming (kubectl exec's path): the URL's WebSocket carries stdout, stderr and the exit code", async () => {
+    const pod = await runPod('cri-stream');
+    const c = await runContainer(pod, 'app', ['sleep', '600']);
+    const { url } = await rt.Exec({
+      container_id: c.id,
+      cmd: ['sh', '-c', 'echo streamed; echo to-err >&2; exit 3'],
+      stdout: true,
+      stderr: true,
+    });
+    expect(url).toMatch(/^http:\/\/127\.0\.0\.1:\d+\/exec\//);
+    const r = await execStream(url);
+    expect([r.stdout, r.stderr]).toEqual(['streamed\n', 'to-err\n']);
+    expect(r.status.status).toBe('Failure');
+    expect(r.status.details?.causes).toContainEqual({ reason: 'ExitCode', message: '3' });
+    // Control: a command that succeeds reports Success.
+    const ok = await rt.Exec({ container_id: c.id, cmd: ['true'], stdout: true, stderr: true });
+    expect((await execStream(ok.url)).status.status).toBe('Success');
   });
 
   test('container logs: the CRI log format (RFC 3339 time, stream, F/P tag), stdout and stderr kept apart', async () => {
