@@ -10,7 +10,7 @@ import { defaultSpec } from '../../src/oci/default.js';
 import type { HostFacts } from '../../src/host/facts.js';
 import { HakoError } from '../../src/errors.js';
 import { parseShimAnnotations, parseConnectRule, shimConfigText, shimContainerDir } from '../../src/plan/shim.js';
-import { limitLayers, hostLimitLayers } from '../../src/plan/limit-layers.js';
+import { limitLayers, hostLimitLayers, shimCeilingsHeldByCgroups } from '../../src/plan/limit-layers.js';
 import { parseDenial, describeDenial, readNewDenials } from '../../src/runtime/shim.js';
 
 const host: HostFacts = { uid: 1000, gid: 1000, user: 'alice', lastCap: 40, landlockAbi: 7, cgroup2Unified: true };
@@ -87,6 +87,9 @@ describe('run.hako.shim.* annotations', () => {
     // An empty allowlist is still an allowlist: it allows nothing.
     expect(shimConfigText(parseShimAnnotations({ [`${S}connect`]: '' })!)).toBe('connect-set\n');
     expect(parseConnectRule('192.168.0.0/16:5432')).toEqual({ family: 'inet', addr: '192.168.0.0', prefix: 16, port: 5432 });
+    // A unix path ending in * is a prefix (the FHIR server's lock sockets); a * elsewhere is refused.
+    expect(parseConnectRule('/data/lock.*')).toEqual({ family: 'unix', path: '/data/lock.*' });
+    expect(() => parseConnectRule('/data/*/lock')).toThrow(/a \* may only end a unix socket path/);
   });
 });
 
@@ -207,5 +210,19 @@ describe('which layer holds each limit', () => {
       ['shim'],
       ['shim'],
     ]);
+  });
+});
+
+describe('the shim ceilings hako up leaves to cgroups', () => {
+  const c = structuredClone(defaultSpec(false));
+  c.linux!.resources = { memory: { limit: 1 << 29 }, pids: { limit: 512 } } as never;
+  const shim = { memory: 1 << 29, processes: 64, connect: [] };
+  it('none rootless here, both as root on a hybrid host, only what a controller holds', () => {
+    expect(shimCeilingsHeldByCgroups(c, { v2: [], v1: [] }, shim)).toEqual([]);
+    expect(shimCeilingsHeldByCgroups(c, { v2: ['hugetlb'], v1: ['memory', 'pids', 'cpu'] }, shim)).toEqual(['memory', 'processes']);
+    expect(shimCeilingsHeldByCgroups(c, { v2: ['pids'], v1: [] }, shim)).toEqual(['processes']);
+    // A ceiling the config does not also ask of the cgroups stays the shim's.
+    expect(shimCeilingsHeldByCgroups(defaultSpec(false), { v2: ['memory', 'pids'], v1: [] }, shim)).toEqual([]);
+    expect(shimCeilingsHeldByCgroups(c, { v2: ['memory', 'pids'], v1: [] }, null)).toEqual([]);
   });
 });
