@@ -10,6 +10,11 @@ import { scratchForThisFile, WHO } from '../helpers/hako.js';
 import { runScenario, leftovers, ourMounts, hostToolsRootfs, NOTHING_LEFT } from '../harness/scenario.js';
 
 const { scratch } = scratchForThisFile();
+const text = (s: NodeJS.ReadableStream) =>
+  new Promise<string>((resolve) => {
+    let t = '';
+    s.on('data', (d: Buffer) => (t += d)).on('end', () => resolve(t));
+  });
 const root = scratch(IS_ROOT ? 'root' : 'rootless', 'hrn-inproc-');
 
 // A fresh container per test, in this process: the one-line fixture.
@@ -36,6 +41,30 @@ describe('the library in this process (vitest fixture)', () => {
   it('runs one-shot containers from the same Hako', async ({ hako }) => {
     const rs = await Promise.all([1, 2, 3].map((i) => hako.run({ rootfs: BUSYBOX_ROOTFS, args: ['sh', '-c', `echo ${i}`] })));
     expect(rs.map((r) => r.stdout)).toEqual(['1\n', '2\n', '3\n']);
+  });
+
+  it.skipIf(!IS_ROOT)('applies limits, user and cwd (the pids limit holds: a control without it forks freely)', async ({ hako }) => {
+    const forks = 'ulimit -n; id -u; pwd; for i in $(seq 20); do sleep 1 & done; wait; echo forked';
+    const limited = await hako.start({
+      rootfs: BUSYBOX_ROOTFS,
+      args: ['sh', '-c', forks],
+      limits: { pids: 9, memory: 64 << 20, nofile: 77 },
+      user: 1000,
+      cwd: '/tmp',
+    });
+    // On this host the limits go to cgroup v1 hierarchies (hybrid mode), under hako/<id>.
+    expect(fs.readFileSync(`/sys/fs/cgroup/pids/hako/${limited.id}/pids.max`, 'utf8').trim()).toBe('9');
+    expect(fs.readFileSync(`/sys/fs/cgroup/memory/hako/${limited.id}/memory.limit_in_bytes`, 'utf8').trim()).toBe(String(64 << 20));
+    const [out, err, exit] = await Promise.all([text(limited.stdout), text(limited.stderr), limited.wait()]);
+    await limited.close();
+    // sh gives up at the fork the pids limit refuses.
+    expect({ out, err, exit }).toEqual({
+      out: '77\n1000\n/tmp\n',
+      err: expect.stringMatching(/can't fork/),
+      exit: { code: 2, signal: null },
+    });
+    const control = await hako.run({ rootfs: BUSYBOX_ROOTFS, args: ['sh', '-c', forks], limits: { nofile: 77 }, user: 1000, cwd: '/tmp' });
+    expect(control).toEqual({ code: 0, signal: null, stdout: '77\n1000\n/tmp\nforked\n', stderr: '' });
   });
 
   it('publishes a port through a handed-in socket', async ({ hako }) => {
