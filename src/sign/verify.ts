@@ -8,7 +8,7 @@ import { HakoError } from '../errors.js';
 import { parseJson, validateConfig, type Config } from '../runtime/index.js';
 import { verify, type Identity } from '../seal/keys.js';
 import { unb64u } from '../seal/b64.js';
-import { buildManifest } from './manifest.js';
+import { buildManifest, type Entry } from './manifest.js';
 import { diffManifests, summarize } from './diff.js';
 import { readBytes } from './read.js';
 import { MAX_CONFIG_BYTES } from './sign.js';
@@ -22,6 +22,9 @@ export interface Verified {
   config: Config;
   signer: Identity;
   entries: number;
+  /** The rootfs as checked (absolute) and its manifest now, for checkWindow. */
+  rootfs: string;
+  manifest: Entry[];
 }
 
 function readSignature(bundle: string, bundleArg: string): SignatureDocument {
@@ -72,8 +75,9 @@ export function verifyBundle(bundleArg: string, trustDir: string): Verified {
   // Signed along with config.json: equal unless the signer's tool was not hako sign.
   if (config.root!.path !== doc.rootfs.path)
     throw new HakoError(`${SIGNATURE_FILE}: rootfs.path: "${doc.rootfs.path}" is not config.json's root.path "${config.root!.path}"`);
-  const now = buildManifest(path.resolve(bundle, config.root!.path), doc.rootfs.path);
+  const rootfs = path.resolve(bundle, config.root!.path);
+  const now = buildManifest(rootfs, doc.rootfs.path);
   const diffs = diffManifests(doc.rootfs.entries, now, doc.rootfs.path);
   if (diffs.length) throw new HakoError(`${changed}: ${summarize(diffs)}`);
-  return { config, signer, entries: now.length };
+  return { config, signer, entries: now.length, rootfs, manifest: now };
 }

@@ -440,4 +440,36 @@ describe.each(WHO)('signed bundles (%s)', (who) => {
     expect(plain.status).toBe(0);
     expect(fs.existsSync(hookRan)).toBe(true);
   });
+
+  test('the window after the check: a signed rootfs others may write, or a writable rootfs, is refused to run (verify still says OK)', () => {
+    const w = signedBundle(who);
+    const key = path.join(w.keys, 'alice.key');
+    const etc = path.join(w.bundle, 'rootfs/etc');
+    fs.chmodSync(etc, 0o777);
+    expect(hako(who, w.root, ['sign', '-b', w.bundle, '--key', key]).status).toBe(0);
+    expect(verify(w).status).toBe(0);
+    const uid = who === 'root' ? 0 : testUserIds().uid;
+    const tail = `so it could change after the check; a signed rootfs may be changed only by you (uid ${uid}) and root`;
+    const r = hako(who, w.root, ['run', '-b', w.bundle, '--require-signed', '--trust', w.trust, 'sgn-window']);
+    expectOneSentence(r, `--require-signed: rootfs/etc: group or others may write to it (mode 0777), ${tail}`);
+    expectNothingLeft(w, 'sgn-window');
+    // A sticky directory (as /tmp) lets others add names only: accepted, and the container runs.
+    fs.chmodSync(etc, 0o1777);
+    expect(hako(who, w.root, ['sign', '-b', w.bundle, '--key', key]).status).toBe(0);
+    const ok = hako(who, w.root, ['run', '-b', w.bundle, '--require-signed', '--trust', w.trust, 'sgn-window']);
+    expect(ok.stderr).toBe('');
+    expect(ok.stdout).toBe('signed-ok\n');
+    fs.chmodSync(etc, 0o755);
+    // A rootfs the container may write: the container could change what was verified.
+    const cfgFile = path.join(w.bundle, 'config.json');
+    rewrite(cfgFile, read(cfgFile).replace('"readonly": true', '"readonly": false'));
+    expect(hako(who, w.root, ['sign', '-b', w.bundle, '--key', key]).status).toBe(0);
+    expect(verify(w).status).toBe(0);
+    const rw = hako(who, w.root, ['run', '-b', w.bundle, '--require-signed', '--trust', w.trust, 'sgn-window']);
+    expectOneSentence(
+      rw,
+      '--require-signed: config.json: root.readonly: must be true for a signed bundle: the container could otherwise change what was verified',
+    );
+    expectNothingLeft(w, 'sgn-window');
+  });
 });
