@@ -356,6 +356,28 @@ describe.skipIf(skip)(`containerd's CRI drives hako as the RuntimeClass handler 
     expect(s.state).not.toBe('CONTAINER_RUNNING');
   });
 
+  test('RunPodSandbox with a sysctl the kernel does not have: one sentence from hako, and neither the pause container nor its IP is left', async () => {
+    const hakoRoot = path.join(dir, 'hako-root/k8s.io');
+    const before = fs.existsSync(hakoRoot) ? fs.readdirSync(hakoRoot) : [];
+    const ipam = path.join(dir, 'ipam', `${NETWORK.bridge}-net`);
+    const ips = () => (fs.existsSync(ipam) ? fs.readdirSync(ipam).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f)) : []);
+    const ipsBefore = ips();
+    const config = sandboxConfig('cri-badsysctl', podOptions());
+    config.linux.sysctls = { 'net.ipv4.no_such_knob': '1' };
+    const err = await rt.RunPodSandbox({ config, runtime_handler: 'hako' }).then(
+      (r) => {
+        pods.push(r.pod_sandbox_id);
+        return '';
+      },
+      (e: Error) => e.message,
+    );
+    expect(err).toMatch(/OCI runtime create failed: set sysctl net\.ipv4\.no_such_knob failed: ENOENT \(step \d+ of \d+\): unknown$/);
+    expect(fs.existsSync(hakoRoot) ? fs.readdirSync(hakoRoot) : []).toEqual(before);
+    expect(ips()).toEqual(ipsBefore);
+    expect((await rt.ListPodSandbox({})).items.filter((p: Msg) => p.metadata.name === 'cri-badsysctl')).toEqual([]);
+    expect(cgroupDirs(config.linux.cgroup_parent).filter((d) => !d.endsWith(config.linux.cgroup_parent))).toEqual([]);
+  });
+
   test('a pod of two containers: net, ipc, uts and pid namespaces shared through the sandbox (joined by path), mount namespaces apart', async () => {
     const pod = await runPod('cri-pair');
     const a = await runContainer(pod, 'a', ['sh', '-c', 'exec sleep 601']);
