@@ -28,6 +28,20 @@ await build({
   logLevel: 'warning',
 });
 
+// The signing code (Ed25519, TypeBox's checks, the manifest walk) is a bundle of its own,
+// loaded only by sign, verify and --require-signed (src/cli/signed.ts): the other verbs do
+// not carry it, and those three do not load hundreds of modules.
+await build({
+  entryPoints: [path.join(repo, 'src/sign/index.ts')],
+  outfile: path.join(repo, 'dist/cli/sign.cjs'),
+  bundle: true,
+  platform: 'node',
+  format: 'cjs',
+  target: 'node20',
+  minify: true,
+  logLevel: 'warning',
+});
+
 // The cache holds the functions a call compiled: make it from calls that run
 // the decision path (spec, then plan of that bundle). Without the native
 // addon (not built yet) there is no cache, and bin/hako compiles as it goes.

@@ -20,6 +20,8 @@ import { resumeCommand } from './commands/resume.js';
 import { updateCommand } from './commands/update.js';
 import { eventsCommand } from './commands/events.js';
 import { doctorCommand } from './commands/doctor.js';
+import { signCommand } from './commands/sign.js';
+import { verifyCommand } from './commands/verify.js';
 import { VERSION, COMMIT } from './version.js';
 
 // commander's usage errors are one line too: its "(Did you mean create?)" joins the error's line.
@@ -77,6 +79,8 @@ for (const c of [
   updateCommand,
   eventsCommand,
   doctorCommand,
+  signCommand,
+  verifyCommand,
 ])
   program.addCommand(c.exitOverride().configureOutput(OUTPUT));
 
@@ -89,8 +93,6 @@ const LAZY: Record<string, { module: string; name: string }> = {
   keys: { module: './commands/keys.js', name: 'keysCommand' },
   seal: { module: './commands/seal.js', name: 'sealCommand' },
   open: { module: './commands/open.js', name: 'openCommand' },
-  sign: { module: './commands/sign.js', name: 'signCommand' },
-  verify: { module: './commands/verify.js', name: 'verifyCommand' },
 };
 const GLOBAL_VALUE_FLAGS = new Set(['--root', '--log', '--log-format', '--rootless', '--criu', '--cgroup-manager']);
 

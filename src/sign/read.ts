@@ -2,14 +2,23 @@
 // parsed from those same bytes), a regular file only, bounded, never blocking on a FIFO.
 import fs from 'node:fs';
 import { HakoError } from '../errors.js';
-import { fileError } from '../runtime/index.js';
+
+// Loaded lazily beside the CLI's bundle (src/cli/signed.ts): the runtime's modules are not
+// imported here, so --require-signed does not load them a second time.
+const WHY: Record<string, string> = {
+  ENOENT: 'no such file',
+  EISDIR: 'it is a directory',
+  ENOTDIR: 'a part of its path is not a directory',
+  EACCES: 'permission denied',
+  ELOOP: 'too many levels of symlinks',
+};
 
 export function readBytes(file: string, shown: string, max: number): Buffer {
   let fd: number;
   try {
     fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
   } catch (e) {
-    throw new HakoError(`cannot read ${shown}: ${fileError(e)}`);
+    throw new HakoError(`cannot read ${shown}: ${WHY[(e as NodeJS.ErrnoException).code ?? ''] ?? (e as Error).message}`);
   }
   try {
     const st = fs.fstatSync(fd);

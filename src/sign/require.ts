@@ -2,7 +2,7 @@
 // made as late as the verb allows (right before the container is created), with the window
 // after it narrowed (window.ts).
 import { HakoError } from '../errors.js';
-import type { Config } from '../runtime/index.js';
+import type { Config } from '../oci/config.js';
 import { verifyBundle } from './verify.js';
 import { checkWindow } from './window.js';
 

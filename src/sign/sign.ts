@@ -3,7 +3,7 @@ import fs from 'node:fs';
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { HakoError } from '../errors.js';
-import { parseJson, validateConfig } from '../runtime/index.js';
+import { parseJson, validateConfig } from '../oci/validate.js';
 import { loadPrivateKey, sign } from '../seal/keys.js';
 import { b64u } from '../seal/b64.js';
 import { buildManifest } from './manifest.js';

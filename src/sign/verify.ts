@@ -5,7 +5,8 @@
 import path from 'node:path';
 import { createHash } from 'node:crypto';
 import { HakoError } from '../errors.js';
-import { parseJson, validateConfig, type Config } from '../runtime/index.js';
+import { parseJson, validateConfig } from '../oci/validate.js';
+import type { Config } from '../oci/config.js';
 import { verify, type Identity } from '../seal/keys.js';
 import { unb64u } from '../seal/b64.js';
 import { buildManifest, type Entry } from './manifest.js';

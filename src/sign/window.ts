@@ -7,7 +7,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { HakoError } from '../errors.js';
-import type { Config } from '../runtime/index.js';
+import type { Config } from '../oci/config.js';
 import { modeString, type Entry } from './manifest.js';
 
 const STICKY = 0o1000;
