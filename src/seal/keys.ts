@@ -110,7 +110,7 @@ function writeNew(p: string, text: string, mode: number): void {
   }
 }
 
-function readJson(p: string, what: string, mustBePrivate: boolean): Record<string, unknown> {
+function readJson(p: string, what: string): { doc: Record<string, unknown>; mode: number } {
   let fd: number;
   try {
     fd = fs.openSync(p, fs.constants.O_RDONLY | fs.constants.O_NOFOLLOW);
@@ -122,10 +122,6 @@ function readJson(p: string, what: string, mustBePrivate: boolean): Record<strin
   try {
     const st = fs.fstatSync(fd);
     if (!st.isFile()) throw new HakoError(`${p}: the ${what} is not a regular file`);
-    if (mustBePrivate && (st.mode & 0o077) !== 0)
-      throw new HakoError(
-        `${p}: the private key file may be read by others (mode ${(st.mode & 0o777).toString(8).padStart(4, '0')}); run chmod 600 ${p}`,
-      );
     if (st.size > 1 << 20) throw new HakoError(`${p}: too large for a ${what} (${st.size} bytes)`);
     const text = fs.readFileSync(fd, 'utf8');
     let v: unknown;
@@ -135,7 +131,7 @@ function readJson(p: string, what: string, mustBePrivate: boolean): Record<strin
       throw new HakoError(`${p}: the ${what} is not JSON (${(e as Error).message})`);
     }
     if (typeof v !== 'object' || v === null || Array.isArray(v)) throw new HakoError(`${p}: the ${what} is not a JSON object`);
-    return v as Record<string, unknown>;
+    return { doc: v as Record<string, unknown>, mode: st.mode };
   } finally {
     fs.closeSync(fd);
   }
@@ -181,7 +177,9 @@ function checkEdPoint(pub: Uint8Array, at: string): void {
 function header(p: string, doc: Record<string, unknown>, type: string, what: string): string {
   if (doc.type !== type) {
     const other = doc.type === KEY_TYPE ? ' (it is a private key file)' : doc.type === ID_TYPE ? ' (it is an identity file)' : '';
-    throw new HakoError(`${p}: type: expected "${type}" for a ${what}, not ${JSON.stringify(doc.type)}${other}`);
+    throw new HakoError(
+      `${p}: type: expected "${type}" for ${what === 'identity' ? 'an' : 'a'} ${what}, not ${JSON.stringify(doc.type)}${other}`,
+    );
   }
   if (typeof doc.name !== 'string' || !NAME.test(doc.name))
     throw new HakoError(`${p}: name: expected a name, not ${JSON.stringify(doc.name)}`);
@@ -199,8 +197,13 @@ function checkKid(p: string, doc: Record<string, unknown>, kid: string): void {
 }
 
 export function loadPrivateKey(p: string): PrivateKey {
-  const doc = readJson(p, 'private key', true);
+  const { doc, mode } = readJson(p, 'private key');
+  // The type first: an identity file given for a key is a mistake to name, not a loose key.
   const name = header(p, doc, KEY_TYPE, 'private key');
+  if ((mode & 0o077) !== 0)
+    throw new HakoError(
+      `${p}: the private key file may be read by others (mode ${(mode & 0o777).toString(8).padStart(4, '0')}); run chmod 600 ${p}`,
+    );
   const xk = keyOf(p, doc, 'X25519', true);
   const ek = keyOf(p, doc, 'Ed25519', true);
   const kid = kidOf(xk.pub, ek.pub);
@@ -209,8 +212,7 @@ export function loadPrivateKey(p: string): PrivateKey {
 }
 
 export function loadIdentity(p: string): Identity {
-  const doc = readJson(p, 'identity', false);
-  return identityFromDocument(doc, p);
+  return identityFromDocument(readJson(p, 'identity').doc, p);
 }
 
 /** An identity from its parsed document (a file, or one embedded elsewhere); `p` names it in errors. */

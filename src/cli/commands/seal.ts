@@ -8,12 +8,15 @@ import { readInput, writeOutput } from '../../seal/files.js';
 
 export const sealCommand = new Command('seal')
   .description('seal a FHIR resource (JSON) to recipients: a JWE only they can open, signed by you')
-  .argument('<file>', 'the FHIR resource, e.g. a Bundle')
+  .argument('[file]', 'the FHIR resource, e.g. a Bundle (it may follow the --to list)')
   .requiredOption('--from <key>', 'your private key (NAME.key), which signs the envelope')
   .requiredOption('--to <id...>', "each recipient's identity (NAME.id.json)")
   .option('-o, --output <file>', 'where to write the envelope (default stdout)')
-  .action(async function (this: Command, file: string) {
+  .action(async function (this: Command, fileArg: string | undefined) {
     const o = this.opts() as { from: string; to: string[]; output?: string };
+    // `--to A.id.json B.id.json FILE`: the variadic --to took FILE too; the last word is the file.
+    const file = fileArg ?? (o.to.length > 1 ? o.to.pop()! : undefined);
+    if (file === undefined) throw new HakoError('seal: no file to seal (hako seal --from KEY --to ID.id.json... FILE)');
     const from = loadPrivateKey(o.from);
     const to = o.to.map((p) => loadIdentity(p));
     const plaintext = readInput('seal', file);
