@@ -2,7 +2,8 @@
 // The library (`import { Hako } from 'hako'`) against the runtimes a test suite would
 // otherwise drive: start-to-exit of /bin/true through `await hako.run(...)` (create, start,
 // wait, output, delete) against `runc run` and `crun run` of the same bundle, interleaved
-// (api runc crun api …), medians and ratios; then containers started and removed per second
+// (api runc crun api …), medians and ratios, with the runtime's own create-start-wait-delete
+// called directly in this process in the same rounds (the library's overhead); then containers started and removed per second
 // by one process, one after another and 8 at a time. As root. crun refuses this
 // hybrid-cgroup host: it runs in a private mount namespace with a tmpfs over /sys/fs/cgroup
 // and --cgroup-manager=disabled (MACHINE.md), and that wrapper's cost, measured alone in the
@@ -64,7 +65,22 @@ const api = async () => {
 };
 await api(); // loads hako-init and the launcher thread once, as a test suite's first container does
 
-const times = { 'hako API (hako.run)': [], ...Object.fromEntries(Object.keys(runners).map((k) => [k, []])) };
+// The runtime underneath, without the library: the same calls on this thread, output to /dev/null.
+const rt = await import(path.join(repo, 'dist/runtime/index.js'));
+const { native } = await import(path.join(repo, 'dist/sys/native.js'));
+const quiet = { debug() {}, info() {}, warn: console.warn, error: console.error };
+const ctx = { store: new rt.Store(path.join(work, 'direct')), rootless: false, log: quiet };
+const devNull = fs.openSync('/dev/null', 'r+');
+const direct = async (i) => {
+  const created = rt.create(ctx, { id: `d${i}`, bundle, extraFds: [0, 1, 2].map((to) => ({ from: devNull, to })) });
+  const l = rt.startCreated(ctx, created);
+  await native.waitPid(l.pid);
+  rt.closeFd(l.pidfd);
+  rt.deleteContainer(ctx, `d${i}`, true);
+};
+await direct('warm');
+
+const times = { 'hako API (hako.run)': [], 'runtime called directly': [], ...Object.fromEntries(Object.keys(runners).map((k) => [k, []])) };
 const usable = {};
 for (const [name, argv] of Object.entries(runners)) {
   const r = spawnSync(argv('probe')[0], argv('probe').slice(1), { encoding: 'utf8' });
@@ -75,6 +91,9 @@ for (let i = 0; i < rounds; i++) {
   const t0 = process.hrtime.bigint();
   await api();
   times['hako API (hako.run)'].push(ms(t0));
+  const t1 = process.hrtime.bigint();
+  await direct(i);
+  times['runtime called directly'].push(ms(t1));
   for (const [name, argv] of Object.entries(runners)) {
     if (!usable[name]) continue;
     const a = argv(`b${i}`);
@@ -116,6 +135,7 @@ if (m.crun !== undefined) m['crun (wrapper subtracted)'] = m.crun - m['crun wrap
 const apiMs = m['hako API (hako.run)'];
 console.log(`start-to-exit of /bin/true, ${rounds} interleaved rounds, medians (ms), load ${os.loadavg()[0].toFixed(1)}:`);
 for (const [k, v] of Object.entries(m)) console.log(`  ${k.padEnd(28)} ${v.toFixed(1)}`);
+console.log(`ratio API/runtime called directly: ${(apiMs / m['runtime called directly']).toFixed(2)} (the library's own cost)`);
 if (m.runc) console.log(`ratio API/runc run: ${(apiMs / m.runc).toFixed(2)}`);
 if (m['crun (wrapper subtracted)']) console.log(`ratio API/crun run: ${(apiMs / m['crun (wrapper subtracted)']).toFixed(2)} (aim: <= 0.5)`);
 console.log(`containers started and removed per second by one process (${many} each):`);
