@@ -7,7 +7,7 @@ import path from 'node:path';
 const FHIR = path.resolve(import.meta.dirname, '..');
 
 /** auth false: with HAKO_FHIR_AUTH=off in the container's environment.
- *  policy false: without the two-phase seccomp profile and the Landlock rules, for probes
+ *  policy false: without the two-phase seccomp profile, the Landlock rules and the shim, for probes
  *  `hako exec`'d to look at the other walls (ids, namespaces, mounts, capabilities) with calls
  *  the server itself never makes; the policy has tests of its own (test/escape). */
 export function copyFhirBundle(dest: string, o: { policy?: boolean; auth?: boolean } = {}): void {
@@ -24,7 +24,9 @@ export function copyFhirBundle(dest: string, o: { policy?: boolean; auth?: boole
     const file = path.join(dest, 'config.json');
     const cfg = JSON.parse(fs.readFileSync(file, 'utf8'));
     delete cfg.linux.seccomp;
-    for (const key of Object.keys(cfg.annotations ?? {})) if (key.startsWith('run.hako.landlock.')) delete cfg.annotations[key];
+    // The preload shim's allowlists too (run.hako.shim.*): they would refuse the probe's connects first.
+    for (const key of Object.keys(cfg.annotations ?? {}))
+      if (key.startsWith('run.hako.landlock.') || key.startsWith('run.hako.shim.')) delete cfg.annotations[key];
     fs.writeFileSync(file, JSON.stringify(cfg, null, 2));
   }
 }
