@@ -1,4 +1,5 @@
 // A stop signal at any moment (issue 13): handled from the first module on, promptly.
+import { readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { fhir, spawnServer, start, storageWork } from './storage-server.js';
 
@@ -15,9 +16,12 @@ describe('stopping', () => {
       const code = await s.exited;
       expect(Date.now() - sent).toBeLessThan(5_000);
       // Before node runs the first line of the server, the signal's default action ends it (a
-      // bare process; in a container, where it is pid 1, see storage-in-hako.test.ts).
+      // bare process; in a container, where it is pid 1, see storage-in-hako.test.ts). How long
+      // node takes to get there depends on the machine's load, so the check is not a time: the
+      // handler is installed before anything touches the data directory, so a server ended by
+      // the default action has left it untouched.
       if (s.child.signalCode === null) expect(code).toBe(0);
-      else expect(ms).toBeLessThan(100);
+      else expect(readdirSync(data), `ended by ${s.child.signalCode} after touching its data directory`).toEqual([]);
     });
   }
 
