@@ -129,7 +129,10 @@ export class HakoContainer implements AsyncDisposable {
     try {
       const base = StoredContainer.load(this.ctx.store, this.id).config().process!;
       const env = opts.env
-        ? [...(base.env ?? []).filter((e) => !(e.split('=')[0]! in opts.env!)), ...Object.entries(opts.env).map(([k, v]) => `${k}=${v}`)]
+        ? [
+            ...(base.env ?? []).filter((e) => !Object.hasOwn(opts.env!, e.split('=')[0]!)),
+            ...Object.entries(opts.env).map(([k, v]) => `${k}=${v}`),
+          ]
         : base.env;
       const user =
         opts.user === undefined
