@@ -4,7 +4,9 @@
 // --require-signed adds to `hako run` of /bin/true in a busybox bundle. Interleaved rounds,
 // medians and ratios. As root (run needs a container; root keeps it simple).
 //
-// usage: node bench/sign.mjs [rounds=7] [scratch=test/.work-sign/bench]
+// usage: node bench/sign.mjs [rounds=7] [scratch=.cache/bench-sign]
+// (inside the repository: the FHIR build hook finds its packages from there; not under
+// test/.work*, which a test run's teardown empties)
 import fs from 'node:fs';
 import path from 'node:path';
 import { spawnSync, execFileSync } from 'node:child_process';
@@ -12,7 +14,7 @@ import { fileURLToPath } from 'node:url';
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..');
 const rounds = Number(process.argv[2] ?? 7);
-const work = path.resolve(process.argv[3] ?? path.join(repo, 'test/.work-sign/bench'));
+const work = path.resolve(process.argv[3] ?? path.join(repo, '.cache/bench-sign'));
 const hakoBin = path.join(repo, 'bin/hako');
 fs.rmSync(work, { recursive: true, force: true });
 fs.mkdirSync(work, { recursive: true, mode: 0o755 });
