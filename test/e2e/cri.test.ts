@@ -379,7 +379,7 @@ describe.skipIf(skip)(`containerd's CRI drives hako as the RuntimeClass handler 
   });
 
   test('a pod of two containers: net, ipc, uts and pid namespaces shared through the sandbox (joined by path), mount namespaces apart', async () => {
-    const pod = await runPod('cri-pair');
+    const pod = await runPod('cri-pair', { pid: 'POD' }); // shareProcessNamespace: true
     const a = await runContainer(pod, 'a', ['sh', '-c', 'exec sleep 601']);
     const b = await runContainer(pod, 'b', ['sh', '-c', 'exec sleep 602']);
     const sandboxPid = JSON.parse(fs.readFileSync(hakoState(pod.id), 'utf8')).pid;
@@ -413,6 +413,14 @@ describe.skipIf(skip)(`containerd's CRI drives hako as the RuntimeClass handler 
     const ps = await exec(b.id, ['ps', '-o', 'pid,args']);
     expect(ps.out).toContain('sleep 601');
     expect(ps.out).toMatch(/^\s*1\s+\/pause$/m);
+    // Control: a third container asking for its own pid namespace (the kubelet's default) gets one, on the same network.
+    const own = await runContainer(pod, 'own', ['sh', '-c', 'exec sleep 603'], {
+      securityContext: { namespace_options: { network: 'POD', pid: 'CONTAINER', ipc: 'POD' } },
+    });
+    const no = await ns(own.id);
+    expect(no.net).toBe(na.net);
+    expect(no.pid).not.toBe(na.pid);
+    expect((await exec(own.id, ['ps', '-o', 'pid,args'])).out).not.toContain('sleep 601');
   });
 
   test('host network: the pod sees the host interfaces (the host netns, no CNI address)', async () => {

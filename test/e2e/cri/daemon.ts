@@ -137,6 +137,8 @@ export async function startCriContainerd(opts: CriOptions): Promise<CriContainer
   const cfg = path.join(dir, 'containerd.toml');
   fs.writeFileSync(cfg, toml(opts, sock));
   const forwardBefore = fs.readFileSync(IP_FORWARD, 'utf8');
+  // A bridge of this name left by a run that was killed would carry its old addresses: start clean.
+  spawnSync('ip', ['link', 'del', network.bridge], { stdio: 'ignore' });
   const cleanHost = hostDirsGuard(['/run/containerd', '/var/lib/cni']);
   const out = fs.openSync(path.join(dir, 'containerd.log'), 'a');
   const proc = spawn('containerd', ['--config', cfg], { stdio: ['ignore', out, out], detached: true });

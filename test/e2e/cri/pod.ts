@@ -11,7 +11,7 @@ export interface PodOptions {
   cgroupParent: string;
   logRoot: string;
   hostNetwork?: boolean;
-  /** POD (the default here: shared by the pod's containers) or CONTAINER, as the kubelet sets it. */
+  /** CONTAINER (the kubelet's default) or POD (a pod with shareProcessNamespace). */
   pid?: 'POD' | 'CONTAINER';
   securityContext?: Msg;
 }
@@ -28,7 +28,7 @@ export function sandboxConfig(name: string, o: PodOptions): Msg {
     linux: {
       cgroup_parent: `${o.cgroupParent}/pod${uid}`,
       security_context: {
-        namespace_options: { network: o.hostNetwork ? 'NODE' : 'POD', pid: o.pid ?? 'POD', ipc: 'POD' },
+        namespace_options: { network: o.hostNetwork ? 'NODE' : 'POD', pid: o.pid ?? 'CONTAINER', ipc: 'POD' },
         ...o.securityContext,
       },
     },
