@@ -4,11 +4,12 @@ import { Command } from 'commander';
 import { HakoError } from '../../errors.js';
 import { describeSender, openEnvelope } from '../../seal/envelope.js';
 import { loadIdentity, loadPrivateKey } from '../../seal/keys.js';
+import { unwrapBinary } from '../../seal/relay.js';
 import { readInput, writeOutput } from '../../seal/files.js';
 
 export const openCommand = new Command('open')
   .description("open a sealed envelope addressed to you: the sender's signature is checked first")
-  .argument('<file>', 'the envelope (from hako seal)')
+  .argument('<file>', 'the envelope (from hako seal), or a FHIR Binary carrying one (from a FHIR server)')
   .requiredOption('--key <key>', 'your private key (NAME.key)')
   .option('--from <id>', "the sender's identity (NAME.id.json): refuse an envelope anyone else sealed")
   .option('-o, --output <file>', 'where to write the resource (default stdout; a file is made mode 0600)')
@@ -20,7 +21,7 @@ export const openCommand = new Command('open')
     const text = readInput('open', file).toString('utf8');
     let opened;
     try {
-      opened = await openEnvelope(text, key, from);
+      opened = await openEnvelope(unwrapBinary(text), key, from);
     } catch (e) {
       if (e instanceof HakoError) throw new HakoError(`open: ${file}: ${e.message}`);
       throw e;

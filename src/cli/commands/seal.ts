@@ -4,6 +4,7 @@ import { Command } from 'commander';
 import { HakoError } from '../../errors.js';
 import { sealEnvelope } from '../../seal/envelope.js';
 import { loadIdentity, loadPrivateKey } from '../../seal/keys.js';
+import { binaryOf } from '../../seal/relay.js';
 import { readInput, writeOutput } from '../../seal/files.js';
 
 export const sealCommand = new Command('seal')
@@ -12,8 +13,9 @@ export const sealCommand = new Command('seal')
   .requiredOption('--from <key>', 'your private key (NAME.key), which signs the envelope')
   .requiredOption('--to <id...>', "each recipient's identity (NAME.id.json)")
   .option('-o, --output <file>', 'where to write the envelope (default stdout)')
+  .option('--binary', 'write it as a FHIR Binary (application/jose+json, recipients in meta.tag) to POST to a FHIR server')
   .action(async function (this: Command, fileArg: string | undefined) {
-    const o = this.opts() as { from: string; to: string[]; output?: string };
+    const o = this.opts() as { from: string; to: string[]; output?: string; binary?: boolean };
     // `--to A.id.json B.id.json FILE`: the variadic --to took FILE too; the last word is the file.
     const file = fileArg ?? (o.to.length > 1 ? o.to.pop()! : undefined);
     if (file === undefined) throw new HakoError('seal: no file to seal (hako seal --from KEY --to ID.id.json... FILE)');
@@ -22,7 +24,9 @@ export const sealCommand = new Command('seal')
     const plaintext = readInput('seal', file);
     checkFhirJson(file, plaintext);
     const env = await sealEnvelope(plaintext, from, to);
-    writeOutput('seal', o.output, Buffer.from(JSON.stringify(env, null, 2) + '\n'), 0o644);
+    const text = JSON.stringify(env, null, 2) + '\n';
+    const out = o.binary ? JSON.stringify(binaryOf(env, text)) + '\n' : text;
+    writeOutput('seal', o.output, Buffer.from(out), 0o644);
   });
 
 /** The envelope says cty application/fhir+json: hold the sender to it. */
