@@ -2,14 +2,18 @@
 // What the preload shim (issue 16) costs the FHIR server, in one run: `hako up` rootless (as
 // the test user, where the bundle runs under the shim on this host), the shipped config with
 // and without its run.hako.shim.* annotations and nothing else changed, interleaved A B A B.
-// FHIR reads (GET /Patient/ID) and writes (POST /Patient) with wrk; server CPU µs per request
+// FHIR reads (GET /Patient/ID) and writes (POST /Patient) with wrk, each after a 2 s warm-up;
+// server CPU µs per request
 // (the container's processes, /proc/PID/stat), requests/s and p99. Authorization off (the
 // sandbox's cost, not authorization's: bench/auth.mjs). As root (it starts up as the user).
 //
 //   BENCH_ROUNDS=3 BENCH_SECONDS=5 BENCH_CONNECTIONS=8 BENCH_USER=hakotest node bundles/fhir/bench/shim.mjs
 //
+// BENCH_FHIR_TREE=DIR measures another copy of the bundle (config.json, package.json, build/,
+// server/; below the repository), e.g. a commit's: git archive HEAD bundles/fhir | tar -x -C DIR.
+//
 // Prints markdown on stdout, progress on stderr.
-import { execFileSync, spawn } from 'node:child_process';
+import { execFileSync, spawn, spawnSync } from 'node:child_process';
 import { chownSync, cpSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
@@ -21,6 +25,7 @@ const seconds = Number(process.env.BENCH_SECONDS ?? 5);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 8);
 const user = process.env.BENCH_USER ?? 'hakotest';
 const hakoBin = join(repo, 'bin/hako');
+const tree = process.env.BENCH_FHIR_TREE ?? bundleDir;
 const log = (s) => console.error(`bench: ${s}`);
 
 if (process.geteuid() !== 0)
@@ -36,12 +41,12 @@ const chownTree = (dir) => {
 const scratch = mkdtempSync(join(repo, 'test/.work-bench-shim-'));
 const shared = join(scratch, 'fhir');
 mkdirSync(shared);
-for (const name of ['config.json', 'package.json']) copyFileSync(join(bundleDir, name), join(shared, name));
-for (const dir of ['build', 'server']) cpSync(join(bundleDir, dir), join(shared, dir), { recursive: true });
+for (const name of ['config.json', 'package.json']) copyFileSync(join(tree, name), join(shared, name));
+for (const dir of ['build', 'server']) cpSync(join(tree, dir), join(shared, dir), { recursive: true });
 log('building the root filesystem');
 await (await loadBuilder()).buildFhirRootfs({ bundleDir: shared, log });
 chownTree(scratch);
-const shipped = JSON.parse(readFileSync(join(bundleDir, 'config.json'), 'utf8'));
+const shipped = JSON.parse(readFileSync(join(tree, 'config.json'), 'utf8'));
 
 function lines(stream, onLine) {
   let pending = '';
@@ -50,6 +55,36 @@ function lines(stream, onLine) {
     pending = all.pop();
     for (const l of all) onLine(l);
   });
+}
+
+// The shim's own share of the server's CPU, sampled (perf record, the cpu-clock software event:
+// this VM has no hardware counters) for the length of one wrk run: the samples in hako-shim.so
+// and in glibc's malloc_usable_size, which only the shim calls on this path. Steadier than two
+// CPU times on a machine other work shares; it leaves out indirect costs (caches). Without perf:
+// not measured.
+const hasPerf = spawnSync('perf', ['--version']).status === 0;
+function sampleShim(pid, file) {
+  if (!hasPerf) return null;
+  const child = spawn('perf', ['record', '-q', '-F', '999', '-e', 'cpu-clock', '-p', String(pid), '-o', file], { stdio: 'ignore' });
+  const done = new Promise((resolve) => child.once('exit', resolve));
+  return async () => {
+    child.kill('SIGINT');
+    await done;
+    const r = spawnSync(
+      'perf',
+      ['report', '-i', file, '--stdio', '--no-children', '--sort', 'dso,sym', '-g', 'none', '--percent-limit', '0'],
+      {
+        encoding: 'utf8',
+        maxBuffer: 1 << 26,
+      },
+    );
+    let pct = 0;
+    for (const line of r.stdout.split('\n')) {
+      const m = /^\s*([\d.]+)%\s+(\S+)\s+\[\.\]\s+(\S+)/.exec(line);
+      if (m && (m[2] === 'hako-shim.so' || /malloc_usable_size/.test(m[3]))) pct += Number(m[1]);
+    }
+    return pct;
+  };
 }
 
 let runs = 0;
@@ -106,9 +141,13 @@ async function measure(shim) {
       ['read', [`${run.base}/Patient/${ids[50]}`]],
       ['write', ['-s', join(bundleDir, 'bench/create-patient.lua'), run.base]],
     ]) {
+      wrk(args, { connections, seconds: 2 }); // warm-up: V8 compiles the path first
+      const sampled = shim ? sampleShim(run.pid, join(scratch, `perf-${runs}-${kind}.data`)) : null;
+      if (sampled) await new Promise((r) => setTimeout(r, 300)); // perf attached
       const before = treeTicks(run.pid);
       const w = wrk(args, { connections, seconds });
-      out[kind] = { ...w, cpuUs: ((treeTicks(run.pid) - before) * TICK_US) / w.requests };
+      const cpuUs = ((treeTicks(run.pid) - before) * TICK_US) / w.requests;
+      out[kind] = { ...w, cpuUs, shimPct: sampled ? await sampled() : NaN };
     }
     if (run.warnings().length) throw new Error(`the shim refused the server: ${run.warnings()[0]}`);
     return out;
@@ -144,9 +183,15 @@ console.log('| | without shim | with shim | ratio |');
 console.log('| --- | --- | --- | --- |');
 for (const kind of ['read', 'write']) {
   console.log(row(kind, 'cpuUs', 'server CPU µs/request', 1));
+  if (hasPerf)
+    console.log(
+      `| ${kind} server CPU in the shim (perf samples: hako-shim.so + malloc_usable_size) | — | ${f(median(results.on.map((x) => x[kind].shimPct)), 2)}% | |`,
+    );
   console.log(row(kind, 'rps', 'requests/s', 0));
   console.log(row(kind, 'p99ms', 'p99 ms', 2));
 }
-console.log(`\nper round, server CPU µs/request (read / write):`);
+console.log(`\nper round, server CPU µs/request (read / write)${hasPerf ? ', with the shim its sampled share' : ''}:`);
 for (const k of ['off', 'on'])
-  console.log(`- ${k === 'on' ? 'with' : 'without'}: ${results[k].map((x) => `${f(x.read.cpuUs)} / ${f(x.write.cpuUs)}`).join(', ')}`);
+  console.log(
+    `- ${k === 'on' ? 'with' : 'without'}: ${results[k].map((x) => `${f(x.read.cpuUs)} / ${f(x.write.cpuUs)}${k === 'on' && hasPerf ? ` (${f(x.read.shimPct, 2)}% / ${f(x.write.shimPct, 2)}%)` : ''}`).join(', ')}`,
+  );
