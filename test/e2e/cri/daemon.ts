@@ -45,7 +45,7 @@ function toml(opts: CriOptions, sock: string): string {
     'version = 2',
     `root = "${dir}/root"`,
     `state = "${dir}/state"`,
-    // The CRI stays on (Debian's own config.toml disables it); snapshotters that cannot work here go.
+    // The CRI stays on (the ctr and Docker suites' daemons disable it); snapshotters that cannot work here go.
     'disabled_plugins = ["io.containerd.snapshotter.v1.btrfs", "io.containerd.snapshotter.v1.zfs", "io.containerd.snapshotter.v1.aufs", "io.containerd.snapshotter.v1.devmapper"]',
     '[grpc]',
     `  address = "${sock}"`,
