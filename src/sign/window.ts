@@ -31,11 +31,14 @@ export function checkWindow(cfg: Config, rootfs: string, entries: Entry[], shown
     const why = openTo(e.type, parseInt(e.mode, 8), e.uid, uid);
     if (why) throw new HakoError(`${e.path === '.' ? shown : `${shown}/${e.path}`}: ${why}${tail}`);
   }
-  // The directories on the way to it: whoever may rename one may put another tree in its place.
-  for (let dir = path.dirname(rootfs); ; dir = path.dirname(dir)) {
-    const st = fs.statSync(dir);
-    const why = openTo('dir', st.mode, st.uid, uid);
-    if (why) throw new HakoError(`${dir}: ${why}${tail.replace('a signed rootfs', 'the directories above a signed rootfs')}`);
-    if (dir === path.dirname(dir)) break;
-  }
+  // The directories on the way to it, as named and as resolved (a symlink on the way leads
+  // through other directories): whoever may rename one may put another tree in its place.
+  const above = tail.replace('a signed rootfs', 'the directories above a signed rootfs');
+  for (const start of new Set([path.dirname(rootfs), fs.realpathSync(path.dirname(rootfs))]))
+    for (let dir = start; ; dir = path.dirname(dir)) {
+      const st = fs.lstatSync(dir);
+      const why = st.isSymbolicLink() ? undefined : openTo('dir', st.mode, st.uid, uid);
+      if (why) throw new HakoError(`${dir}: ${why}${above}`);
+      if (dir === path.dirname(dir)) break;
+    }
 }

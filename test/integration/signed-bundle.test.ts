@@ -460,6 +460,18 @@ describe.each(WHO)('signed bundles (%s)', (who) => {
     expect(ok.stderr).toBe('');
     expect(ok.stdout).toBe('signed-ok\n');
     fs.chmodSync(etc, 0o755);
+    expect(hako(who, w.root, ['sign', '-b', w.bundle, '--key', key]).status).toBe(0);
+    // A directory above the rootfs others may write: they could put another tree in its place.
+    fs.chmodSync(w.bundle, 0o777);
+    try {
+      expectOneSentence(
+        hako(who, w.root, ['run', '-b', w.bundle, '--require-signed', '--trust', w.trust, 'sgn-window']),
+        `--require-signed: ${w.bundle}: group or others may write to it (mode 0777), ${tail.replace('a signed rootfs', 'the directories above a signed rootfs')}`,
+      );
+      expectNothingLeft(w, 'sgn-window');
+    } finally {
+      fs.chmodSync(w.bundle, 0o755);
+    }
     // A rootfs the container may write: the container could change what was verified.
     const cfgFile = path.join(w.bundle, 'config.json');
     rewrite(cfgFile, read(cfgFile).replace('"readonly": true', '"readonly": false'));
