@@ -1,5 +1,6 @@
 // The container's stdout and stderr as Node streams. Node has no pipe(2), so each pipe is
-// a FIFO made in a private directory, opened at both ends and unlinked at once: the read
+// a FIFO made in a private directory, opened at both ends and unlinked (the directory
+// too) at once, so that nothing is left on disk whatever becomes of the process: the read
 // end (non-blocking) becomes a net.Socket our event loop drains, the write end (a separate
 // open file, blocking as programs expect) is handed to the container and closed here once
 // the container has its copy, so the stream ends when the container's last writer exits.
@@ -9,19 +10,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { native } from '../sys/native.js';
 
-let dir: string | undefined;
-let seq = 0;
-
-function fifoDir(): string {
-  if (!dir) {
-    dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hako-pipes-'));
-    const made = dir;
-    // Unlinked FIFOs leave it empty: only the directory itself is left to remove.
-    process.once('exit', () => fs.rmSync(made, { recursive: true, force: true }));
-  }
-  return dir;
-}
-
 export interface Pipe {
   /** What the container writes, as we read it. */
   readable: net.Socket;
@@ -30,8 +18,14 @@ export interface Pipe {
 }
 
 export function openPipe(): Pipe {
-  const file = path.join(fifoDir(), `p${++seq}`);
-  native.mkfifo(file, 0o600);
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hako-pipe-'));
+  const file = path.join(dir, 'fifo');
+  try {
+    native.mkfifo(file, 0o600);
+  } catch (e) {
+    fs.rmdirSync(dir);
+    throw e;
+  }
   let readFd = -1;
   try {
     readFd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOFOLLOW);
@@ -42,7 +36,7 @@ export function openPipe(): Pipe {
     if (readFd >= 0) fs.closeSync(readFd);
     throw e;
   } finally {
-    fs.rmSync(file, { force: true });
+    fs.rmSync(dir, { recursive: true, force: true });
   }
 }
 

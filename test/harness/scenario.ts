@@ -1,6 +1,7 @@
 // Runs a scenario of scenarios.mjs in a node process of its own, as root or as the test
 // user, and checks from outside what it left: state dirs, mounts, cgroups, processes.
 import fs from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { spawnSync, execFileSync } from 'node:child_process';
 import { REPO, TEST_USER, WORK } from '../helpers/env.js';
@@ -49,7 +50,7 @@ export function ourMounts(): string[] {
   return fs
     .readFileSync('/proc/self/mountinfo', 'utf8')
     .split('\n')
-    .filter((l) => l.includes(WORK) || l.includes('/hako-pipes-') || l.includes('/hako-port-'));
+    .filter((l) => l.includes(WORK) || l.includes('/hako-pipe-') || l.includes('/hako-port-'));
 }
 
 /** cgroup directories (v1 hierarchies and v2) whose name holds the marker. */
@@ -69,14 +70,30 @@ export function alive(pids: number[]): number[] {
   return pids.filter((p) => fs.existsSync(`/proc/${p}`));
 }
 
+/** The library's temporary dirs (a FIFO's, a port's), each removed as soon as it is used. */
+function libraryTempDirs(): string[] {
+  return fs.readdirSync(os.tmpdir()).filter((f) => f.startsWith('hako-pipe-') || f.startsWith('hako-port-'));
+}
+
+export interface Before {
+  mounts: string[];
+  temp: string[];
+}
+
+/** What is there before a run: leftovers() reports only what is new since. */
+export function snapshot(): Before {
+  return { mounts: ourMounts(), temp: libraryTempDirs() };
+}
+
 /** Everything a run could have left: state dirs in root, cgroups whose name holds a marker
- *  (the ids, hako-PID-N by default), processes among pids, new mounts since `mountsBefore`. */
-export function leftovers(root: string, markers: string[], pids: number[], mountsBefore: string[]) {
+ *  (the ids, hako-PID-N by default), processes among pids, new mounts and temporary dirs. */
+export function leftovers(root: string, markers: string[], pids: number[], before: Before) {
   return {
     stateDirs: fs.readdirSync(root).filter((f) => !f.startsWith('.')),
     cgroups: markers.flatMap((m) => cgroupsNamed(m)),
     processes: alive(pids),
-    mounts: ourMounts().filter((l) => !mountsBefore.includes(l)),
+    mounts: ourMounts().filter((l) => !before.mounts.includes(l)),
+    tempDirs: libraryTempDirs().filter((f) => !before.temp.includes(f)),
   };
 }
 
@@ -100,4 +117,4 @@ export function hostToolsRootfs(dir: string): { rootfs: string; mounts: Array<{ 
   return { rootfs, mounts };
 }
 
-export const NOTHING_LEFT = { stateDirs: [], cgroups: [], processes: [], mounts: [] };
+export const NOTHING_LEFT = { stateDirs: [], cgroups: [], processes: [], mounts: [], tempDirs: [] };

@@ -7,7 +7,7 @@ import { describe, expect, afterAll } from 'vitest';
 import { withContainer } from '../../src/harness/vitest.js';
 import { BUSYBOX_ROOTFS, IS_ROOT } from '../helpers/env.js';
 import { scratchForThisFile, WHO } from '../helpers/hako.js';
-import { runScenario, leftovers, ourMounts, hostToolsRootfs, NOTHING_LEFT } from '../harness/scenario.js';
+import { runScenario, leftovers, snapshot, hostToolsRootfs, NOTHING_LEFT } from '../harness/scenario.js';
 
 const { scratch } = scratchForThisFile();
 const text = (s: NodeJS.ReadableStream) =>
@@ -93,7 +93,7 @@ describe.skipIf(!IS_ROOT).each(WHO)('the library in a process of its own (%s)', 
   const root = scratch(who, 'hrn-root-');
 
   it('starts, streams, execs into, signals and closes real containers', () => {
-    const before = ourMounts();
+    const before = snapshot();
     const r = runScenario(who, 'basics', { root, rootfs: BUSYBOX_ROOTFS });
     expect(r.stderr).toBe('');
     const res = r.result as Record<string, unknown> & { pids: number[] };
@@ -112,7 +112,7 @@ describe.skipIf(!IS_ROOT).each(WHO)('the library in a process of its own (%s)', 
   });
 
   it('bad input: one sentence with the step, errno and path, and nothing left', () => {
-    const before = ourMounts();
+    const before = snapshot();
     const r = runScenario(who, 'bad', { root, rootfs: BUSYBOX_ROOTFS });
     expect(r.stderr).toBe('');
     const res = r.result;
@@ -152,7 +152,7 @@ describe.skipIf(!IS_ROOT).each(WHO)('the library in a process of its own (%s)', 
   });
 
   it("network 'none' has not even lo up, 'loopback' has; a published port serves from inside", () => {
-    const before = ourMounts();
+    const before = snapshot();
     const hostTools = hostToolsRootfs(scratch(who, 'hrn-tools-'));
     const r = runScenario(who, 'network', { root, rootfs: BUSYBOX_ROOTFS, hostTools, node: process.execPath });
     expect(r.stderr).toBe('');
