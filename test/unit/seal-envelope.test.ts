@@ -7,7 +7,7 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { HakoError } from '../../src/errors.js';
 import { b64u } from '../../src/seal/b64.js';
 import { canonicalJson } from '../../src/seal/canonical-json.js';
-import { openEnvelope, protectedHeader, sealEnvelope, type Envelope } from '../../src/seal/envelope.js';
+import { envelopeDigest, openEnvelope, protectedHeader, sealEnvelope, type Envelope } from '../../src/seal/envelope.js';
 import { identityOf, newKeys, sign } from '../../src/seal/keys.js';
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'seal-env-'));
@@ -106,7 +106,7 @@ describe('sealed envelopes', () => {
     const resign = (e: Omit<Envelope, 'signature'>, kid: string) => {
       const h = b64u(new TextEncoder().encode(canonicalJson({ alg: 'EdDSA', kid })));
       const body = { protected: e.protected, recipients: e.recipients, iv: e.iv, ciphertext: e.ciphertext, tag: e.tag };
-      const input = new TextEncoder().encode(`${h}.${b64u(new TextEncoder().encode(canonicalJson(body)))}`);
+      const input = new TextEncoder().encode(`${h}.${b64u(envelopeDigest(body))}`);
       return { ...body, signature: `${h}..${b64u(sign(input, mallory))}` };
     };
     // mallory's signature on alice's envelope: not alice's signature
