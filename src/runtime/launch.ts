@@ -107,6 +107,9 @@ export function describeFailure(plan: BuiltPlan, step: number, err: number): str
       `${hard ? `, and it is ${hard} here` : ''}; ask for no more (Podman: default_ulimits in containers.conf, or --ulimit) (step ${step + 1} of ${plan.steps.length})`
     );
   }
+  if (s.op === 'OOM_SCORE_ADJ' && (err === E.EACCES || err === E.EPERM))
+    // Lowering it below the current value needs CAP_SYS_RESOURCE (kubelet asks -998 for a pod's sandbox).
+    return `${s.what} failed: ${errnoName(err)}: lowering oom_score_adj needs CAP_SYS_RESOURCE, which this process does not have in its namespace; ask for ${currentOomScoreAdj()} or more (containerd's CRI: restrict_oom_score_adj = true) ${at}`;
   if (s.op === 'JOIN_SESSION_KEYRING')
     return `${s.what} failed: ${errnoName(err)}: the kernel refused the container a session keyring of its own (create and run take --no-new-keyring to keep the caller's, as runc's do) ${at}`;
   if (s.op === 'PARENT_DEATH_SIGNAL' && err === E.EPERM)
@@ -120,6 +123,15 @@ export function describeFailure(plan: BuiltPlan, step: number, err: number): str
     return `exec ${s.args[1]} failed: ${what}`;
   }
   return `${s.what} failed: ${errnoName(err)} (step ${step + 1} of ${plan.steps.length})`;
+}
+
+/** This process's oom_score_adj: the least a container may ask without CAP_SYS_RESOURCE. */
+function currentOomScoreAdj(): string {
+  try {
+    return fs.readFileSync('/proc/self/oom_score_adj', 'utf8').trim();
+  } catch {
+    return 'the runtime’s own value';
+  }
 }
 
 /** A failed step as an error: describeFailure's sentence, and the step, errno and path a

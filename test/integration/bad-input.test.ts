@@ -154,6 +154,20 @@ describe.each(WHO)('bad input (%s)', (who) => {
 });
 
 describe('bad input (rootless only)', () => {
+  it('an oom_score_adj below the caller’s names CAP_SYS_RESOURCE (a higher one is fine)', () => {
+    expectRefused(
+      'rootless',
+      (c) => (c.process!.oomScoreAdj = -1000),
+      /^hako: set oom_score_adj to -1000 failed: EACCES: lowering oom_score_adj needs CAP_SYS_RESOURCE, .* ask for -?\d+ or more .*\(step \d+ of \d+\)$/,
+    );
+    const { bundle, root } = makeBundle('rootless', (c) => {
+      c.process!.oomScoreAdj = 900;
+      c.process!.args = ['/bin/cat', '/proc/self/oom_score_adj'];
+    });
+    const r = hako('rootless', root, ['run', '-b', bundle, 'oomok']);
+    expect(r.stdout.trim(), r.stderr).toBe('900');
+  });
+
   it.skipIf(!IS_ROOT)('a mapping with no subordinate range', () => {
     expectRefused(
       'rootless',
