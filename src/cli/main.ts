@@ -89,6 +89,7 @@ for (const c of [
 // names the CLI bundler leaves alone (dist/cli/commands/*.js beside the bundle).
 const LAZY: Record<string, { module: string; name: string }> = {
   up: { module: './commands/up.js', name: 'upCommand' },
+  rollout: { module: './commands/rollout.js', name: 'rolloutCommand' },
   profile: { module: './commands/profile.js', name: 'profileCommand' },
   keys: { module: './commands/keys.js', name: 'keysCommand' },
   seal: { module: './commands/seal.js', name: 'sealCommand' },

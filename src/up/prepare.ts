@@ -7,7 +7,7 @@ import type { Config } from '../oci/config.js';
 import { loadBundleConfig, withSocketActivation, type RuntimeContext } from '../runtime/index.js';
 import { buildHookOf, ensureRootfs } from './rootfs.js';
 import { requireSigned, type SignedOptions } from '../sign/index.js';
-import { adoptVolumes, checkVolumes, hostUser } from './volumes.js';
+import { adoptVolumes, checkVolumes, dataVolumes, hostUser } from './volumes.js';
 import { ensureSubIds, withSubIdMappings } from './subids.js';
 import { openListener, parseListen, type ListenAddress } from './listen.js';
 
@@ -37,14 +37,14 @@ export interface Prepared {
   how: string;
 }
 
-export async function prepareBundle(
+/** The config to run and the built rootfs of a bundle (verified first when signed bundles are required). */
+async function prepareConfig(
   ctx: RuntimeContext,
   bundleArg: string,
-  o: PrepareOptions,
+  o: Pick<PrepareOptions, 'subids' | 'signed'>,
   say: (s: string) => void,
-): Promise<Prepared> {
+): Promise<{ bundle: string; config: Config; serves: string; ranges?: ReturnType<typeof ensureSubIds> }> {
   const bundle = path.resolve(bundleArg);
-  const requested = parseListen(o.listen);
   // A signed bundle is checked first, and its build hook never runs: the hook is the bundle's
   // own code, run outside any container, and what runs must be what was signed (the built
   // rootfs). The config used is the one verified, never config.json read again.
@@ -69,6 +69,43 @@ export async function prepareBundle(
       },
     };
   const serves = verified ? (buildHookOf(bundle)?.serves ?? 'server') : await ensureRootfs(bundle, cfg, say);
+  return { bundle, config: cfg, serves, ranges };
+}
+
+/**
+ * A rollout's bundle (rollout.ts): prepared like the first, but it keeps the running
+ * container's data: a writable bind mount at a destination the running config mounts too gets
+ * the running one's source (a copy of the bundle elsewhere would otherwise bring its own).
+ */
+export async function prepareNextBundle(
+  ctx: RuntimeContext,
+  bundleArg: string,
+  running: { bundle: string; config: Config },
+  o: Pick<PrepareOptions, 'subids' | 'signed'>,
+  say: (s: string) => void,
+): Promise<{ bundle: string; config: Config }> {
+  const p = await prepareConfig(ctx, bundleArg, o, say);
+  const kept = new Map(dataVolumes(running.config, running.bundle).map((v) => [v.destination, v.source]));
+  const writable = new Set(dataVolumes(p.config, p.bundle).map((v) => v.destination));
+  const config: Config = {
+    ...p.config,
+    mounts: p.config.mounts?.map((m) =>
+      writable.has(m.destination) && kept.has(m.destination) ? { ...m, source: kept.get(m.destination)! } : m,
+    ),
+  };
+  if (!ctx.rootless) adoptVolumes(config, p.bundle, hostUser(config), say);
+  checkVolumes(config, p.bundle);
+  return { bundle: p.bundle, config };
+}
+
+export async function prepareBundle(
+  ctx: RuntimeContext,
+  bundleArg: string,
+  o: PrepareOptions,
+  say: (s: string) => void,
+): Promise<Prepared> {
+  const requested = parseListen(o.listen);
+  const { bundle, config: cfg, serves, ranges } = await prepareConfig(ctx, bundleArg, o, say);
   const user = hostUser(cfg);
   // The port first: a refused `up` must not have handed the volume to the range already.
   const { fd, port } = await openListener(requested);

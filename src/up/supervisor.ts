@@ -1,7 +1,9 @@
 // The foreground loop of `hako up`: run the container, restart it by the policy with
 // backoff when it ends, and stop it cleanly on SIGINT/SIGTERM (SIGTERM, a grace period,
 // then SIGKILL; delete; exit 0). The listening socket stays open on the host across
-// restarts, so clients queue in its backlog instead of being refused.
+// restarts, so clients queue in its backlog instead of being refused. SIGHUP and
+// `hako rollout` replace the container by a new one on the same socket (rollout.ts); SIGHUP
+// used to stop up like SIGTERM, it now rolls out (docs/rollout.md).
 import fs from 'node:fs';
 import os from 'node:os';
 import type { Config } from '../oci/config.js';
@@ -13,6 +15,9 @@ import { checkVolumes } from './volumes.js';
 import { waitServing } from './ready.js';
 import type { ListenAddress } from './listen.js';
 import { superviseShim, withShimWhereNeeded, type ShimSupervision } from './shim-supervision.js';
+import { openControl, type Control } from './control.js';
+import { rollOut, type RolloutHost, type RolloutRequest, type RolloutResult, type NextBundle } from './rollout.js';
+import type { ExitStatus } from '../sys/native.js';
 
 export interface SuperviseOptions {
   id: string;
@@ -31,9 +36,31 @@ export interface SuperviseOptions {
   /** Called before each run starts, and each time a run first answers (every restart). */
   onRunStart?: () => void;
   onReady?: () => void;
+  /** For a rollout: verifies (when signed bundles are required) and builds the bundle given. */
+  prepareNext?: (bundle: string) => Promise<NextBundle>;
 }
 
-const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+/** What one container runs: its id, bundle and config. */
+export interface RunSpec {
+  id: string;
+  bundle: string;
+  config: Config;
+}
+
+/** One container started by up, until it is reaped (its state deleted). */
+export interface Run {
+  spec: RunSpec;
+  pid: number;
+  pidfd: number;
+  startedAt: number;
+  exited: Promise<ExitStatus>;
+  ended: boolean;
+  served: boolean;
+  termTimer?: NodeJS.Timeout;
+  reaped?: boolean;
+}
+
+const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
 
 function signalName(n: number): string {
   return Object.entries(os.constants.signals).find(([, v]) => v === n)?.[0] ?? `signal ${n}`;
@@ -49,16 +76,25 @@ function signal(pidfd: number, sig: NodeJS.Signals): void {
   native.pidfdSignal(pidfd, os.constants.signals[sig]);
 }
 
-/** A container with our id left over from an `up` that was killed: remove it, unless it runs. */
-function clearLeftover(ctx: RuntimeContext, id: string): void {
-  let c: Container;
-  try {
-    c = Container.load(ctx.store, id);
-  } catch {
-    return;
+/** The ids a rollout gives the containers of up's id: ID-r1, ID-r2, … */
+export function rolloutId(id: string, n: number): string {
+  return `${id}-r${n}`;
+}
+
+/** Containers of our id (and its rollouts') left over from an `up` that was killed: remove them, unless one runs. */
+function clearLeftovers(ctx: RuntimeContext, id: string): void {
+  const ours = new RegExp(`^${id.replace(/[.+]/g, '\\$&')}(-r\\d+)?$`);
+  const ids = [id, ...(fs.existsSync(ctx.store.root) ? ctx.store.ids().filter((n) => n !== id && ours.test(n)) : [])];
+  for (const one of ids) {
+    let c: Container;
+    try {
+      c = Container.load(ctx.store, one);
+    } catch {
+      continue;
+    }
+    if (c.alive()) throw new HakoError(`container "${one}" is already running (another hako up?): stop it or pick another --id`);
+    deleteContainer(ctx, one, true);
   }
-  if (c.alive()) throw new HakoError(`container "${id}" is already running (another hako up?): stop it or pick another --id`);
-  deleteContainer(ctx, id, true);
 }
 
 /** Whether a process catches SIGTERM (/proc/PID/status SigCgt); undefined when it is gone. */
@@ -71,139 +107,238 @@ function catchesSigterm(pid: number): boolean | undefined {
   }
 }
 
-export class Supervisor {
+export class Supervisor implements RolloutHost {
   private stopping = false;
-  private initPidfd: number | undefined;
-  private initPid: number | undefined;
   private killTimer: NodeJS.Timeout | undefined;
-  private termTimer: NodeJS.Timeout | undefined;
   private wake: (() => void) | undefined;
   private shim: ShimSupervision | undefined;
+  private control: Control | undefined;
+  /** What a restart runs: the last bundle rolled out. */
+  private active: RunSpec;
+  /** The run the loop waits on; a rollout replaces it. */
+  private current: Run | undefined;
+  private readonly live = new Set<Run>();
+  private rolling: Promise<RolloutResult> | undefined;
+  private generation = 0;
 
   constructor(
     private readonly ctx: RuntimeContext,
     private o: SuperviseOptions,
-  ) {}
+  ) {
+    this.active = { id: o.id, bundle: o.bundle, config: o.config };
+  }
 
   /** Runs until stopped (resolves 0) or until the policy says no more (the last exit code). */
   async run(): Promise<number> {
     const onSignal = (sig: NodeJS.Signals) => this.stop(sig);
+    const onHup = () => {
+      this.o.say('SIGHUP: rolling out the bundle again');
+      void this.rollout({}).then((r) => this.o.say(r.ok ? `SIGHUP: ${r.sentence}` : `SIGHUP: rollout failed: ${r.error}`));
+    };
     for (const s of STOP_SIGNALS) process.on(s, onSignal);
+    process.on('SIGHUP', onHup);
     // The init is our child, unless the plan forks (joining a pid namespace): then it is
     // reparented to us only if we are a subreaper.
     native.setSubreaper();
     try {
-      clearLeftover(this.ctx, this.o.id);
+      clearLeftovers(this.ctx, this.o.id);
       // The preload shim's ceilings where no cgroup holds them, and its denials reported.
       const config = withShimWhereNeeded(this.ctx, this.o.config);
       this.o = { ...this.o, config };
+      this.active = { ...this.active, config };
       this.shim = superviseShim(this.ctx, this.o);
+      this.control = await openControl(this.ctx.store.root, this.o.id, (req) => this.rollout(req), this.o.say);
       return await this.loop();
     } finally {
+      this.control?.close();
+      // A throw (setup error, giving up) must not leave a rollout's container behind.
+      for (const r of this.live) if (!r.ended) signal(r.pidfd, 'SIGKILL');
+      for (const r of [...this.live]) await this.reap(r);
       this.shim?.close();
       for (const s of STOP_SIGNALS) process.off(s, onSignal);
+      process.off('SIGHUP', onHup);
       clearTimeout(this.killTimer);
-      clearInterval(this.termTimer);
     }
   }
 
   /** The running container's init pidfd, if one runs (for --on-violation). */
   get runningPidfd(): number | undefined {
-    return this.initPidfd;
+    return this.current && !this.current.ended ? this.current.pidfd : undefined;
   }
 
-  /** First signal: SIGTERM to the container, SIGKILL after the grace period. Second: SIGKILL now. */
+  /** First signal: SIGTERM to the container(s), SIGKILL after the grace period. Second: SIGKILL now. */
   stop(sig: NodeJS.Signals): void {
-    const pid = this.initPidfd;
+    const runs = [...this.live].filter((r) => !r.ended);
     if (this.stopping) {
-      if (pid !== undefined) signal(pid, 'SIGKILL');
+      for (const r of runs) signal(r.pidfd, 'SIGKILL');
       return;
     }
     this.stopping = true;
     this.wake?.();
-    if (pid === undefined) return;
-    this.o.say(`${sig}: stopping container ${this.o.id} (SIGTERM, then SIGKILL after ${this.o.stopTimeoutMs / 1000} s)`);
-    const caught = this.initPid === undefined ? undefined : catchesSigterm(this.initPid);
-    signal(pid, 'SIGTERM');
-    if (caught === false) this.resendOnceCaught(this.initPid!, pid);
+    if (!runs.length) return;
+    const ids = runs.map((r) => r.spec.id).join(' and ');
+    this.o.say(`${sig}: stopping container ${ids} (SIGTERM, then SIGKILL after ${this.o.stopTimeoutMs / 1000} s)`);
+    for (const r of runs) this.terminate(r);
     this.killTimer = setTimeout(() => {
-      this.o.say(`container ${this.o.id} did not stop within ${this.o.stopTimeoutMs / 1000} s: SIGKILL`);
-      signal(pid, 'SIGKILL');
+      for (const r of runs.filter((r) => !r.ended)) {
+        this.o.say(`container ${r.spec.id} did not stop within ${this.o.stopTimeoutMs / 1000} s: SIGKILL`);
+        signal(r.pidfd, 'SIGKILL');
+      }
     }, this.o.stopTimeoutMs);
   }
 
-  /** The init of a pid namespace with no SIGTERM handler yet does not get the signal (the
-   *  kernel drops it): a server stopped in its first moments would wait for SIGKILL. Once it
-   *  catches SIGTERM, send it again. */
-  private resendOnceCaught(pid: number, pidfd: number): void {
-    this.termTimer = setInterval(() => {
-      const now = catchesSigterm(pid);
-      if (now === false) return;
-      clearInterval(this.termTimer);
-      if (now) signal(pidfd, 'SIGTERM');
-    }, 100);
+  // --- RolloutHost: what rollout.ts drives ---
+
+  get isStopping(): boolean {
+    return this.stopping;
+  }
+  get address(): ListenAddress {
+    return this.o.address;
+  }
+  get upId(): string {
+    return this.o.id;
+  }
+  get serving(): Run | undefined {
+    return this.current && !this.current.ended && this.current.served ? this.current : undefined;
+  }
+  get activeSpec(): RunSpec {
+    return this.active;
+  }
+  say(sentence: string): void {
+    this.o.say(sentence);
+  }
+  nextId(): string {
+    return rolloutId(this.o.id, ++this.generation);
+  }
+  async prepare(bundle: string): Promise<NextBundle> {
+    if (!this.o.prepareNext) throw new HakoError('this hako up cannot roll out another bundle');
+    const next = await this.o.prepareNext(bundle);
+    return { ...next, config: withShimWhereNeeded(this.ctx, next.config) };
+  }
+  /** Makes a run the one restarts and the loop follow. */
+  adopt(run: Run): void {
+    this.active = run.spec;
+    this.current = run;
+  }
+
+  /** SIGTERM through the pidfd, sent again once a server still starting catches it. */
+  terminate(run: Run): void {
+    if (run.ended) return;
+    const caught = catchesSigterm(run.pid);
+    signal(run.pidfd, 'SIGTERM');
+    if (caught === false)
+      run.termTimer = setInterval(() => {
+        const now = catchesSigterm(run.pid);
+        if (now === false) return;
+        clearInterval(run.termTimer);
+        if (now && !run.ended) signal(run.pidfd, 'SIGTERM');
+      }, 100);
+  }
+
+  kill(run: Run): void {
+    if (!run.ended) signal(run.pidfd, 'SIGKILL');
+  }
+
+  /** Once it has exited: its pidfd closed, its state deleted (once). */
+  async reap(run: Run): Promise<ExitStatus> {
+    const st = await run.exited;
+    if (!run.reaped) {
+      run.reaped = true;
+      this.live.delete(run);
+      fs.closeSync(run.pidfd);
+      clearInterval(run.termTimer);
+      deleteContainer(this.ctx, run.spec.id, true);
+    }
+    return st;
+  }
+
+  /** create + start; a setup or exec failure is not a crash: it is reported, not retried. */
+  launch(spec: RunSpec, env: string[] = []): Run {
+    const { ctx } = this;
+    const { id, bundle } = spec;
+    const config = env.length
+      ? { ...spec.config, process: { ...spec.config.process!, env: [...(spec.config.process!.env ?? []), ...env] } }
+      : spec.config;
+    checkVolumes(config, bundle);
+    this.o.onRunStart?.();
+    // The container dies with us, also when we are killed (SIGKILL): nothing else would stop it.
+    const launched = startCreated(ctx, create(ctx, { id, bundle, config, extraFds: listenerFds(this.o.listenerFd), dieWithRuntime: true }));
+    const run: Run = {
+      spec,
+      pid: launched.pid,
+      pidfd: launched.pidfd,
+      startedAt: Date.now(),
+      exited: undefined!,
+      ended: false,
+      served: false,
+    };
+    run.exited = native.waitPid(launched.pid).finally(() => (run.ended = true));
+    this.live.add(run);
+    return run;
+  }
+
+  markServing(run: Run): void {
+    run.served = true;
+    this.o.onReady?.();
+  }
+
+  /** One rollout at a time: a second one asked meanwhile is refused with a sentence. */
+  rollout(req: RolloutRequest): Promise<RolloutResult> {
+    if (this.rolling)
+      return Promise.resolve({ ok: false, error: `a rollout of ${this.o.id} is already in progress: try again when it has ended` });
+    this.rolling = rollOut(this, req).finally(() => (this.rolling = undefined));
+    return this.rolling;
   }
 
   private async loop(): Promise<number> {
     let streak = 0;
     let served = false;
-    while (!this.stopping) {
-      const startedAt = Date.now();
-      const { pid, pidfd } = this.launch();
-      this.initPidfd = pidfd;
-      this.initPid = pid;
-      let ended = false;
-      let runServed = false;
-      const exited = native.waitPid(pid).finally(() => (ended = true));
-      void waitServing(this.o.address, () => !ended && !this.stopping).then((ok) => {
-        if (!ok) return;
-        this.o.onReady?.();
+    // Stopping with a run still current (a rollout's), that run's end is awaited too.
+    while (!this.stopping || this.current) {
+      const run = (this.current ??= this.launch(this.active));
+      void waitServing(this.o.address, () => !run.ended && !this.stopping && this.current === run).then((ok) => {
+        if (!ok || run.served) return;
+        this.markServing(run);
         if (!served) this.o.onServing();
-        else this.o.say(`container ${this.o.id} is serving again`);
-        served = runServed = true;
+        else this.o.say(`container ${run.spec.id} is serving again`);
+        served = true;
       });
-      const st = await exited;
-      this.initPidfd = this.initPid = undefined;
-      fs.closeSync(pidfd);
-      clearTimeout(this.killTimer);
-      clearInterval(this.termTimer);
+      const st = await run.exited;
+      // A rollout in progress decides what this exit means: the handover, or its rollback.
+      while (this.rolling) await this.rolling;
+      if (this.current !== run) {
+        served ||= !!this.current?.served;
+        continue;
+      }
+      this.current = undefined;
       // Before delete: the state dir holds the shim's last denials of this run.
-      const cannotRestart = this.shim?.runEnded(runServed);
-      deleteContainer(this.ctx, this.o.id, true);
-      if (st.error) throw new HakoError(`waiting for container ${this.o.id} (pid ${pid}) failed: errno ${st.error}`);
+      const cannotRestart = run.spec.id === this.o.id ? this.shim?.runEnded(run.served) : undefined;
+      await this.reap(run);
+      clearTimeout(this.killTimer);
+      if (st.error) throw new HakoError(`waiting for container ${run.spec.id} (pid ${run.pid}) failed: errno ${st.error}`);
       if (this.stopping) {
-        this.o.say(`container ${this.o.id} stopped`);
+        for (const other of [...this.live]) await this.reap(other);
+        this.o.say(`container ${run.spec.id} stopped`);
         return 0;
       }
-      const end: RunEnd = { code: st.code, signal: st.signal, ranMs: Date.now() - startedAt };
-      if (cannotRestart) throw new HakoError(`container ${this.o.id} ${describeEnd(end)}: ${cannotRestart}`);
+      const end: RunEnd = { code: st.code, signal: st.signal, ranMs: Date.now() - run.startedAt };
+      if (cannotRestart) throw new HakoError(`container ${run.spec.id} ${describeEnd(end)}: ${cannotRestart}`);
       const d = decide(this.o.policy, end, streak);
       if (!d.restart) {
         if (d.reason === 'exhausted')
           throw new HakoError(
-            `container ${this.o.id} ${describeEnd(end)}: giving up after ${d.streak} restarts in a row (--max-restarts ${this.o.policy.maxRestarts})`,
+            `container ${run.spec.id} ${describeEnd(end)}: giving up after ${d.streak} restarts in a row (--max-restarts ${this.o.policy.maxRestarts})`,
           );
-        this.o.say(`container ${this.o.id} ${describeEnd(end)}; not restarting (--restart ${this.o.policy.mode})`);
+        this.o.say(`container ${run.spec.id} ${describeEnd(end)}; not restarting (--restart ${this.o.policy.mode})`);
         return exitCodeOf(end);
       }
       streak = d.streak;
       this.o.say(
-        `container ${this.o.id} ${describeEnd(end)}; restarting in ${d.delayMs / 1000} s (restart ${streak} of at most ${this.o.policy.maxRestarts} in a row)`,
+        `container ${run.spec.id} ${describeEnd(end)}; restarting in ${d.delayMs / 1000} s (restart ${streak} of at most ${this.o.policy.maxRestarts} in a row)`,
       );
       await this.sleep(d.delayMs);
     }
     return 0;
-  }
-
-  /** create + start; a setup or exec failure is not a crash: it is reported, not retried. */
-  private launch(): { pid: number; pidfd: number } {
-    const { ctx } = this;
-    const { id, bundle, config } = this.o;
-    checkVolumes(config, bundle);
-    this.o.onRunStart?.();
-    // The container dies with us, also when we are killed (SIGKILL): nothing else would stop it.
-    const launched = startCreated(ctx, create(ctx, { id, bundle, config, extraFds: listenerFds(this.o.listenerFd), dieWithRuntime: true }));
-    return { pid: launched.pid, pidfd: launched.pidfd };
   }
 
   private sleep(ms: number): Promise<void> {

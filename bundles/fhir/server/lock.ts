@@ -16,24 +16,39 @@
 //
 // Unix sockets are found by their file, whatever the network or mount namespace, so this holds
 // between bare servers and servers in containers sharing a data volume alike.
+//
+// Handover (docs/rollout.md): a server started by `hako rollout` has HAKO_HANDOVER_WAIT_MS set.
+// Finding the lock held, it does not refuse: it writes "handover" on its first probe, and the
+// holder answers that by stopping itself as on SIGTERM (stop accepting, finish in-flight
+// requests, release the lock, exit). The taker polls until the lock is free, then takes it as
+// usual, and only then loads the data and listens. The request comes when the new server is
+// loaded and waiting, so the old one stops as late as it can. Anyone who may connect to the
+// lock (the data directory's owner) may also signal the server: it grants nothing new.
 import { readdir, rm } from 'node:fs/promises';
 import { createConnection, createServer } from 'node:net';
 import { join } from 'node:path';
 
 const LOCK = /^lock\.(\d+)$/;
 const PROBE_MS = 2_000;
+const WAIT_ENV = 'HAKO_HANDOVER_WAIT_MS';
+/** How often a waiting taker looks again: the longest it adds to the handover. */
+const POLL_MS = 10;
+const HANDOVER = 'handover';
 
 export type Held = { held: string };
 export type Lock = { path: string; release: () => Promise<void> };
 
 /** What a connection to a lock file found: a live holder (and what it said), or nobody. */
-async function probe(path: string): Promise<{ alive: true; said: string } | { alive: false }> {
+async function probe(path: string, askHandover = false): Promise<{ alive: true; said: string } | { alive: false }> {
   return new Promise((resolve) => {
     let said = '';
     const socket = createConnection(path);
     const timer = setTimeout(() => socket.destroy(), PROBE_MS); // alive, but silent: say so
     let connected = false;
-    socket.on('connect', () => (connected = true));
+    socket.on('connect', () => {
+      connected = true;
+      if (askHandover) socket.write(`${HANDOVER}\n`);
+    });
     socket.on('data', (d: Buffer) => (said += d.toString('utf8')));
     socket.on('close', () => {
       clearTimeout(timer);
@@ -63,21 +78,53 @@ export function holderSentence(dir: string, said: string): string {
   return `data directory ${dir} is in use by another hako FHIR server (${who}): a data directory has one writer, so stop that one first`;
 }
 
+/** HAKO_HANDOVER_WAIT_MS: how long to wait for a holder to hand over; 0 (unset) refuses at once. */
+export function handoverWaitMs(env: NodeJS.ProcessEnv = process.env): number {
+  const text = env[WAIT_ENV];
+  if (text === undefined || text === '') return 0;
+  if (!/^\d{1,9}$/.test(text)) throw new Error(`${WAIT_ENV}=${text} is not a number of milliseconds`);
+  return Number(text);
+}
+
 /**
  * Takes the data directory's lock or says who holds it. describe() is asked at every
- * connection, so the line can say where the server listens once it does.
+ * connection, so the line can say where the server listens once it does. With
+ * HAKO_HANDOVER_WAIT_MS, a held lock is asked to hand over and waited for that long.
  */
 export async function takeLock(dir: string, describe: () => string): Promise<Lock | Held> {
+  const waitMs = handoverWaitMs();
+  const deadline = Date.now() + waitMs;
+  for (let asked = false; ; asked = true) {
+    const got = await takeOnce(dir, describe, waitMs > 0 && !asked);
+    if (!('held' in got) || Date.now() >= deadline) return got;
+    await new Promise((r) => setTimeout(r, POLL_MS));
+  }
+}
+
+/** The holder's side of a handover: stop as on SIGTERM (signals.ts and main.ts do the rest).
+ *  Emitted, not sent: the seccomp policy refuses kill(2), and no system call is needed. */
+function handOver(): void {
+  process.stderr.write('hako-fhir: asked to hand the data directory over (a rollout): stopping\n');
+  process.emit('SIGTERM', 'SIGTERM');
+}
+
+async function takeOnce(dir: string, describe: () => string, askHandover: boolean): Promise<Lock | Held> {
   for (let attempt = 0; ; attempt++) {
     const gens = await generations(dir);
     for (const gen of gens) {
-      const found = await probe(join(dir, `lock.${gen}`));
+      const found = await probe(join(dir, `lock.${gen}`), askHandover);
       if (found.alive) return { held: found.said };
     }
     const mine = (gens[0] ?? 0) + 1;
     const path = join(dir, `lock.${mine}`);
+    let handingOver = false;
     const server = createServer((socket) => {
       socket.on('error', () => {});
+      socket.on('data', (d: Buffer) => {
+        if (handingOver || !d.toString('utf8').startsWith(HANDOVER)) return;
+        handingOver = true;
+        handOver();
+      });
       socket.end(`${describe()}\n`);
     });
     const bound = await new Promise<NodeJS.ErrnoException | undefined>((resolve) => {

@@ -3,11 +3,12 @@
 import fs from 'node:fs';
 import { Command } from 'commander';
 import { context, intOption } from '../app.js';
-import { prepareBundle } from '../../up/prepare.js';
+import { prepareBundle, prepareNextBundle } from '../../up/prepare.js';
 import { SUBID_USER } from '../../up/subids.js';
 import { formatAddress } from '../../up/listen.js';
 import { DEFAULT_POLICY, parseRestartMode } from '../../up/policy.js';
 import { Supervisor } from '../../up/supervisor.js';
+import { withAgent } from '../../profile/agent.js';
 import { parseOnViolation, superviseSeccomp, type Supervision } from '../../up/seccomp-supervision.js';
 
 const say = (sentence: string) => process.stderr.write(`hako up: ${sentence}\n`);
@@ -46,6 +47,7 @@ export const upCommand = new Command('up')
   .action(async function (this: Command, bundleArg: string) {
     const o = this.opts();
     const ctx = context(this);
+    const signed = { requireSigned: o.requireSigned, trust: o.trust };
     const p = await prepareBundle(
       ctx,
       bundleArg,
@@ -53,7 +55,7 @@ export const upCommand = new Command('up')
         listen: o.listen,
         subids: o.subids,
         id: o.id,
-        signed: { requireSigned: o.requireSigned, trust: o.trust },
+        signed,
       },
       say,
     );
@@ -73,6 +75,12 @@ export const upCommand = new Command('up')
         onServing: () => process.stdout.write(`${p.serves} at http://${formatAddress(p.address)}/ (hako container ${p.id}, ${p.how})\n`),
         onRunStart: supervision?.onRunStart,
         onReady: supervision?.onReady,
+        // A rollout's bundle: verified by the same rule, built, keeping the running data volumes.
+        // Its NOTIFY calls go to the same agent, which judges them by the profile up started with.
+        prepareNext: async (bundle) => {
+          const next = await prepareNextBundle(ctx, bundle, supervisor!.activeSpec, { subids: o.subids, signed }, say);
+          return supervision ? { ...next, config: withAgent(next.config, supervision.agent) } : next;
+        },
       });
       process.exitCode = await supervisor.run();
     } finally {
