@@ -146,7 +146,7 @@ describe.skipIf(!IS_ROOT).each(WHO)('the FHIR policy (%s)', (who) => {
     const d = hako(who, stateRoot(who), ['profile', 'diff', out, narrowed]);
     expect(d.status, d.stderr).toBe(0);
     expect(d.stdout).toContain('no longer has 2 allowed: futex, write.');
-  });
+  }, 600_000); // a learn and a trial, each up to 240 s on a busy machine
 
   it('is enforced by hako up: every attack from inside is refused and written as an AuditEvent; the server keeps answering', async () => {
     const bundle = fhirBundle(who, { escape: true });

@@ -7,18 +7,7 @@ import { describe, it, expect } from 'vitest';
 import { makeBundle, hako, WHO, scratch, type Who } from '../helpers/hako.js';
 import { IS_ROOT, BUSYBOX_ROOTFS, TEST_USER } from '../helpers/env.js';
 import type { Config } from '../../src/oci/config.js';
-
-/** Container processes (by their bundle path in /proc/N/cmdline or cwd) still alive. */
-function leftovers(root: string): string[] {
-  return fs.readdirSync(root).filter((f) => !f.startsWith('.'));
-}
-
-function mountsUnder(dir: string): string[] {
-  return fs
-    .readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .filter((l) => l.includes(dir));
-}
+import { stateDirs as leftovers, mountsUnder } from '../helpers/leftovers.js';
 
 function expectRefused(who: Who, edit: (c: Config) => void, message: string | RegExp, id = 'bad1', raw?: string) {
   const { bundle, root } = makeBundle(who, edit);

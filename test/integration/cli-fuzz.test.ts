@@ -18,6 +18,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import fc from 'fast-check';
 import { scratchForThisFile, testUserIds, WHO, type Who } from '../helpers/hako.js';
 import { CLI, IS_ROOT, TEST_USER } from '../helpers/env.js';
+import { mountsUnder } from '../helpers/leftovers.js';
 
 const { scratch, makeBundle } = scratchForThisFile();
 
@@ -202,13 +203,6 @@ function entries(dir: string | undefined): string[] {
   } catch {
     return [];
   }
-}
-
-function mountsUnder(dir: string): string[] {
-  return fs
-    .readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .filter((l) => l.split(' ')[4]?.startsWith(dir));
 }
 
 /** Processes whose environment carries the token: the fuzzer's containers. */

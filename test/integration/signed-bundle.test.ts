@@ -11,6 +11,7 @@ import { hako, hakoAsync, scratchForThisFile, testUserIds, WHO, type Who } from 
 import { BUSYBOX_ROOTFS, IS_ROOT } from '../helpers/env.js';
 import { newKeys } from '../../src/seal/keys.js';
 import type { Config } from '../../src/oci/config.js';
+import { stateDirs as leftovers, mountsUnder } from '../helpers/leftovers.js';
 
 const { scratch, makeBundle } = scratchForThisFile();
 
@@ -57,17 +58,6 @@ function signedBundle(who: Who, sleep = 0, more: { edit?: (c: Config) => void; f
   expect(r.status).toBe(0);
   expect(r.stdout).toMatch(/^signed .* as alice \(fingerprint [0-9a-f ]{39}\): config\.json and \d+ rootfs paths in .*hako\.sig\.json\n$/);
   return { who, bundle, root, keys, trust };
-}
-
-function leftovers(root: string): string[] {
-  return fs.readdirSync(root).filter((f) => !f.startsWith('.'));
-}
-
-function mountsUnder(dir: string): string[] {
-  return fs
-    .readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .filter((l) => l.includes(dir));
 }
 
 /** Processes whose command line carries MARK: the containers of this file. */
