@@ -1,7 +1,8 @@
 #!/usr/bin/env node
-// hako-fhir: the FHIR bundle's administration command (clients, users, tokens, the audit trail).
-// Its source is TypeScript (server/auth/cli.ts, sharing the server's auth code); esbuild bundles it
-// into .cache/ the first time and whenever the sources change, then it runs.
+// hako-fhir: the FHIR bundle's administration command (clients, users, tokens, the audit trail;
+// backup and restore of the store). Its sources are TypeScript (server/auth/cli.ts, sharing the
+// server's auth code; server/backup.ts for backup and restore); esbuild bundles the one a command
+// needs into .cache/ the first time and whenever the sources change, then it runs.
 import { build } from 'esbuild';
 import { mkdirSync, readdirSync, renameSync, statSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
@@ -9,12 +10,18 @@ import { fileURLToPath, pathToFileURL } from 'node:url';
 
 const bundleDir = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const serverDir = join(bundleDir, 'server');
-const out = join(bundleDir, '.cache', 'hako-fhir-cli.mjs');
+const args = process.argv.slice(2);
+// The first word that is not an option or its value: backup and restore have their own entry.
+const verb = args.find((a, i) => !a.startsWith('-') && !(args[i - 1] ?? '').startsWith('-'));
+const store = verb === 'backup' || verb === 'restore';
+const entry = store ? join(serverDir, 'backup.ts') : join(serverDir, 'auth', 'cli.ts');
+const out = join(bundleDir, '.cache', store ? 'hako-fhir-backup.mjs' : 'hako-fhir-cli.mjs');
 
 const sources = [
   ...readdirSync(join(serverDir, 'auth')).map((n) => join(serverDir, 'auth', n)),
-  join(serverDir, 'match.ts'),
-  join(serverDir, 'search.ts'),
+  ...readdirSync(serverDir)
+    .filter((n) => n.endsWith('.ts'))
+    .map((n) => join(serverDir, n)),
   fileURLToPath(import.meta.url),
 ];
 const built = statSync(out, { throwIfNoEntry: false })?.mtimeMs ?? 0;
@@ -22,7 +29,7 @@ if (sources.some((f) => statSync(f).mtimeMs > built)) {
   mkdirSync(dirname(out), { recursive: true });
   const tmp = `${out}.${process.pid}.tmp`;
   await build({
-    entryPoints: [join(serverDir, 'auth', 'cli.ts')],
+    entryPoints: [entry],
     outfile: tmp,
     bundle: true,
     platform: 'node',
@@ -35,4 +42,4 @@ if (sources.some((f) => statSync(f).mtimeMs > built)) {
   renameSync(tmp, out);
 }
 const { main } = await import(pathToFileURL(out).href);
-process.exitCode = await main(process.argv.slice(2), join(bundleDir, 'data'));
+process.exitCode = await main(args, join(bundleDir, 'data'));

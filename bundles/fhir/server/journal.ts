@@ -10,10 +10,23 @@
 // Magic "HAKOFJ2\n": records carry the location of the resource's previous version (the
 // history chain, repository.ts). "HAKOFJ1\n" is the first format (no chain); store.ts
 // rewrites such a journal once, on the first start of this version.
+//
+// Magic "HAKOFJ3\n": the encrypted format (sealed-journal.ts), used when the server has a data
+// key (HAKO_FHIR_KEY_FILE); without one the plain format stays the default.
 import { constants } from 'node:fs';
 import { open, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { crc32 } from 'node:zlib';
+import type { StoreCipher } from './cipher.js';
+import {
+  MAGIC_V3,
+  RECORD_HEADER,
+  openRecordFrame,
+  scanSealedSegment,
+  sealRecord,
+  sealedFrameSize,
+  segmentHeader,
+} from './sealed-journal.js';
 
 export const MAGIC = Buffer.from('HAKOFJ2\n', 'latin1');
 export const MAGIC_V1 = Buffer.from('HAKOFJ1\n', 'latin1');
@@ -36,9 +49,12 @@ export type ScanResult<T> = {
   offsets: number[];
   /** Offset just past the last whole record: where the file must be cut and appends go. */
   validLength: number;
-  /** 1: the first format (no history chain); 2: this one. */
-  version: 1 | 2;
+  /** 1: the first format (no history chain); 2: this one; 3: encrypted. */
+  version: 1 | 2 | 3;
 };
+
+/** An encrypted segment: the store's cipher, the segment's number, and the first record number of a new file. */
+export type Sealing = { cipher: StoreCipher; seg: number; firstSeq: number };
 
 /** Decodes whole records from a journal image; stops at the first torn or corrupt one. */
 export function scanRecords<T = unknown>(data: Buffer): ScanResult<T> {
@@ -48,6 +64,7 @@ export function scanRecords<T = unknown>(data: Buffer): ScanResult<T> {
   const version = head.equals(MAGIC_V1) ? 1 : 2;
   if (data.length < MAGIC.length || !(head.equals(MAGIC) || head.equals(MAGIC_V1))) {
     if (data.length === 0) return { records, offsets, validLength: 0, version };
+    if (head.equals(MAGIC_V3)) throw new Error("it is encrypted: set HAKO_FHIR_KEY_FILE to the store's key file");
     throw new Error(`the file does not start with the journal magic ${JSON.stringify(MAGIC.toString('latin1'))}`);
   }
   let offset = MAGIC.length;
@@ -95,7 +112,25 @@ export async function readRecordAt<T>(file: FileHandle, offset: number, what: st
   return JSON.parse(payload.toString('utf8')) as T;
 }
 
-type Pending = { frame: Buffer; resolve: () => void; reject: (err: Error) => void };
+/** Reads and opens the encrypted record whose frame starts at offset (a history read). */
+export async function readSealedRecordAt<T>(file: FileHandle, offset: number, cipher: StoreCipher, seg: number, what: string): Promise<T> {
+  const header = Buffer.allocUnsafe(RECORD_HEADER);
+  const { bytesRead } = await file.read(header, 0, RECORD_HEADER, offset);
+  const length = header.readUInt32LE(0);
+  if (bytesRead < RECORD_HEADER || length > MAX_RECORD) throw new Error(`${what}: no record at offset ${offset}`);
+  const frame = Buffer.allocUnsafe(RECORD_HEADER + length);
+  header.copy(frame);
+  let done = 0;
+  while (done < length) {
+    const r = await file.read(frame, RECORD_HEADER + done, length - done, offset + RECORD_HEADER + done);
+    if (r.bytesRead === 0) throw new Error(`${what}: the record at offset ${offset} is short`);
+    done += r.bytesRead;
+  }
+  return JSON.parse(openRecordFrame(cipher, frame, seg, offset, what).toString('utf8')) as T;
+}
+
+/** A queued append: its frame (plain), or its payload and number to seal once its batch is known. */
+type Pending = { frame?: Buffer; payload?: Buffer; seq?: number; offset?: number; resolve: () => void; reject: (err: Error) => void };
 
 export class Journal<T = unknown> {
   private queue: Pending[] = [];
@@ -108,6 +143,9 @@ export class Journal<T = unknown> {
     private readonly file: FileHandle,
     readonly path: string,
     private position: number,
+    private readonly sealing?: Sealing,
+    /** The number the next appended record gets (encrypted only). */
+    private seq = 0,
   ) {
     this.end = position;
   }
@@ -117,29 +155,41 @@ export class Journal<T = unknown> {
    * tail were cut off. The file is truncated to its last whole record before any append.
    * A first-format journal (version 1) is returned as it is, for store.ts to rewrite.
    */
-  static async open<T>(
-    path: string,
-  ): Promise<{ journal: Journal<T>; records: T[]; offsets: number[]; droppedBytes: number; version: 1 | 2 }> {
+  static async open<T>(path: string, sealing?: Sealing): Promise<OpenedJournal<T>> {
     const file = await open(path, constants.O_RDWR | constants.O_CREAT, 0o600);
     try {
       const data = await file.readFile();
-      let scan: ScanResult<T>;
-      try {
-        scan = scanRecords<T>(data);
-      } catch (err) {
-        throw new Error(`journal ${path} is not a hako FHIR journal: ${(err as Error).message}`);
+      let scan: ScanResult<T> & { firstSeq?: number; nextSeq?: number };
+      if (sealing && data.length > 0) {
+        // A sealing error names the segment and the byte; it stops the start.
+        scan = { ...scanSealedSegment<T>(sealing.cipher, data, sealing.seg, `journal ${path}`, true), version: 3 };
+      } else {
+        try {
+          scan = scanRecords<T>(data);
+        } catch (err) {
+          throw new Error(`journal ${path} is not a hako FHIR journal: ${(err as Error).message}`);
+        }
+        if (sealing && data.length === 0) scan = { ...scan, version: 3, firstSeq: sealing.firstSeq, nextSeq: sealing.firstSeq };
       }
       const droppedBytes = data.length - scan.validLength;
       let position = scan.validLength;
       if (droppedBytes > 0) await file.truncate(position);
       if (position === 0) {
-        await file.write(MAGIC, 0, MAGIC.length, 0);
-        position = MAGIC.length;
+        const head = sealing ? segmentHeaderOf(sealing) : MAGIC;
+        await file.write(head, 0, head.length, 0);
+        position = head.length;
       }
       if (droppedBytes > 0 || data.length === 0) await file.sync();
       if (data.length === 0) await syncDir(dirname(path)); // the new file's name must survive a crash too
-      const journal = new Journal<T>(file, path, position);
-      return { journal, records: scan.records, offsets: scan.offsets, droppedBytes, version: scan.version };
+      const journal = new Journal<T>(file, path, position, sealing, scan.nextSeq ?? 0);
+      return {
+        journal,
+        records: scan.records,
+        offsets: scan.offsets,
+        droppedBytes,
+        version: scan.version,
+        firstSeq: scan.firstSeq,
+      };
     } catch (err) {
       await file.close();
       throw err;
@@ -156,6 +206,11 @@ export class Journal<T = unknown> {
     return this.end;
   }
 
+  /** The number the next record gets (encrypted), i.e. the next segment's first. */
+  get nextSeq(): number {
+    return this.seq;
+  }
+
   get poisoned(): Error | undefined {
     return this.failed;
   }
@@ -167,25 +222,43 @@ export class Journal<T = unknown> {
    */
   append(record: T): Promise<void> {
     if (this.failed) return Promise.reject(this.failed);
-    const frame = encodeRecord(record);
-    this.end += frame.length;
+    let pending: Omit<Pending, 'resolve' | 'reject'>;
+    if (this.sealing) {
+      // Sealed at flush time, when its batch (bound into the record) is known; its size is known now.
+      const payload = Buffer.from(JSON.stringify(record), 'utf8');
+      pending = { payload, seq: this.seq++, offset: this.end };
+      this.end += sealedFrameSize(payload.length);
+    } else {
+      pending = { frame: encodeRecord(record) };
+      this.end += pending.frame!.length;
+    }
     return new Promise<void>((resolve, reject) => {
-      this.queue.push({ frame, resolve, reject });
+      this.queue.push({ ...pending, resolve, reject });
       this.flushing ??= this.flush();
     });
   }
 
   /** Reads the record whose frame starts at offset. */
   read(offset: number): Promise<T> {
+    if (this.sealing) return readSealedRecordAt<T>(this.file, offset, this.sealing.cipher, this.sealing.seg, `journal ${this.path}`);
     return readRecordAt<T>(this.file, offset, `journal ${this.path}`);
+  }
+
+  /** The frames of a batch: plain ones as they are, encrypted ones sealed with the batch's start. */
+  private frames(batch: Pending[]): Buffer[] {
+    const s = this.sealing;
+    if (!s) return batch.map((p) => p.frame!);
+    const batchStart = batch[0].seq!;
+    return batch.map((p) => sealRecord(s.cipher, p.payload!, { seg: s.seg, offset: p.offset!, seq: p.seq!, batchStart }));
   }
 
   private async flush(): Promise<void> {
     while (this.queue.length > 0) {
       const batch = this.queue;
       this.queue = [];
-      const buf = batch.length === 1 ? batch[0].frame : Buffer.concat(batch.map((p) => p.frame));
       try {
+        const frames = this.frames(batch);
+        const buf = frames.length === 1 ? frames[0] : Buffer.concat(frames);
         let done = 0;
         while (done < buf.length) {
           const { bytesWritten } = await this.file.write(buf, done, buf.length - done, this.position + done);
@@ -216,6 +289,20 @@ export class Journal<T = unknown> {
     await this.flushing;
     await this.file.close();
   }
+}
+
+export type OpenedJournal<T> = {
+  journal: Journal<T>;
+  records: T[];
+  offsets: number[];
+  droppedBytes: number;
+  version: 1 | 2 | 3;
+  /** Encrypted: the segment's first record number (its header). */
+  firstSeq?: number;
+};
+
+function segmentHeaderOf(s: Sealing): Buffer {
+  return segmentHeader(s.cipher, s.seg, s.firstSeq);
 }
 
 export async function syncDir(path: string): Promise<void> {

@@ -8,6 +8,8 @@
 //   HAKO_FHIR_SNAPSHOT_BYTES  journal bytes after which a snapshot is written (default 8 MiB,
 //                             and at least the last snapshot's size)
 //   HAKO_FHIR_AUTH            on (default): SMART on FHIR authorization (server/auth); off: none
+//   HAKO_FHIR_KEY_FILE        the data key's file (a read-only secret): the store is encrypted;
+//                             unset: a plain store (the default)
 //   LISTEN_FDS, LISTEN_PID    systemd socket activation: serve on fd 3
 import { onStop } from './signals.js'; // first: the signal handlers exist before anything else loads
 import { FhirRouter } from '@medplum/fhir-router';
@@ -22,11 +24,15 @@ import { loadDefinitions } from './definitions.js';
 import { AuthService } from './auth/index.js';
 import { addHistoryRoutes } from './history.js';
 import { fhirHandler } from './http.js';
+import { drainable } from './drain.js';
 import { holderSentence, takeLock, type Lock } from './lock.js';
 import { DurableRepository } from './repository.js';
+import { loadDataKey } from './data-key.js';
+import { openStoreIdentity } from './store-identity.js';
+import { serveBackups } from './backup-socket.js';
 
 const NAME = 'hako-fhir';
-const VERSION = '0.1.0';
+import { VERSION } from './version.js';
 /** In-flight requests get this long to finish after a stop signal; then their connections are cut. */
 const DRAIN_MS = 1_500;
 const STARTED = new Date().toISOString();
@@ -87,6 +93,16 @@ async function main(): Promise<void> {
   const defsDir = process.env.HAKO_FHIR_DEFINITIONS ?? join(dirname(fileURLToPath(import.meta.url)), 'definitions');
   const everyBytes = snapshotBytes();
   await checkDataDir(dataDir);
+  // The key is checked before the lock is taken: a bad key file leaves nothing behind.
+  const keyFile = process.env.HAKO_FHIR_KEY_FILE;
+  const dataKey = keyFile === undefined ? undefined : await loadDataKey(keyFile).catch((err: Error) => fail(err.message));
+
+  // Before the lock: a rollout's server waits for the lock ready to serve (docs/rollout.md).
+  try {
+    loadDefinitions(defsDir);
+  } catch (err) {
+    fail((err as Error).message);
+  }
 
   let where: string | undefined;
   const taken = await takeLock(dataDir, () =>
@@ -95,28 +111,27 @@ async function main(): Promise<void> {
   if ('held' in taken) fail(holderSentence(dataDir, taken.held));
   const lock: Lock = taken;
 
-  try {
-    loadDefinitions(defsDir);
-  } catch (err) {
-    fail((err as Error).message);
-  }
-
-  const opened = await DurableRepository.open(dataDir, { log, snapshotBytes: everyBytes }).catch((err: Error) => fail(err.message));
+  // A store that does not open (wrong key, damage) lets go of the lock before it says so.
+  const refuse = (err: Error): Promise<never> => lock.release().then(() => fail(err.message));
+  const cipher = keyFile === undefined || !dataKey ? undefined : await openStoreIdentity(dataDir, dataKey, keyFile).catch(refuse);
+  const opened = await DurableRepository.open(dataDir, { log, snapshotBytes: everyBytes, cipher }).catch(refuse);
   const { repo } = opened;
+  const backups = await serveBackups(dataDir, repo, log).catch((err: Error) => fail(err.message));
   const auth = await AuthService.open(dataDir, { repo, log, env: process.env }).catch((err: Error) => fail(err.message));
 
   const router = new FhirRouter();
   addHistoryRoutes(router, repo);
   const metadata = JSON.stringify(capabilityStatement({ name: NAME, version: VERSION }, router));
+  // An idle keep-alive connection is closed after 65 s: longer than clients keep one idle (undici
+  // 4 s, browsers and most pools under a minute), so a client never reuses one the server is
+  // closing at that moment — with 5 s, a client busy for 5 s got "other side closed".
   const server = createServer(
-    { keepAliveTimeout: 5_000 },
+    { keepAliveTimeout: 65_000 },
     fhirHandler({ router, repo, metadata, auth, onError: (err) => log(`request failed: ${(err as Error).stack ?? err}`) }),
   );
   let stopping = false;
-  // Keep-alive connections that finish a request after the stop would otherwise linger.
-  server.on('request', (_req, res) => {
-    res.on('finish', () => stopping && setImmediate(() => server.closeIdleConnections()));
-  });
+  // Stops accepting, answers with Connection: close, closes idle keep-alive connections late.
+  const drain = drainable(server);
 
   const stop = (signal: string): void => {
     if (stopping) return;
@@ -125,18 +140,15 @@ async function main(): Promise<void> {
     const exit = (): void => {
       // The queued AuditEvents are written before the journal closes.
       (auth ? auth.close() : Promise.resolve())
+        .then(() => backups.close())
         .then(() => repo.close())
         .then(
           () => lock.release().then(() => process.exit(0)),
           (err: Error) => fail(`closing the journal failed: ${err.message}`),
         );
     };
-    // close() stops accepting and drops idle keep-alive connections; in-flight requests finish,
-    // for DRAIN_MS at most.
-    if (!server.listening) return exit();
-    server.close(exit);
-    server.closeIdleConnections();
-    setTimeout(() => server.closeAllConnections(), DRAIN_MS).unref();
+    // In-flight requests finish, for DRAIN_MS at most (drain.ts).
+    drain(exit, DRAIN_MS);
   };
   onStop(stop);
 
@@ -144,7 +156,7 @@ async function main(): Promise<void> {
   const loaded = opened.snapshot
     ? `snapshot of ${opened.snapshot.live} resources and ${opened.snapshot.gone} deleted loaded, ${opened.replayed} journal records replayed`
     : `${opened.replayed} journal records replayed`;
-  log(`serving FHIR R4 on ${where} (${loaded})`);
+  log(`serving FHIR R4 on ${where} (${loaded}${cipher ? '; the store is encrypted' : ''})`);
 }
 
 await main();

@@ -22,6 +22,8 @@ import {
 } from '@medplum/core';
 import { MemoryRepository, type CreateResourceOptions, type ReadHistoryOptions, type UpdateResourceOptions } from '@medplum/fhir-router';
 import type { Bundle, BundleEntry, BundleLink, Resource } from '@medplum/fhirtypes';
+import type { StoreCipher } from './cipher.js';
+import { JournalDamage } from './sealed-journal.js';
 import { pruneSnapshots, readSnapshot, writeSnapshot, type GoneEntry, type LiveEntry, type SnapshotSource } from './snapshot.js';
 import { Store, snapshotName, type Loc } from './store.js';
 
@@ -47,6 +49,8 @@ export type RepositoryOptions = {
   log: (sentence: string) => void;
   /** A snapshot is written once the journal to replay exceeds this and the last snapshot's size. */
   snapshotBytes: number;
+  /** An encrypted store's cipher (store-identity.ts); without it the store is plain. */
+  cipher?: StoreCipher;
 };
 
 export type Opened = { repo: DurableRepository; replayed: number; snapshot?: { segment: number; live: number; gone: number } };
@@ -81,7 +85,8 @@ export class DurableRepository extends MemoryRepository {
 
   /** Opens the data directory: newest good snapshot, then the journal after it. */
   static async open(dir: string, options: RepositoryOptions): Promise<Opened> {
-    const { store, active } = await Store.open<JournalRecord>(dir);
+    const { cipher } = options;
+    const { store, active } = await Store.open<JournalRecord>(dir, cipher);
     const { log } = options;
     const activePath = join(dir, 'journal');
     if (active.droppedBytes > 0)
@@ -92,12 +97,15 @@ export class DurableRepository extends MemoryRepository {
     if (active.version === 1) await repo.upgrade(active);
 
     let snapshot: Opened['snapshot'];
+    // Encrypted: the record number the next replayed segment must start with (one numbering).
+    let expect = 1;
     const candidates = store.snapshots.filter((seg) => seg < store.activeSegment);
     for (const [n, seg] of candidates.entries()) {
       const path = join(dir, snapshotName(seg));
       try {
-        const read = await readSnapshot(path, (batch) => repo.load(batch));
+        const read = await readSnapshot(path, (batch) => repo.load(batch), cipher && { cipher, seg });
         snapshot = { segment: seg, live: read.live, gone: read.gone };
+        expect = read.nextSeq ?? 1;
         store.snapshotSeg = seg;
         store.snapshotBytes = read.bytes;
         break;
@@ -119,10 +127,19 @@ export class DurableRepository extends MemoryRepository {
         if (++replayed % 5000 === 0) await breathe(); // a stop signal is handled meanwhile
       }
     };
+    const follows = (first: number | undefined, path: string): void => {
+      if (cipher && first !== expect)
+        throw new JournalDamage(
+          `journal ${path} starts at record #${first}, but what comes before it ends at #${expect - 1} (records dropped or added at a segment's end)`,
+        );
+    };
     for (const seg of store.sealed.filter((s) => s > store.snapshotSeg)) {
       const scan = await store.scanSealed(seg);
+      follows(scan.firstSeq, store.path(seg));
+      expect = scan.nextSeq ?? 0;
       await replay(scan.records, scan.offsets, seg);
     }
+    follows(active.firstSeq, activePath);
     await replay(active.records, active.offsets, store.activeSegment);
     await store.measureTail();
     return { repo, replayed, snapshot };
@@ -438,17 +455,34 @@ export class DurableRepository extends MemoryRepository {
    * the rename and a copy of the maps), then writes the snapshot while serving goes on.
    */
   async snapshot(): Promise<void> {
-    const { seg, source } = await this.quiesce(async () => {
+    const { seg, source, nextSeq } = await this.quiesce(async () => {
       const sealed = await this.store.rotate();
-      return { seg: sealed, source: this.capture() };
+      return { seg: sealed, source: this.capture(), nextSeq: this.store.active.nextSeq };
     });
     const started = Date.now();
-    const bytes = await writeSnapshot(this.store.dir, seg, source);
+    const { cipher } = this.options;
+    const bytes = await writeSnapshot(this.store.dir, seg, source, 2, cipher && { cipher, nextSeq });
     this.store.snapshotWritten(seg, bytes);
     await pruneSnapshots(this.store.dir, this.store.snapshots);
     this.options.log(
       `wrote ${snapshotName(seg)} (${bytes} bytes) in ${Date.now() - started} ms: a start replays the journal after it only`,
     );
+  }
+
+  /**
+   * A backup's position (backup.ts): seals the active segment with writes held for the rename,
+   * so every write acknowledged before this call is in segments 1..segment, which are never
+   * rewritten. Writes go on in the next segment meanwhile.
+   */
+  get encrypted(): boolean {
+    return this.options.cipher !== undefined;
+  }
+
+  async sealForBackup(): Promise<{ segment: number; nextSeq: number }> {
+    return this.quiesce(async () => {
+      const segment = await this.store.rotate();
+      return { segment, nextSeq: this.store.active.nextSeq };
+    });
   }
 
   private capture(): SnapshotSource {

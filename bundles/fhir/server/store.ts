@@ -8,10 +8,17 @@
 //
 // A snapshot seals the active segment (rename to journal.NNNNNN, a new empty journal), so a
 // start loads the newest good snapshot and replays only the segments after it.
+//
+// With a cipher (an encrypted store, store-identity.ts) every segment is in the encrypted format
+// (sealed-journal.ts), also holds store.id, and its segments must be numbered 1..N without gaps:
+// a segment missing from the middle would otherwise be history silently gone.
 import { constants } from 'node:fs';
 import { open, readdir, readFile, rename, rm, stat, type FileHandle } from 'node:fs/promises';
 import { join } from 'node:path';
-import { Journal, MAGIC, encodeRecord, readRecordAt, scanRecords, syncDir, type ScanResult } from './journal.js';
+import type { StoreCipher } from './cipher.js';
+import { Journal, MAGIC, encodeRecord, readRecordAt, readSealedRecordAt, scanRecords, syncDir, type ScanResult } from './journal.js';
+import { SEGMENT_HEADER, scanSealedSegment } from './sealed-journal.js';
+import { STORE_ID_FILE } from './store-identity.js';
 
 /** Where a version is: segment number, offset of its record's frame, index of the op in the record. */
 export type Loc = [seg: number, offset: number, index: number];
@@ -23,7 +30,9 @@ export const segmentName = (seg: number): string => `journal.${pad(seg)}`;
 export const snapshotName = (seg: number): string => `snapshot.${pad(seg)}`;
 const MAX_OPEN_SEGMENTS = 32;
 
-export type ActiveOpen<T> = { records: T[]; offsets: number[]; droppedBytes: number; version: 1 | 2 };
+export type ActiveOpen<T> = { records: T[]; offsets: number[]; droppedBytes: number; version: 1 | 2 | 3; firstSeq?: number };
+/** A segment's records; encrypted ones also say which record numbers it holds. */
+export type SegmentScan<T> = ScanResult<T> & { firstSeq?: number; nextSeq?: number };
 
 export class Store<T> {
   /** Read handles of sealed segments (history reads), least recently used first. */
@@ -42,21 +51,37 @@ export class Store<T> {
     /** The newest snapshot the repository loaded (0: none), set by it. */
     public snapshotSeg: number,
     public snapshotBytes: number,
+    /** The store's cipher when it is encrypted. */
+    readonly cipher?: StoreCipher,
   ) {}
 
   /** Opens the directory's files; the active journal's records come back for replay. */
-  static async open<T>(dir: string): Promise<{ store: Store<T>; active: ActiveOpen<T> }> {
+  static async open<T>(dir: string, cipher?: StoreCipher): Promise<{ store: Store<T>; active: ActiveOpen<T> }> {
     const names = await readdir(dir);
     for (const name of names.filter((n) => n.endsWith('.tmp'))) await rm(join(dir, name), { force: true });
+    if (!cipher && names.includes(STORE_ID_FILE))
+      throw new Error(`data directory ${dir} holds an encrypted store: set HAKO_FHIR_KEY_FILE to its key file`);
     const sealed = numbered(names, SEGMENT);
     const snapshots = numbered(names, SNAPSHOT).reverse();
     const activeSeg = (sealed.at(-1) ?? 0) + 1;
-    const opened = await Journal.open<T>(join(dir, 'journal'));
+    let firstSeq = 1;
+    if (cipher) {
+      const gap = sealed.findIndex((seg, i) => seg !== i + 1);
+      if (gap >= 0) throw new Error(`journal segment ${join(dir, segmentName(gap + 1))} is missing: the store's history has a hole`);
+      // A new active segment continues the numbering where the last sealed one ended.
+      const size = (await stat(join(dir, 'journal')).catch(() => undefined))?.size ?? 0;
+      if (size < SEGMENT_HEADER && sealed.length) {
+        const seg = sealed.at(-1)!;
+        const path = join(dir, segmentName(seg));
+        firstSeq = scanSealedSegment(cipher, await readFile(path), seg, `journal segment ${path}`, false).nextSeq;
+      }
+    }
+    const opened = await Journal.open<T>(join(dir, 'journal'), cipher && { cipher, seg: activeSeg, firstSeq });
     if (opened.version === 1 && sealed.length > 0) {
       await opened.journal.close();
       throw new Error(`journal ${join(dir, 'journal')} is in the first format but sealed segments exist beside it`);
     }
-    const store = new Store<T>(dir, opened.journal, activeSeg, sealed, snapshots, 0, 0);
+    const store = new Store<T>(dir, opened.journal, activeSeg, sealed, snapshots, 0, 0, cipher);
     return { store, active: opened };
   }
 
@@ -84,8 +109,9 @@ export class Store<T> {
   }
 
   /** Records of a sealed segment, all of them whole: a sealed segment was complete and synced. */
-  async scanSealed(seg: number): Promise<ScanResult<T>> {
+  async scanSealed(seg: number): Promise<SegmentScan<T>> {
     const data = await readFile(this.path(seg));
+    if (this.cipher) return { ...scanSealedSegment<T>(this.cipher, data, seg, `journal segment ${this.path(seg)}`, false), version: 3 };
     const scan = scanRecords<T>(data);
     if (scan.validLength !== data.length)
       throw new Error(`journal segment ${this.path(seg)} is corrupt at byte ${scan.validLength} of ${data.length}`);
@@ -95,7 +121,10 @@ export class Store<T> {
   /** Records of any segment, the active one up to what is synced (for type and system history). */
   async scanAny(seg: number): Promise<ScanResult<T>> {
     if (seg !== this.activeSeg) return this.scanSealed(seg);
-    return scanRecords<T>((await readFile(this.path(seg))).subarray(0, this.journal.size));
+    // Up to what is written and synced: what is queued may not be on disk yet.
+    const data = (await readFile(this.path(seg))).subarray(0, this.journal.size);
+    if (this.cipher) return { ...scanSealedSegment<T>(this.cipher, data, seg, `journal ${this.path(seg)}`, true), version: 3 };
+    return scanRecords<T>(data);
   }
 
   /** The record at a location. */
@@ -114,7 +143,9 @@ export class Store<T> {
       }
     }
     this.segments.set(seg, handle);
-    return readRecordAt<T>(await handle, offset, `journal segment ${this.path(seg)}`);
+    const what = `journal segment ${this.path(seg)}`;
+    if (this.cipher) return readSealedRecordAt<T>(await handle, offset, this.cipher, seg, what);
+    return readRecordAt<T>(await handle, offset, what);
   }
 
   /**
@@ -128,7 +159,8 @@ export class Store<T> {
     await old.seal();
     await rename(join(this.dir, 'journal'), join(this.dir, segmentName(seg)));
     // Journal.open creates the file, writes the magic, syncs it and the directory (and so the rename).
-    const { journal } = await Journal.open<T>(join(this.dir, 'journal'));
+    const sealing = this.cipher && { cipher: this.cipher, seg: seg + 1, firstSeq: old.nextSeq };
+    const { journal } = await Journal.open<T>(join(this.dir, 'journal'), sealing);
     this.journal = journal;
     this.activeSeg = seg + 1;
     this.sealed.push(seg);
