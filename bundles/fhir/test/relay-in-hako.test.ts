@@ -1,8 +1,8 @@
 // The FHIR server in hako as a blind relay, rootless (as the test user) and as root:
 // organisation A seals a Bundle to B with `hako seal --binary`, posts the Binary; B finds it by
-// its own kid (_tag), fetches it and opens it with `hako open --from A`. The server's data
-// volume (journal, snapshots) never holds the Bundle's plaintext marker — while a control
-// Patient posted in the clear is found there by the same search.
+// its own kid (_tag), fetches it and opens it with `hako open --from A`. The server's memory
+// and its data volume (journal, snapshots) never hold the Bundle's plaintext marker — while a
+// control Patient posted in the clear is found in both by the same searches.
 import fs from 'node:fs';
 import path from 'node:path';
 import { type ChildProcess } from 'node:child_process';
@@ -20,6 +20,46 @@ afterAll(() => {
   for (const d of made) fs.rmSync(d, { recursive: true, force: true });
 });
 
+/** The pid and its descendants (the container's processes, from its init). */
+function processTree(pid: number): number[] {
+  const out = [pid];
+  for (const task of fs.readdirSync(`/proc/${pid}/task`)) {
+    const children = fs.readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim();
+    for (const c of children ? children.split(' ') : []) out.push(...processTree(Number(c)));
+  }
+  return out;
+}
+
+/** Which needles a process's readable memory holds (read through /proc/PID/mem as root), in
+ *  Latin-1 or UTF-16 (V8 keeps strings either way). */
+function memoryHolding(pid: number, needles: string[]): Set<string> {
+  const found = new Set<string>();
+  const patterns = needles.flatMap((n) => [[n, Buffer.from(n, 'latin1')] as const, [n, Buffer.from(n, 'utf16le')] as const]);
+  const overlap = Math.max(...patterns.map(([, b]) => b.length));
+  const fd = fs.openSync(`/proc/${pid}/mem`, 'r');
+  try {
+    for (const line of fs.readFileSync(`/proc/${pid}/maps`, 'utf8').split('\n')) {
+      const m = /^([0-9a-f]+)-([0-9a-f]+) r/.exec(line);
+      if (!m || line.endsWith('[vvar]') || line.endsWith('[vsyscall]')) continue;
+      const [start, end] = [parseInt(m[1], 16), parseInt(m[2], 16)];
+      const chunk = Buffer.alloc(16 << 20);
+      for (let at = start; at < end; at += chunk.length - overlap) {
+        let n = 0;
+        try {
+          n = fs.readSync(fd, chunk, 0, Math.min(chunk.length, end - at), at);
+        } catch {
+          break; // a mapping gone or unreadable meanwhile
+        }
+        for (const [name, b] of patterns) if (chunk.subarray(0, n).includes(b)) found.add(name);
+        if (n < chunk.length) break;
+      }
+    }
+  } finally {
+    fs.closeSync(fd);
+  }
+  return found;
+}
+
 /** Every file under `dir` whose bytes contain `needle`. */
 function filesHolding(dir: string, needle: string): string[] {
   const hits: string[] = [];
@@ -31,10 +71,16 @@ function filesHolding(dir: string, needle: string): string[] {
 }
 
 describe.skipIf(!IS_ROOT).each(WHO)('FHIR server in hako as a blind relay (%s)', (who: Who) => {
-  it('relays a Bundle sealed by A to B: found by kid, fetched, opened; no plaintext in the data volume', async () => {
+  it('relays a Bundle sealed by A to B: found by kid, fetched, opened; no plaintext in its memory or data volume', async () => {
     const bundle = scratch(who, 'relay-');
     made.push(bundle);
     copyFhirBundle(bundle);
+    // The store in the clear (no HAKO_FHIR_KEY_FILE): the relay must be blind by itself, not
+    // thanks to the store's encryption at rest — and the clear control must be findable.
+    const cfgFile = path.join(bundle, 'config.json');
+    const cfg = JSON.parse(fs.readFileSync(cfgFile, 'utf8'));
+    cfg.process.env = cfg.process.env.filter((e: string) => !e.startsWith('HAKO_FHIR_KEY_FILE='));
+    fs.writeFileSync(cfgFile, JSON.stringify(cfg, null, 2));
     const data = path.join(bundle, 'data');
     fs.mkdirSync(data, { mode: 0o700 });
     chownTree(who, bundle);
@@ -50,7 +96,8 @@ describe.skipIf(!IS_ROOT).each(WHO)('FHIR server in hako as a blind relay (%s)',
     };
 
     const u = startUp(who, bundle, root, ['--listen', '127.0.0.1:0'], running);
-    const base = (await serving(u)).url.replace(/\/$/, '');
+    const served = await serving(u);
+    const base = served.url.replace(/\/$/, '');
     const token = await fullAccess(data, base);
     const fhir = (p: string, init: RequestInit = {}) =>
       fetch(`${base}${p}`, {
@@ -108,6 +155,13 @@ describe.skipIf(!IS_ROOT).each(WHO)('FHIR server in hako as a blind relay (%s)',
     const c = hako(who, root, ['open', '--key', k('org-c.key'), k('fetched.json')]);
     expect(c.status).not.toBe(0);
     expect(c.stderr).toMatch(/not sealed to you: org-c/);
+
+    // The server's memory, while it runs: the control's clear marker is there, the sealed one is not.
+    const state = hako(who, root, ['state', served.id]);
+    expect(state.status, state.stderr).toBe(0);
+    const inMemory = new Set<string>();
+    for (const pid of processTree(JSON.parse(state.stdout).pid)) for (const hit of memoryHolding(pid, [MARKER, CONTROL])) inMemory.add(hit);
+    expect([...inMemory]).toEqual([CONTROL]);
 
     // Stopped (the journal flushed and closed): the data volume holds the control, not the marker.
     u.child.kill('SIGTERM');
