@@ -23,7 +23,14 @@ function request(method, path, body) {
   return new Promise((resolve) => {
     const started = performance.now();
     const req = http.request(
-      { host: base.hostname, port: base.port, path, method, agent, headers: { 'content-type': 'application/fhir+json', accept: 'application/fhir+json' } },
+      {
+        host: base.hostname,
+        port: base.port,
+        path,
+        method,
+        agent,
+        headers: { 'content-type': 'application/fhir+json', accept: 'application/fhir+json' },
+      },
       (res) => {
         let text = '';
         res.setEncoding('utf8').on('data', (d) => (text += d));

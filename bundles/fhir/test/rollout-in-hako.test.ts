@@ -1,0 +1,220 @@
+// Issue 18: `hako rollout` replaces the FHIR server `hako up` runs, on the same listening socket,
+// rootless (as the test user) and as root, under a constant keep-alive load of reads and writes
+// from a process of its own (bench/rollout/load.mjs: every failure counted, nothing retried).
+// Proofs: consecutive rollouts with zero failed requests and every acknowledged write kept; a
+// bundle whose server crashes (before and after taking the data over) rolls back with zero
+// failed requests; two rollouts racing (one refused); up killed mid-rollout, then restarted.
+import { spawn, type ChildProcess } from 'node:child_process';
+import fs from 'node:fs';
+import path from 'node:path';
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { IS_ROOT, REPO } from '../../../test/helpers/env.js';
+import { hako, hakoAsync, scratch, WHO, type Who } from '../../../test/helpers/hako.js';
+import { chownTree, serving, startUp, stopAll, until, type Up } from '../../../test/helpers/up.js';
+import { copyFhirBundle } from './copy.js';
+
+/** Rollouts per run of the first proof (bench/rollout.mjs does 20). */
+const ROLLOUTS = 5;
+const LOAD = path.join(REPO, 'bench/rollout/load.mjs');
+const PORT: Record<Who, number> = { rootless: 18860, root: 18870 };
+
+const running: ChildProcess[] = [];
+const made: string[] = [];
+let root: string | undefined;
+
+afterEach(async () => {
+  await stopAll(running);
+  if (root && fs.existsSync(root)) {
+    for (const id of fs.readdirSync(root).filter((n) => !n.startsWith('.'))) hako('root', root, ['delete', '--force', id]);
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+});
+afterAll(() => {
+  for (const d of made) fs.rmSync(d, { recursive: true, force: true });
+});
+
+/** A copy of the FHIR bundle serving VERSION, authorization off; `patch` edits its main.ts. */
+function bundle(who: Who, version: string, o: { env?: string[]; patch?: (main: string) => string } = {}): string {
+  const dir = scratch(who, `roll-${version}-`);
+  made.push(dir);
+  // HAKO_ROLL_FHIR_TREE: a bundle tree to prove this against (a commit's, while bundles/fhir is being edited).
+  const tree = process.env.HAKO_ROLL_FHIR_TREE;
+  if (tree) {
+    for (const name of ['config.json', 'package.json', 'build', 'server'])
+      fs.cpSync(path.join(tree, name), path.join(dir, name), { recursive: true });
+    const file = path.join(dir, 'config.json');
+    const cfg = JSON.parse(fs.readFileSync(file, 'utf8'));
+    cfg.process.env.push('HAKO_FHIR_AUTH=off');
+    fs.writeFileSync(file, JSON.stringify(cfg, null, 2));
+  } else copyFhirBundle(dir, { auth: false });
+  fs.writeFileSync(path.join(dir, 'server/version.ts'), `export const VERSION = '${version}';\n`);
+  if (o.patch) {
+    const main = path.join(dir, 'server/main.ts');
+    const text = fs.readFileSync(main, 'utf8');
+    const patched = o.patch(text);
+    expect(patched).not.toBe(text);
+    fs.writeFileSync(main, patched);
+  }
+  if (o.env) {
+    const file = path.join(dir, 'config.json');
+    const cfg = JSON.parse(fs.readFileSync(file, 'utf8'));
+    cfg.process.env.push(...o.env);
+    fs.writeFileSync(file, JSON.stringify(cfg, null, 2));
+  }
+  fs.mkdirSync(path.join(dir, 'data'), { mode: 0o700 });
+  chownTree(who, dir);
+  return dir;
+}
+
+interface LoadResult {
+  samples: [number, number, number][];
+  failures: Record<string, number>;
+  acked: string[];
+}
+
+/** The load generator, as root (a client on loopback); stop() ends it and reads what it saw. */
+function startLoad(url: string, out: string): { stop: () => Promise<LoadResult> } {
+  const child = spawn(process.execPath, [LOAD, url, '4', out], { stdio: ['ignore', 'ignore', 'inherit'] });
+  running.push(child);
+  const exited = new Promise((r) => child.once('exit', r));
+  return {
+    stop: async () => {
+      child.kill('SIGTERM');
+      await exited;
+      return JSON.parse(fs.readFileSync(out, 'utf8')) as LoadResult;
+    },
+  };
+}
+
+/** Every acknowledged write is there: searched by _id, 100 at a time. */
+async function missing(url: string, ids: string[]): Promise<string[]> {
+  const lost: string[] = [];
+  for (let i = 0; i < ids.length; i += 100) {
+    const chunk = ids.slice(i, i + 100);
+    const res = await fetch(`${url}Patient?_id=${chunk.join(',')}&_count=100&_elements=id`);
+    expect(res.status).toBe(200);
+    const found = new Set(((await res.json()) as { entry?: { resource: { id: string } }[] }).entry?.map((e) => e.resource.id));
+    lost.push(...chunk.filter((id) => !found.has(id)));
+  }
+  return lost;
+}
+
+async function version(url: string): Promise<string> {
+  return ((await (await fetch(`${url}metadata`)).json()) as { software: { version: string } }).software.version;
+}
+
+const upIn = (who: Who, b: string, id: string): Up => {
+  root = scratch(who, 'roll-state-');
+  return startUp(who, b, root, ['--listen', `127.0.0.1:${PORT[who]}`, '--id', id], running);
+};
+
+describe.skipIf(!IS_ROOT).each(WHO)('hako rollout of the FHIR server (%s)', (who) => {
+  it(`${ROLLOUTS} consecutive rollouts under load: no failed request, every acknowledged write kept`, async () => {
+    const v1 = bundle(who, '1.0.0');
+    const v2 = bundle(who, '2.0.0');
+    const id = `roll-${who}-a`;
+    const u = upIn(who, v1, id);
+    const { url } = await serving(u);
+    expect(await version(url)).toBe('1.0.0');
+    // Both rootfs built before the load starts: a build is not what this measures.
+    const load = startLoad(url, path.join(root!, '..', `${id}.load.json`));
+    for (let i = 1; i <= ROLLOUTS; i++) {
+      const to = i % 2 ? v2 : v1;
+      const r = await hakoAsync(who, root!, ['rollout', id, '--bundle', to, '--timeout', '90'], { timeout: 180_000 });
+      expect(r.status, r.stderr + u.stderr()).toBe(0);
+      expect(r.stdout).toMatch(
+        new RegExp(
+          `^rolled out ${id}: container ${id}(-r${i - 1})? -> ${id}-r${i} \\(${to}\\); handover \\d+ ms \\(old one drained in \\d+ ms\\); version served ${i % 2 ? '2.0.0' : '1.0.0'}\\n$`,
+        ),
+      );
+    }
+    const seen = await load.stop();
+    expect(seen.failures).toEqual({});
+    expect(seen.samples.length).toBeGreaterThan(100);
+    expect(seen.acked.length).toBeGreaterThan(50);
+    expect(await missing(url, seen.acked)).toEqual([]);
+    // One container serves, the last one; up logged each step.
+    expect(JSON.parse(hako(who, root!, ['list', '--format', 'json']).stdout).map((c: { id: string }) => c.id)).toEqual([
+      `${id}-r${ROLLOUTS}`,
+    ]);
+    expect(u.stderr()).toMatch(/rollout: started container \S+-r1 from /);
+    expect(u.stderr()).toMatch(/asked to hand the data directory over/);
+    u.child.kill('SIGTERM');
+    expect(await u.exited).toBe(0);
+    expect(fs.readdirSync(root!)).toEqual([]);
+  }, 900_000);
+
+  it('a bundle whose server crashes at start rolls back, with no failed request, before and after the handover', async () => {
+    const v1 = bundle(who, '1.0.0');
+    // Before: an invalid setting ends it before it asks for the data. After: it exits once it holds the lock.
+    const early = bundle(who, '2.0.0-early', { env: ['HAKO_FHIR_SNAPSHOT_BYTES=lots'] });
+    const late = bundle(who, '2.0.0-late', {
+      patch: (m) =>
+        m.replace('const lock: Lock = taken;', "const lock: Lock = taken;\n  if (lock) fail('crashing on purpose, holding the lock');"),
+    });
+    const id = `roll-${who}-b`;
+    const u = upIn(who, v1, id);
+    const { url } = await serving(u);
+    const load = startLoad(url, path.join(root!, '..', `${id}.load.json`));
+    const a = await hakoAsync(who, root!, ['rollout', id, '--bundle', early, '--timeout', '90'], { timeout: 180_000 });
+    expect(a.status).toBe(1);
+    expect(a.stderr).toMatch(
+      new RegExp(
+        `^hako: rollout of ${id} failed: the new container ${id}-r1 exited with status 1 before taking over: rolled back, container ${id} still serves \\(it was never stopped\\)\\n$`,
+      ),
+    );
+    const b = await hakoAsync(who, root!, ['rollout', id, '--bundle', late, '--timeout', '90'], { timeout: 180_000 });
+    expect(b.status).toBe(1);
+    expect(b.stderr).toMatch(
+      new RegExp(
+        `^hako: rollout of ${id} failed: the new container ${id}-r2 exited with status 1: rolled back, container ${id} \\(${v1}\\) was started again and serves\\n$`,
+      ),
+    );
+    const seen = await load.stop();
+    expect(seen.failures).toEqual({});
+    expect(seen.acked.length).toBeGreaterThan(20);
+    expect(await missing(url, seen.acked)).toEqual([]);
+    expect(await version(url)).toBe('1.0.0');
+    expect(JSON.parse(hako(who, root!, ['list', '--format', 'json']).stdout).map((c: { id: string }) => c.id)).toEqual([id]);
+  }, 600_000);
+
+  it('two rollouts racing: one is refused; up killed mid-rollout and restarted: data whole, one server', async () => {
+    const v1 = bundle(who, '1.0.0');
+    const v2 = bundle(who, '2.0.0');
+    const id = `roll-${who}-c`;
+    const u = upIn(who, v1, id);
+    const { url } = await serving(u);
+    // v2's rootfs first, so that both racers ask while the first one's handover runs.
+    const warm = await hakoAsync(who, root!, ['rollout', id, '--bundle', v2], { timeout: 180_000 });
+    expect(warm.status, warm.stderr).toBe(0);
+    const load = startLoad(url, path.join(root!, '..', `${id}.load.json`));
+    const [one, two] = await Promise.all([
+      hakoAsync(who, root!, ['rollout', id, '--bundle', v1], { timeout: 180_000 }),
+      new Promise((r) => setTimeout(r, 300)).then(() => hakoAsync(who, root!, ['rollout', id, '--bundle', v2], { timeout: 180_000 })),
+    ]);
+    expect(one.status, one.stderr).toBe(0);
+    expect(two.status).toBe(1);
+    expect(two.stderr).toBe(`hako: rollout of ${id} failed: a rollout of ${id} is already in progress: try again when it has ended\n`);
+    expect(await version(url)).toBe('1.0.0');
+
+    // Killed while the next rollout's container starts: the containers die with up.
+    const pending = hakoAsync(who, root!, ['rollout', id, '--bundle', v2], { timeout: 180_000 });
+    await until('the rollout starting', u, () => /started container \S+-r3 from/.test(u.stderr()));
+    u.child.kill('SIGKILL');
+    await u.exited;
+    const cut = await pending;
+    expect(cut.status).toBe(1);
+    expect(cut.stderr).toMatch(/^hako: the hako up at \S+ gave no answer \(did it stop\?\)\n$/);
+    const seen = await load.stop();
+    // Requests in flight when up died may fail (its server died with it); every write it acknowledged stays.
+    const again = startUp(who, v1, root!, ['--listen', `127.0.0.1:${PORT[who]}`, '--id', id], running);
+    const s = await serving(again);
+    expect(await missing(s.url, seen.acked)).toEqual([]);
+    expect(JSON.parse(hako(who, root!, ['list', '--format', 'json']).stdout).map((c: { id: string }) => c.id)).toEqual([id]);
+    expect(await version(s.url)).toBe('1.0.0');
+    // And it rolls out again: the control socket left by the killed up was replaced.
+    const next = await hakoAsync(who, root!, ['rollout', id, '--bundle', v2], { timeout: 180_000 });
+    expect(next.status, next.stderr).toBe(0);
+    expect(next.stdout).toMatch(/version served 2\.0\.0\n$/);
+  }, 900_000);
+});
