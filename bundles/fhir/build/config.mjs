@@ -62,6 +62,8 @@ const config = {
       'HAKO_FHIR_DATA=/data',
       // Used only when no socket is passed in (LISTEN_FDS); the container has its own network.
       'HAKO_FHIR_LISTEN=0.0.0.0:8080',
+      // The store's data key: only its path; the file is a read-only secret (build/secrets.ts).
+      'HAKO_FHIR_KEY_FILE=/run/secrets/fhir-store.key',
     ],
     cwd: '/',
     capabilities: noCaps,
@@ -111,6 +113,7 @@ const config = {
     { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] },
     { destination: '/tmp', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'nodev', 'noexec', 'mode=1777', 'size=65536k'] },
     { destination: '/data', type: 'bind', source: 'data', options: ['rbind', 'rw', 'nosuid', 'nodev', 'noexec'] },
+    { destination: '/run/secrets', type: 'bind', source: 'secrets', options: ['rbind', 'ro', 'nosuid', 'nodev', 'noexec'] },
   ],
   linux: {
     namespaces: ['pid', 'network', 'ipc', 'uts', 'mount', 'cgroup', 'user'].map((type) => ({ type })),

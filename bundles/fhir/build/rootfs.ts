@@ -7,13 +7,14 @@ import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import { bundleFhirServer, definitionFiles, definitionsSourceDir } from './server-bundle.js';
 import { sharedLibraries } from './shared-libs.js';
+import { ensureStoreKey } from './secrets.js';
 import { fixTimes } from './tree.js';
 
 // Bump when the tree's layout changes, so existing rootfs directories are rebuilt.
-const LAYOUT_VERSION = 2;
+const LAYOUT_VERSION = 3;
 
 // Mount points the bundle's config.json mounts on; the root is read-only, so they must exist.
-const MOUNT_POINTS = ['data', 'dev', 'proc', 'sys', 'tmp'];
+const MOUNT_POINTS = ['data', 'dev', 'proc', 'run', 'run/secrets', 'sys', 'tmp'];
 
 const ETC: Record<string, string> = {
   passwd: 'root:x:0:0:root:/:/node\nnobody:x:65534:65534:nobody:/nonexistent:/node\n',
@@ -36,6 +37,8 @@ export async function buildFhirRootfs({ bundleDir, log }: BuildOptions): Promise
   const stamp = await inputsStamp(bundleDir);
   // config.json bind-mounts the bundle's data directory at /data; it must exist.
   await mkdir(join(bundleDir, 'data'), { recursive: true, mode: 0o700 });
+  // ... and its secrets directory at /run/secrets, with the store's data key (secrets.ts).
+  await ensureStoreKey(bundleDir, log);
   const previous = await readFile(stampFile, 'utf8').catch(() => '');
   if (previous === stamp && (await stat(rootfs).catch(() => undefined))?.isDirectory()) return;
 

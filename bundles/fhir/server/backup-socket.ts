@@ -4,10 +4,11 @@
 // in segments 1..N, and sealed segments are never rewritten, so the command then copies them
 // from the data directory while writes go on in the next segment.
 //
-// Who may ask: whoever may connect to the socket, i.e. write to it, which takes the data
-// directory's owner (mode 0600 in a 0700 directory) or root: the people who could copy the
-// files anyway. No token is needed, and none travels.
-import { chmod, rm } from 'node:fs/promises';
+// Who may ask: whoever may connect to the socket, which takes search and write access to the
+// data directory (0700: its owner) or root: the people who could copy the files anyway. No token
+// is needed, and none travels. (No chmod of the socket: the seccomp policy refuses chmod, and the
+// directory's mode is what keeps others out.)
+import { rm } from 'node:fs/promises';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
 import type { DurableRepository } from './repository.js';
@@ -47,7 +48,6 @@ export async function serveBackups(
     server.once('error', (err) => reject(new Error(`cannot listen on ${path} for backups: ${err.message}`)));
     server.listen(path, () => resolve());
   });
-  await chmod(path, 0o600);
   server.unref();
   return { close: () => new Promise((resolve) => server.close(() => resolve())) };
 }

@@ -61,6 +61,7 @@ describe('the FHIR root filesystem', () => {
       'lib64',
       'node',
       'proc',
+      'run',
       'server.js',
       'sys',
       'tmp',
