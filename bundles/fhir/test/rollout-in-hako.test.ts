@@ -4,11 +4,11 @@
 // Proofs: consecutive rollouts with zero failed requests and every acknowledged write kept; a
 // bundle whose server crashes (before and after taking the data over) rolls back with zero
 // failed requests; two rollouts racing (one refused); up killed mid-rollout, then restarted.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { IS_ROOT, REPO } from '../../../test/helpers/env.js';
+import { IS_ROOT, REPO, TEST_USER } from '../../../test/helpers/env.js';
 import { hako, hakoAsync, scratch, WHO, type Who } from '../../../test/helpers/hako.js';
 import { chownTree, serving, startUp, stopAll, until, type Up } from '../../../test/helpers/up.js';
 import { copyFhirBundle } from './copy.js';
@@ -16,6 +16,9 @@ import { copyFhirBundle } from './copy.js';
 /** Rollouts per run of the first proof (bench/rollout.mjs does 20). */
 const ROLLOUTS = 5;
 const LOAD = path.join(REPO, 'bench/rollout/load.mjs');
+/** Connects to a unix socket and prints the outcome: CONNECTED or the error code. */
+const CONNECT =
+  "require('net').connect(process.argv[1]).on('connect', function () { console.log('CONNECTED'); this.destroy(); }).on('error', (e) => console.log(e.code))";
 const PORT: Record<Who, number> = { rootless: 18860, root: 18870 };
 
 const running: ChildProcess[] = [];
@@ -86,16 +89,17 @@ function startLoad(url: string, out: string): { stop: () => Promise<LoadResult> 
   };
 }
 
-/** Every acknowledged write is there: searched by _id, 100 at a time. */
+/** Every acknowledged write is there, read back 8 at a time (a search by many _ids is slow). */
 async function missing(url: string, ids: string[]): Promise<string[]> {
   const lost: string[] = [];
-  for (let i = 0; i < ids.length; i += 100) {
-    const chunk = ids.slice(i, i + 100);
-    const res = await fetch(`${url}Patient?_id=${chunk.join(',')}&_count=100&_elements=id`);
-    expect(res.status).toBe(200);
-    const found = new Set(((await res.json()) as { entry?: { resource: { id: string } }[] }).entry?.map((e) => e.resource.id));
-    lost.push(...chunk.filter((id) => !found.has(id)));
-  }
+  for (let i = 0; i < ids.length; i += 8)
+    await Promise.all(
+      ids.slice(i, i + 8).map(async (id) => {
+        const res = await fetch(`${url}Patient/${id}`);
+        await res.arrayBuffer();
+        if (res.status !== 200) lost.push(`${id} (HTTP ${res.status})`);
+      }),
+    );
   return lost;
 }
 
@@ -216,5 +220,30 @@ describe.skipIf(!IS_ROOT).each(WHO)('hako rollout of the FHIR server (%s)', (who
     const next = await hakoAsync(who, root!, ['rollout', id, '--bundle', v2], { timeout: 180_000 });
     expect(next.status, next.stderr).toBe(0);
     expect(next.stdout).toMatch(/version served 2\.0\.0\n$/);
+
+    // Bad input: one sentence, exit 1, nothing started, the server untouched.
+    const none = hako(who, root!, ['rollout', 'roll-nosuch']);
+    expect(none.status).toBe(1);
+    expect(none.stderr).toMatch(/^hako: no hako up of "roll-nosuch" runs under \S+ \(no control socket \S+\.roll-nosuch\.up\.sock\)\n$/);
+    const broken = scratch(who, 'roll-broken-');
+    made.push(broken);
+    fs.writeFileSync(path.join(broken, 'config.json'), '{"ociVersion": 1}');
+    chownTree(who, broken);
+    const bad = hako(who, root!, ['rollout', id, '--bundle', broken]);
+    expect(bad.status).toBe(1);
+    expect(bad.stderr).toMatch(
+      new RegExp(`^hako: rollout of ${id} failed: .*config\\.json.*; nothing was stopped, container ${id}-r1 still serves\n$`),
+    );
+    expect(JSON.parse(hako(who, root!, ['list', '--format', 'json']).stdout).map((c: { id: string }) => c.id)).toEqual([`${id}-r1`]);
+    expect(await version(s.url)).toBe('2.0.0');
+    // The control socket is its owner's: another user cannot even connect (the control: its owner did, above).
+    if (who === 'root') {
+      const other = spawnSync(
+        'setpriv',
+        ['--reuid', TEST_USER, '--regid', TEST_USER, '--init-groups', process.execPath, '-e', CONNECT, path.join(root!, `.${id}.up.sock`)],
+        { encoding: 'utf8' },
+      );
+      expect(other.stdout).toBe('EACCES\n');
+    }
   }, 900_000);
 });
