@@ -59,6 +59,9 @@ up.stderr.on('data', (d) => (upErr += d));
 const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 for (let t = Date.now(); !/FHIR server at/.test(upOut); await sleep(100))
   if (up.exitCode !== null || Date.now() - t > 180_000) throw new Error(`up did not serve: ${upErr}`);
+// The new version is deployed with the store's key (BUNDLE/secrets, made by v1's first build).
+fs.rmSync(path.join(v2, 'secrets'), { recursive: true, force: true });
+if (fs.existsSync(path.join(v1, 'secrets'))) spawnSync('cp', ['-a', path.join(v1, 'secrets'), v2]);
 
 const out = path.join(work, 'load.json');
 const load = spawn(process.execPath, [path.join(repo, 'bench/rollout/load.mjs'), url, '4', out], {

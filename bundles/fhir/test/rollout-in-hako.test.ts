@@ -3,8 +3,8 @@
 // from a process of its own (bench/rollout/load.mjs: every failure counted, nothing retried).
 // Proofs: consecutive rollouts with zero failed requests and every acknowledged write kept; a
 // bundle whose server crashes (before and after taking the data over) rolls back with zero
-// failed requests; two rollouts racing (one refused); up killed mid-rollout, then restarted.
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+// failed requests; two rollouts racing (one refused); SIGHUP; up killed mid-rollout, then restarted.
+import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
@@ -69,6 +69,13 @@ function bundle(who: Who, version: string, o: { env?: string[]; patch?: (main: s
   return dir;
 }
 
+/** A new version is deployed with the store's key (BUNDLE/secrets, made by the first build):
+ *  without it the new server cannot open the store and the rollout rolls back. */
+function sameKey(from: string, to: string): void {
+  fs.rmSync(path.join(to, 'secrets'), { recursive: true, force: true });
+  if (fs.existsSync(path.join(from, 'secrets'))) execFileSync('cp', ['-a', path.join(from, 'secrets'), to]);
+}
+
 interface LoadResult {
   samples: [number, number, number][];
   failures: Record<string, number>;
@@ -119,6 +126,7 @@ describe.skipIf(!IS_ROOT).each(WHO)('hako rollout of the FHIR server (%s)', (who
     const id = `roll-${who}-a`;
     const u = upIn(who, v1, id);
     const { url } = await serving(u);
+    sameKey(v1, v2);
     expect(await version(url)).toBe('1.0.0');
     // Both rootfs built before the load starts: a build is not what this measures.
     const load = startLoad(url, path.join(root!, '..', `${id}.load.json`));
@@ -159,6 +167,7 @@ describe.skipIf(!IS_ROOT).each(WHO)('hako rollout of the FHIR server (%s)', (who
     const id = `roll-${who}-b`;
     const u = upIn(who, v1, id);
     const { url } = await serving(u);
+    for (const b of [early, late]) sameKey(v1, b);
     const load = startLoad(url, path.join(root!, '..', `${id}.load.json`));
     const a = await hakoAsync(who, root!, ['rollout', id, '--bundle', early, '--timeout', '90'], { timeout: 180_000 });
     expect(a.status).toBe(1);
@@ -182,12 +191,13 @@ describe.skipIf(!IS_ROOT).each(WHO)('hako rollout of the FHIR server (%s)', (who
     expect(JSON.parse(hako(who, root!, ['list', '--format', 'json']).stdout).map((c: { id: string }) => c.id)).toEqual([id]);
   }, 600_000);
 
-  it('two rollouts racing: one is refused; up killed mid-rollout and restarted: data whole, one server', async () => {
+  it('two rollouts racing: one is refused; SIGHUP rolls out; up killed mid-rollout and restarted: data whole, one server', async () => {
     const v1 = bundle(who, '1.0.0');
     const v2 = bundle(who, '2.0.0');
     const id = `roll-${who}-c`;
     const u = upIn(who, v1, id);
     const { url } = await serving(u);
+    sameKey(v1, v2);
     // v2's rootfs first, so that both racers ask while the first one's handover runs.
     const warm = await hakoAsync(who, root!, ['rollout', id, '--bundle', v2], { timeout: 180_000 });
     expect(warm.status, warm.stderr).toBe(0);
@@ -201,9 +211,14 @@ describe.skipIf(!IS_ROOT).each(WHO)('hako rollout of the FHIR server (%s)', (who
     expect(two.stderr).toBe(`hako: rollout of ${id} failed: a rollout of ${id} is already in progress: try again when it has ended\n`);
     expect(await version(url)).toBe('1.0.0');
 
+    // SIGHUP rolls out the running bundle again (it used to stop up).
+    u.child.kill('SIGHUP');
+    await until('the SIGHUP rollout', u, () => new RegExp(`SIGHUP: container ${id}-r3 serves in place of ${id}-r2 `).test(u.stderr()));
+    expect(u.child.exitCode).toBe(null);
+
     // Killed while the next rollout's container starts: the containers die with up.
     const pending = hakoAsync(who, root!, ['rollout', id, '--bundle', v2], { timeout: 180_000 });
-    await until('the rollout starting', u, () => /started container \S+-r3 from/.test(u.stderr()));
+    await until('the rollout starting', u, () => /started container \S+-r4 from/.test(u.stderr()));
     u.child.kill('SIGKILL');
     await u.exited;
     const cut = await pending;
