@@ -4,6 +4,7 @@
 // The sandbox image is a pause binary built here, the network Debian's CNI bridge plugin, the
 // FHIR server the bundle's own image. No kubelet is packaged here: the calls are the
 // kubelet's, made by this file (docs/kubernetes.md says what that leaves untested).
+import crypto from 'node:crypto';
 import fs from 'node:fs';
 import http from 'node:http';
 import path from 'node:path';
@@ -552,6 +553,12 @@ describe.skipIf(skip)(`containerd's CRI drives hako as the RuntimeClass handler 
       const token = path.join(dir, 'fhir-token');
       fs.mkdirSync(token);
       fs.writeFileSync(path.join(token, 'namespace'), 'default');
+      // The store's data key as a Secret volume would give it (defaultMode 0400, the pod's user).
+      const secrets = path.join(dir, 'fhir-secrets');
+      fs.mkdirSync(secrets, { mode: 0o700 });
+      fs.writeFileSync(path.join(secrets, 'fhir-store.key'), `${crypto.randomBytes(32).toString('hex')}\n`, { mode: 0o400 });
+      fs.chownSync(path.join(secrets, 'fhir-store.key'), 65534, 65534);
+      fs.chownSync(secrets, 65534, 65534);
       const pod = await runPod('cri-fhir');
       const { status } = await rt.PodSandboxStatus({ pod_sandbox_id: pod.id });
       const bundleEnv = JSON.parse(fs.readFileSync(path.join(REPO, 'bundles/fhir/config.json'), 'utf8')).process.env;
@@ -565,6 +572,7 @@ describe.skipIf(skip)(`containerd's CRI drives hako as the RuntimeClass handler 
           { container_path: '/etc/hosts', host_path: hosts },
           { container_path: '/dev/termination-log', host_path: termination },
           { container_path: '/var/run/secrets/kubernetes.io/serviceaccount', host_path: token, readonly: true },
+          { container_path: '/run/secrets', host_path: secrets, readonly: true },
         ],
         securityContext: {
           run_as_user: { value: 65534 },

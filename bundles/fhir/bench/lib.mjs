@@ -129,3 +129,14 @@ export async function seed(base, n = 100) {
   }
   return ids;
 }
+
+/**
+ * The shipped config.json made plain-store: without the store key's mount and HAKO_FHIR_KEY_FILE,
+ * so a bench's copy needs no secrets/ beside it and compares like with like against the bare
+ * server (store-encryption.mjs measures what encryption costs).
+ */
+export function withoutStoreKey(config) {
+  config.mounts = config.mounts.filter((m) => m.destination !== '/run/secrets');
+  config.process.env = config.process.env.filter((e) => !e.startsWith('HAKO_FHIR_KEY_FILE='));
+  return config;
+}

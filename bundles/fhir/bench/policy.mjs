@@ -29,7 +29,21 @@ import { isDeepStrictEqual } from 'node:util';
 import { pathToFileURL } from 'node:url';
 import { loadBuilder } from '../build/index.mjs';
 import { seccomp as genericResolved } from '../build/config.mjs';
-import { bundleDir, cpuTicks, freePort, median, percentile, repo, seed, serverPid, TICK_US, treeTicks, waitReady, wrk } from './lib.mjs';
+import {
+  bundleDir,
+  cpuTicks,
+  freePort,
+  median,
+  percentile,
+  repo,
+  seed,
+  serverPid,
+  TICK_US,
+  treeTicks,
+  waitReady,
+  withoutStoreKey,
+  wrk,
+} from './lib.mjs';
 
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);
@@ -246,7 +260,7 @@ function hakoVariant(name, profile) {
       const state = join(dir, 'state');
       mkdirSync(bundle);
       mkdirSync(data, { mode: 0o700 });
-      const config = structuredClone(shippedConfig);
+      const config = withoutStoreKey(structuredClone(shippedConfig));
       config.root.path = join(bundleDir, 'rootfs');
       config.process.env.push('HAKO_FHIR_AUTH=off'); // the sandbox's cost, not authorization's (bench/auth.mjs)
       config.mounts.find((m) => m.destination === '/data').source = data;

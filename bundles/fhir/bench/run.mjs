@@ -8,11 +8,11 @@
 //
 //   node bundles/fhir/bench/run.mjs            BENCH_ROUNDS=3 BENCH_SECONDS=5 BENCH_CONNECTIONS=8
 import { execFileSync, spawn } from 'node:child_process';
-import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadBuilder } from '../build/index.mjs';
-import { TICK_US, bundleDir, cpuTicks, freePort, median, repo, seed, serverPid, waitReady, wrk } from './lib.mjs';
+import { bundleDir, cpuTicks, freePort, median, repo, seed, serverPid, TICK_US, waitReady, withoutStoreKey, wrk } from './lib.mjs';
 
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);
@@ -43,7 +43,7 @@ const hako = {
   name: 'hako',
   start(port, data) {
     const bundle = join(data, '..', 'bundle');
-    const config = JSON.parse(readFileSync(join(bundleDir, 'config.json'), 'utf8'));
+    const config = withoutStoreKey(JSON.parse(readFileSync(join(bundleDir, 'config.json'), 'utf8')));
     config.root.path = join(bundleDir, 'rootfs');
     config.process.env.push('HAKO_FHIR_AUTH=off'); // the sandbox's cost, not authorization's (bench/auth.mjs)
     config.mounts.find((m) => m.destination === '/data').source = data;
@@ -58,6 +58,7 @@ const hako = {
 
 async function measure(variant) {
   const work = mkdtempSync(join(tmpdir(), 'hako-bench-'));
+  chmodSync(work, 0o755); // as root, up runs the server as a subordinate uid: it must reach data/
   const data = join(work, 'data');
   mkdirSync(data, { mode: 0o700 });
   const port = await freePort();

@@ -18,7 +18,7 @@ import { chownSync, cpSync, copyFileSync, mkdirSync, mkdtempSync, readdirSync, r
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { loadBuilder } from '../build/index.mjs';
-import { bundleDir, median, repo, seed, serverPid, TICK_US, treeTicks, waitReady, wrk } from './lib.mjs';
+import { bundleDir, median, repo, seed, serverPid, TICK_US, treeTicks, waitReady, withoutStoreKey, wrk } from './lib.mjs';
 
 const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
 const seconds = Number(process.env.BENCH_SECONDS ?? 5);
@@ -95,7 +95,7 @@ async function start(shim) {
   const data = join(dir, 'data');
   mkdirSync(bundle, { recursive: true });
   mkdirSync(data, { mode: 0o700 });
-  const config = structuredClone(shipped);
+  const config = withoutStoreKey(structuredClone(shipped));
   config.root.path = join(shared, 'rootfs');
   config.process.env.push('HAKO_FHIR_AUTH=off');
   config.mounts.find((m) => m.destination === '/data').source = data;
