@@ -97,16 +97,6 @@ function clearLeftovers(ctx: RuntimeContext, id: string): void {
   }
 }
 
-/** Whether a process catches SIGTERM (/proc/PID/status SigCgt); undefined when it is gone. */
-function catchesSigterm(pid: number): boolean | undefined {
-  try {
-    const m = /^SigCgt:\s*([0-9a-f]+)$/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? (BigInt(`0x${m[1]}`) & (1n << 14n)) !== 0n : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 export class Supervisor implements RolloutHost {
   private stopping = false;
   private killTimer: NodeJS.Timeout | undefined;
@@ -221,18 +211,25 @@ export class Supervisor implements RolloutHost {
     this.current = run;
   }
 
-  /** SIGTERM through the pidfd, sent again once a server still starting catches it. */
+  /**
+   * SIGTERM through the pidfd; to a server that has not answered yet, again every 200 ms until it
+   * ends. A starting server can lose it: pid 1 ignores a signal it has no handler for, and node's
+   * own first handler (before the server's code has run) re-raises it with the default action,
+   * which pid 1 ignores as well. A caught-signal mask cannot tell those handlers apart, so a
+   * server still starting gets the signal until it is gone; one that serves gets it once.
+   */
   terminate(run: Run): void {
     if (run.ended) return;
-    const caught = catchesSigterm(run.pid);
     signal(run.pidfd, 'SIGTERM');
-    if (caught === false)
-      run.termTimer = setInterval(() => {
-        const now = catchesSigterm(run.pid);
-        if (now === false) return;
-        clearInterval(run.termTimer);
-        if (now && !run.ended) signal(run.pidfd, 'SIGTERM');
-      }, 100);
+    if (run.served) return;
+    run.termTimer = setInterval(() => {
+      if (run.ended) return clearInterval(run.termTimer);
+      try {
+        signal(run.pidfd, 'SIGTERM');
+      } catch {
+        clearInterval(run.termTimer); // gone between the check and the signal
+      }
+    }, 200);
   }
 
   kill(run: Run): void {
