@@ -107,7 +107,11 @@ export async function rollOut(h: RolloutHost, req: RolloutRequest): Promise<Roll
     fresh.exited.then(() => 'fresh' as const),
     sleep(timeoutMs / 2),
   ]);
-  if (first === 'fresh' && !old.ended) {
+  // The new one may have taken the lock the old one gave up and crashed at once: both ended
+  // nearly together, and the old one's end may not be seen yet. Only an old one still running
+  // after a moment means the new one never took over.
+  const oldAlsoEnded = first === 'fresh' && !old.ended && (await Promise.race([old.exited.then(() => true), sleep(500).then(() => false)]));
+  if (first === 'fresh' && !old.ended && !oldAlsoEnded) {
     const st = await h.reap(fresh);
     return fail(
       `the new container ${spec.id} ${ended(st)} before taking over: rolled back, container ${old.spec.id} still serves (it was never stopped)`,
