@@ -7,7 +7,7 @@
   "targets": [
     {
       "target_name": "hako_native",
-      "sources": ["native/addon.cc", "native/child.c", "native/fdpass.c"],
+      "sources": ["native/addon.cc", "native/planner_link.cc", "native/spawn.c", "native/child.c", "native/fdpass.c"],
       "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")"],
       "defines": ["NAPI_VERSION=8", "NAPI_DISABLE_CPP_EXCEPTIONS"],
       "cflags_cc": ["-std=c++17"]
@@ -17,6 +17,11 @@
       "type": "executable",
       "sources": ["native/init.c", "native/executor.c", "native/fdpass.c"],
       "ldflags": ["-static"]
+    },
+    {
+      "target_name": "hako-front",
+      "type": "executable",
+      "sources": ["native/front/main.c", "native/spawn.c", "native/child.c", "native/fdpass.c"]
     },
     {
       "target_name": "hako-shim",

@@ -32,6 +32,10 @@
 #include "fdpass.h"
 #include "plan_format.h"
 
+namespace hako {
+void RegisterPlannerLink(Napi::Env env, Napi::Object exports); // planner_link.cc
+}
+
 namespace {
 
 // clone3's argument, up to `cgroup` (CLONE_ARGS_SIZE_VER2), spelled out so the
@@ -602,6 +606,7 @@ Napi::Value CloseFd(const Napi::CallbackInfo &info) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  hako::RegisterPlannerLink(env, exports);
   exports.Set("loadInit", Napi::Function::New(env, LoadInit));
   exports.Set("spawn", Napi::Function::New(env, Spawn));
   exports.Set("sendMsg", Napi::Function::New(env, SendMsg));
