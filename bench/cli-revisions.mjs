@@ -42,7 +42,7 @@ try {
 
   const runners = {
     [`hako ${rev}`]: (id) => ['node', path.join(other, 'bin/hako'), '--root', path.join(work, 'old'), 'run', '-b', bundle, id],
-    'hako (this tree)': (id) => ['node', path.join(repo, 'bin/hako'), '--root', path.join(work, 'new'), 'run', '-b', bundle, id],
+    'hako (this tree)': (id) => [path.join(repo, 'bin/hako'), '--root', path.join(work, 'new'), 'run', '-b', bundle, id],
     runc: (id) => ['runc', '--root', path.join(work, 'runc'), 'run', '-b', bundle, id],
     'node -e 0': () => ['node', '-e', '0'],
   };

@@ -34,7 +34,7 @@ fs.writeFileSync(path.join(bundle, 'config.json'), JSON.stringify(cfg, null, 2))
 
 const hide = 'mount -t tmpfs none /sys/fs/cgroup && exec "$@"';
 const runners = {
-  hako: (id) => [process.execPath, path.join(repo, 'bin/hako'), '--root', path.join(work, 'hako'), 'run', '-b', bundle, id],
+  hako: (id) => [path.join(repo, 'bin/hako'), '--root', path.join(work, 'hako'), 'run', '-b', bundle, id],
   runc: (id) => ['runc', '--root', path.join(work, 'runc'), 'run', '-b', bundle, id],
   crun: (id) => [
     'unshare',

@@ -43,13 +43,13 @@ function copy(version) {
 const v1 = copy('1.0.0');
 const v2 = copy('2.0.0');
 const root = path.join(work, 'state');
-const hako = (args) => spawnSync(process.execPath, [hakoBin, '--root', root, ...args], { encoding: 'utf8', timeout: 300_000 });
+const hako = (args) => spawnSync(hakoBin, ['--root', root, ...args], { encoding: 'utf8', timeout: 300_000 });
 
 // v2's rootfs is built first: the bench measures handovers, not builds.
 const built = spawnSync(process.execPath, [path.join(v2, 'build/index.mjs'), v2], { stdio: ['ignore', 'ignore', 'inherit'] });
 if (built.status !== 0) throw new Error('building v2 failed');
 
-const up = spawn(process.execPath, [hakoBin, '--root', root, 'up', v1, '--listen', `127.0.0.1:${PORT}`, '--id', ID], {
+const up = spawn(hakoBin, ['--root', root, 'up', v1, '--listen', `127.0.0.1:${PORT}`, '--id', ID], {
   stdio: ['ignore', 'pipe', 'pipe'],
 });
 let upOut = '';
@@ -74,7 +74,7 @@ const windows = [];
 const handovers = [];
 const rolloutAsync = (to) =>
   new Promise((resolve) => {
-    const c = spawn(process.execPath, [hakoBin, '--root', root, 'rollout', ID, '--bundle', to, '--timeout', '120'], {
+    const c = spawn(hakoBin, ['--root', root, 'rollout', ID, '--bundle', to, '--timeout', '120'], {
       stdio: ['ignore', 'pipe', 'pipe'],
     });
     let so = '';

@@ -35,7 +35,7 @@ fs.copyFileSync('/bin/busybox', path.join(bbRoot, 'bin/busybox'));
 fs.chmodSync(path.join(bbRoot, 'bin/busybox'), 0o755);
 for (const a of execFileSync('/bin/busybox', ['--list'], { encoding: 'utf8' }).split('\n').filter(Boolean))
   if (a !== 'busybox') fs.symlinkSync('busybox', path.join(bbRoot, 'bin', a));
-execFileSync(process.execPath, [hakoBin, 'spec', '-b', bb]);
+execFileSync(hakoBin, ['spec', '-b', bb]);
 const cfg = JSON.parse(fs.readFileSync(path.join(bb, 'config.json'), 'utf8'));
 Object.assign(cfg.process, { terminal: false, args: ['/bin/true'] });
 cfg.root = { path: 'rootfs', readonly: true };
@@ -59,7 +59,7 @@ function timed(argv) {
   return ms;
 }
 
-const hako = (...args) => [process.execPath, hakoBin, '--root', path.join(work, 'state'), ...args];
+const hako = (...args) => [hakoBin, '--root', path.join(work, 'state'), ...args];
 const files = (dir) =>
   fs
     .readdirSync(dir, { recursive: true, withFileTypes: true })

@@ -50,8 +50,7 @@ function timeCommand(cmd, args) {
 }
 
 const runc = (i) => timeCommand('runc', ['--root', join(work, 'runc'), 'run', '--no-pivot', '--bundle', bundle, `r${i}`]);
-const hako = (i) =>
-  timeCommand('node', [join(repo, 'bin/hako'), '--root', join(work, 'hako'), 'run', '--no-pivot', '--bundle', bundle, `h${i}`]);
+const hako = (i) => timeCommand(join(repo, 'bin/hako'), ['--root', join(work, 'hako'), 'run', '--no-pivot', '--bundle', bundle, `h${i}`]);
 const node = () => timeCommand('node', ['-e', '0']);
 const cgroupsLeft = () =>
   execFileSync('sh', ['-c', `ls ${host.mount}/hako 2>/dev/null | grep -c '^h' || true`], { encoding: 'utf8' }).trim();

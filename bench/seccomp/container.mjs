@@ -51,7 +51,7 @@ function bundle(name, seccomp, args) {
 }
 const root = join(dir, 'state');
 let n = 0;
-const runIn = (b) => Number(execFileSync(process.execPath, [CLI, '--root', root, 'run', '-b', b, `c${n++}`], { encoding: 'utf8' }).trim());
+const runIn = (b) => Number(execFileSync(CLI, ['--root', root, 'run', '-b', b, `c${n++}`], { encoding: 'utf8' }).trim());
 
 const calls_ = ['getppid', 'personality'];
 const variants = {};

@@ -44,8 +44,9 @@ enum hako_call_type {
   CALL_WAITED = 5,  /* struct hako_call_status */
   CALL_DONE = 6,    /* no body: SUBREAPER is done */
   /* planner -> front */
-  CALL_FALLBACK = 16,  /* no body: run today's path with the same argv */
-  CALL_SPAWN = 17,     /* struct hako_call_spawn, then int32 fd_to[nfds], int32 fd_from[nfds], uint32 ns_type[nns];
+  CALL_FALLBACK = 16, /* no body: run today's path with the same argv */
+  CALL_SPAWN =
+      17,              /* struct hako_call_spawn, then int32 fd_to[nfds], int32 fd_from[nfds], uint32 ns_type[nns];
                           fds: init, plan, sync, [cgroup dir if has_cgroup], the sent from-fds in order, the ns fds in order */
   CALL_REAP = 18,      /* struct hako_call_pid: waitpid(pid, WNOHANG | __WALL) */
   CALL_WAIT = 19,      /* struct hako_call_pid: waitpid(pid, __WALL) until it ends, forwarding SIGINT, SIGTERM, SIGHUP,

@@ -265,7 +265,7 @@ describe.skipIf(skip)(`containerd 1.6 drives hako${skip ? ` (skipped: ${skip})` 
     fs.writeFileSync(
       keeper,
       `#!/bin/sh
-'${process.execPath}' '${CLI}' "$@"
+'${CLI}' "$@"
 rc=$?
 prev=
 for a in "$@"; do [ "$prev" = --log ] && log="$a"; prev="$a"; done

@@ -99,7 +99,7 @@ export function hako(
     const fdOut = fs.openSync(path.join(out, 'stdout'), 'w+');
     const fdErr = fs.openSync(path.join(out, 'stderr'), 'w+');
     try {
-      const r = spawnSync(who === 'root' ? process.execPath : 'setpriv', argvFor(who, root, args, opts.env), {
+      const r = spawnSync(who === 'root' ? CLI : 'setpriv', argvFor(who, root, args, opts.env), {
         stdio: ['ignore', fdOut, fdErr],
         timeout: opts.timeout ?? 30_000,
         cwd: os.tmpdir(),
@@ -116,7 +116,7 @@ export function hako(
       fs.rmSync(out, { recursive: true, force: true });
     }
   }
-  return spawnSync(who === 'root' ? process.execPath : 'setpriv', argvFor(who, root, args, opts.env), {
+  return spawnSync(who === 'root' ? CLI : 'setpriv', argvFor(who, root, args, opts.env), {
     encoding: 'utf8',
     input: opts.input,
     timeout: opts.timeout ?? 30_000,
@@ -134,7 +134,7 @@ export function hakoAsync(
   opts: { timeout?: number } = {},
 ): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(who === 'root' ? process.execPath : 'setpriv', argvFor(who, root, args), {
+    const child = spawn(who === 'root' ? CLI : 'setpriv', argvFor(who, root, args), {
       stdio: ['ignore', 'pipe', 'pipe'],
       timeout: opts.timeout ?? 30_000,
       cwd: os.tmpdir(),
@@ -162,7 +162,6 @@ function argvFor(who: Who, root: string, args: string[], env: Record<string, str
         '--init-groups',
         '--reset-env',
         ...(extra.length ? ['/usr/bin/env', ...extra] : []),
-        process.execPath,
         ...full,
       ];
 }

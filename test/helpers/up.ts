@@ -19,8 +19,8 @@ export function startUp(who: Who, bundle: string, root: string, args: string[], 
   const argv = [CLI, '--root', root, 'up', bundle, ...args];
   const child =
     who === 'root'
-      ? spawn(process.execPath, argv, { stdio: ['ignore', 'pipe', 'pipe'] })
-      : spawn('setpriv', ['--reuid', TEST_USER, '--regid', TEST_USER, '--init-groups', '--reset-env', process.execPath, ...argv], {
+      ? spawn(argv[0]!, argv.slice(1), { stdio: ['ignore', 'pipe', 'pipe'] })
+      : spawn('setpriv', ['--reuid', TEST_USER, '--regid', TEST_USER, '--init-groups', '--reset-env', ...argv], {
           stdio: ['ignore', 'pipe', 'pipe'],
           env: { PATH: process.env.PATH },
           cwd: os.tmpdir(),

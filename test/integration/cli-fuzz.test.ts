@@ -163,26 +163,13 @@ function spawnCli(
   if (who === 'root') {
     const full = { ...process.env, ...Object.fromEntries(set) };
     for (const k of unset) delete full[k];
-    r = spawnSync(process.execPath, [CLI, ...args], { stdio, cwd, env: full, timeout: TIMEOUT_MS, killSignal: 'SIGKILL' });
+    r = spawnSync(CLI, args, { stdio, cwd, env: full, timeout: TIMEOUT_MS, killSignal: 'SIGKILL' });
   } else {
     const base = { PATH: process.env.PATH!, ...Object.fromEntries(set) };
     const vars = Object.entries(base).map(([k, v]) => `${k}=${v}`);
     r = spawnSync(
       'setpriv',
-      [
-        '--reuid',
-        TEST_USER,
-        '--regid',
-        TEST_USER,
-        '--init-groups',
-        '--reset-env',
-        '/usr/bin/env',
-        '-i',
-        ...vars,
-        process.execPath,
-        CLI,
-        ...args,
-      ],
+      ['--reuid', TEST_USER, '--regid', TEST_USER, '--init-groups', '--reset-env', '/usr/bin/env', '-i', ...vars, CLI, ...args],
       {
         stdio,
         cwd,

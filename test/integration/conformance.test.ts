@@ -125,7 +125,7 @@ describe.each(WHO)('the CLI as a new user meets it (%s)', (who) => {
       c.process!.args = ['sh'];
     });
     // setsid: no controlling terminal, whatever the test runner has.
-    const argv = [process.execPath, CLI, '--root', root, 'run', '-b', bundle, 'tty1'];
+    const argv = [CLI, '--root', root, 'run', '-b', bundle, 'tty1'];
     const r = spawnSync(
       'setsid',
       who === 'root' ? ['-w', ...argv] : ['-w', 'setpriv', '--reuid', TEST_USER, '--regid', TEST_USER, '--init-groups', ...argv],

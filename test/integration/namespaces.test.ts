@@ -107,14 +107,10 @@ describe.each(WHO)('namespaces (%s)', (who) => {
     fs.writeFileSync(tmp, 'from fd 3\n');
     fs.chmodSync(tmp, 0o644);
     const fd = fs.openSync(tmp, 'r');
-    const argv = who === 'root' ? [CLI] : ['--reuid', TEST_USER, '--regid', TEST_USER, '--init-groups', process.execPath, CLI];
-    const child = spawn(
-      who === 'root' ? process.execPath : 'setpriv',
-      [...argv, '--root', root, 'run', '--preserve-fds', '1', '-b', bundle, 'ns4'],
-      {
-        stdio: ['ignore', 'pipe', 'pipe', fd],
-      },
-    );
+    const argv = who === 'root' ? [CLI] : ['setpriv', '--reuid', TEST_USER, '--regid', TEST_USER, '--init-groups', CLI];
+    const child = spawn(argv[0]!, [...argv.slice(1), '--root', root, 'run', '--preserve-fds', '1', '-b', bundle, 'ns4'], {
+      stdio: ['ignore', 'pipe', 'pipe', fd],
+    });
     let out = '';
     let err = '';
     child.stdout!.on('data', (d) => (out += d));

@@ -43,13 +43,13 @@ describe.each(WHO)('runtime extras (%s)', (who) => {
 
   run('concurrent creates of one id: exactly one wins, the state stays whole', async () => {
     const { bundle, root } = makeBundle(who, (c) => (c.process!.args = ['sleep', '30']));
-    const argv = who === 'root' ? [CLI] : ['--reuid', TEST_USER, '--regid', TEST_USER, '--init-groups', process.execPath, CLI];
+    const argv = who === 'root' ? [CLI] : ['setpriv', '--reuid', TEST_USER, '--regid', TEST_USER, '--init-groups', CLI];
     const results = await Promise.all(
       Array.from(
         { length: 5 },
         () =>
           new Promise<{ code: number | null; err: string }>((resolve) => {
-            const p = spawn(who === 'root' ? process.execPath : 'setpriv', [...argv, '--root', root, 'create', '-b', bundle, 'same'], {
+            const p = spawn(argv[0]!, [...argv.slice(1), '--root', root, 'create', '-b', bundle, 'same'], {
               stdio: ['ignore', 'ignore', 'pipe'],
             });
             let err = '';
@@ -79,7 +79,7 @@ describe('bad input: a missing newuidmap (rootless)', () => {
     });
     const r = spawnSync(
       '/usr/bin/setpriv',
-      ['--reuid', TEST_USER, '--regid', TEST_USER, '--init-groups', process.execPath, CLI, '--root', root, 'create', '-b', bundle, 'nomap'],
+      ['--reuid', TEST_USER, '--regid', TEST_USER, '--init-groups', CLI, '--root', root, 'create', '-b', bundle, 'nomap'],
       {
         encoding: 'utf8',
         env: { PATH: path.join(root, 'empty-path') },

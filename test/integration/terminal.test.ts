@@ -10,9 +10,7 @@ import { IS_ROOT, CLI, TEST_USER } from '../helpers/env.js';
 import { native } from '../../src/sys/native.js';
 
 const asWho = (who: string, argv: string[]) =>
-  who === 'root'
-    ? [process.execPath, ...argv]
-    : ['setpriv', '--reuid', TEST_USER, '--regid', TEST_USER, '--init-groups', process.execPath, ...argv];
+  who === 'root' ? argv : ['setpriv', '--reuid', TEST_USER, '--regid', TEST_USER, '--init-groups', ...argv];
 
 describe.each(WHO)('terminal (%s)', (who) => {
   const run = it.skipIf(who === 'root' && !IS_ROOT);

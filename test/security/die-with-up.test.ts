@@ -176,7 +176,7 @@ describe.each(WHO)('hako up killed with SIGKILL (%s)', (who) => {
       const { bundle, root } = upBundle(who, marker, asUser);
       const id = `die-up-${asUser ? 'user' : 'root'}`;
       containers.push([who, root, id]);
-      const up = start(who, [process.execPath, CLI, '--root', root, 'up', bundle, '--listen', '127.0.0.1:0', '--id', id]);
+      const up = start(who, [CLI, '--root', root, 'up', bundle, '--listen', '127.0.0.1:0', '--id', id]);
       const procs = await containerOf(marker, up);
       if (asUser) expect(fs.readFileSync(`/proc/${procs[0]!.pid}/status`, 'utf8')).not.toMatch(/^Uid:\s+0\s/m);
       // The signal did not fire on its own meanwhile: the container runs on while up does.
@@ -193,7 +193,7 @@ describe.each(WHO)('hako up killed with SIGKILL (%s)', (who) => {
     const marker = newMarker();
     const { bundle, root } = upBundle(who, marker, false, true);
     containers.push([who, root, 'die-run']);
-    const r = start(who, [process.execPath, CLI, '--root', root, 'run', '-b', bundle, 'die-run']);
+    const r = start(who, [CLI, '--root', root, 'run', '-b', bundle, 'die-run']);
     const procs = await containerOf(marker, r);
     const left = await killRuntime(r, procs, 2_000);
     expect(left).toHaveLength(3);

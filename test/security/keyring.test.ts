@@ -54,7 +54,7 @@ function newKey() {
 
 /** `hako --root ROOT ARGS…` run, as root or as the test user, from a session keyring holding the key. */
 function hakoWithKey(who: Who, root: string, key: { desc: string; secret: string }, args: string[]) {
-  const cmd = [HELPER, 'host', key.desc, key.secret, process.execPath, CLI, '--root', root, ...args];
+  const cmd = [HELPER, 'host', key.desc, key.secret, CLI, '--root', root, ...args];
   return who === 'root'
     ? spawnSync(cmd[0]!, cmd.slice(1), { encoding: 'utf8', timeout: 30_000, cwd: os.tmpdir() })
     : spawnSync('setpriv', ['--reuid', TEST_USER, '--regid', TEST_USER, '--init-groups', '--reset-env', ...cmd], {

@@ -33,15 +33,11 @@ const idsOf = (who: Who) => (who === 'rootless' ? testUserIds() : { uid: 0, gid:
 /** hako as the test user with a clean environment (no XDG_RUNTIME_DIR, no --root) plus `env`. */
 function hakoDefaultRoot(args: string[], env: Record<string, string> = {}) {
   const pairs = Object.entries(env).map(([k, v]) => `${k}=${v}`);
-  return spawnSync(
-    'setpriv',
-    ['--reuid', TEST_USER, '--regid', TEST_USER, '--init-groups', '--reset-env', 'env', ...pairs, process.execPath, CLI, ...args],
-    {
-      encoding: 'utf8',
-      cwd: os.tmpdir(),
-      timeout: 30_000,
-    },
-  );
+  return spawnSync('setpriv', ['--reuid', TEST_USER, '--regid', TEST_USER, '--init-groups', '--reset-env', 'env', ...pairs, CLI, ...args], {
+    encoding: 'utf8',
+    cwd: os.tmpdir(),
+    timeout: 30_000,
+  });
 }
 
 function chownR(p: string, uid: number, gid: number): void {

@@ -138,7 +138,7 @@ describe('hako doctor verdicts', () => {
 
 describe('hako doctor on this host', () => {
   it('prints one verdict per line and a closing verdict matching its exit status', () => {
-    const r = spawnSync(process.execPath, [CLI, 'doctor'], { encoding: 'utf8' });
+    const r = spawnSync(CLI, ['doctor'], { encoding: 'utf8' });
     expect(r.stderr).toBe('');
     const lines = r.stdout.trimEnd().split('\n');
     const last = lines.pop()!;

@@ -36,7 +36,7 @@ function hako(args: string[], input?: string): Result {
   const fdOut = openSync(path.join(dir, 'out'), 'w+');
   const fdErr = openSync(path.join(dir, 'err'), 'w+');
   try {
-    const r = spawnSync(process.execPath, [CLI, '--root', stateRoot, ...args], {
+    const r = spawnSync(CLI, ['--root', stateRoot, ...args], {
       stdio: [input === undefined ? 'ignore' : 'pipe', fdOut, fdErr],
       input,
       timeout: 90_000,
@@ -166,7 +166,7 @@ describe.runIf(inVm)(`containers through the hako CLI as ${rootless ? 'uid 1000 
 
     // `events` watches memory.events from before the process runs.
     let out = '';
-    const ev = spawn(process.execPath, [CLI, '--root', stateRoot, 'events', '--interval', '1s', id], {
+    const ev = spawn(CLI, ['--root', stateRoot, 'events', '--interval', '1s', id], {
       stdio: ['ignore', 'pipe', 'inherit'],
     });
     background.push(ev);

@@ -270,7 +270,7 @@ function hakoVariant(name, profile) {
       // No build hook (the rootfs is built); AuditEvents as the FHIR bundle asks for them.
       writeFileSync(join(bundle, 'package.json'), JSON.stringify({ name: 'bench-policy', private: true, hako: { auditEvents: true } }));
       const id = `bench-policy-${process.pid}-${++runCount}`;
-      const child = spawn(process.execPath, [hakoBin, '--root', state, 'up', bundle, '--listen', '127.0.0.1:0', '--id', id], {
+      const child = spawn(hakoBin, ['--root', state, 'up', bundle, '--listen', '127.0.0.1:0', '--id', id], {
         stdio: ['ignore', 'pipe', 'pipe'],
       });
       live.add(child);
@@ -283,10 +283,10 @@ function hakoVariant(name, profile) {
       });
       const stop = async () => {
         await stopChild(child);
-        const left = execFileSync(process.execPath, [hakoBin, '--root', state, 'list', '-q']).toString().trim();
+        const left = execFileSync(hakoBin, ['--root', state, 'list', '-q']).toString().trim();
         if (left) {
           log(`${left} still listed after up stopped: hako delete --force`);
-          for (const c of left.split('\n')) execFileSync(process.execPath, [hakoBin, '--root', state, 'delete', '--force', c]);
+          for (const c of left.split('\n')) execFileSync(hakoBin, ['--root', state, 'delete', '--force', c]);
         }
       };
       let base;
@@ -360,8 +360,8 @@ function refusedCall(pv) {
  *  is there. Times in ms from the call (the probe's CLOCK_REALTIME reading). */
 async function refuseOnce(run, call, marker, delayMs) {
   const exec = spawn(
-    process.execPath,
-    [hakoBin, '--root', run.state, 'exec', run.id, '/tmp/probe/probe', String(delayMs * 1000), String(X86_64[call]), '0', marker],
+    hakoBin,
+    ['--root', run.state, 'exec', run.id, '/tmp/probe/probe', String(delayMs * 1000), String(X86_64[call]), '0', marker],
     { stdio: ['ignore', 'pipe', 'pipe'] },
   );
   live.add(exec);

@@ -104,7 +104,7 @@ async function start(shim) {
   writeFileSync(join(bundle, 'package.json'), JSON.stringify({ name: 'bench-shim', private: true }));
   chownTree(dir);
   const argv = [hakoBin, '--root', join(dir, 'state'), 'up', bundle, '--listen', '127.0.0.1:0', '--id', `shimh-bench-${runs}`];
-  const child = spawn('setpriv', ['--reuid', user, '--regid', user, '--init-groups', '--reset-env', process.execPath, ...argv], {
+  const child = spawn('setpriv', ['--reuid', user, '--regid', user, '--init-groups', '--reset-env', ...argv], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { PATH: process.env.PATH },
     cwd: dir,

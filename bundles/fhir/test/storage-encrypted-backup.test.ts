@@ -70,10 +70,10 @@ describe('backup and restore of an encrypted store', { timeout: 240_000 }, () =>
   it('a backup under write load restores every acknowledged resource; tampering, a wrong signer and a running server are refused first', async () => {
     const dir = work.dir();
     const key = writeKey(join(dir, 'data.key'));
-    const keys = spawnSync(process.execPath, [CLI, 'keys', 'new', 'backups', '--dir', dir], { encoding: 'utf8' });
+    const keys = spawnSync(CLI, ['keys', 'new', 'backups', '--dir', dir], { encoding: 'utf8' });
     if (keys.status !== 0) {
       // older CLIs take the directory as the working directory
-      const again = spawnSync(process.execPath, [CLI, 'keys', 'new', 'backups'], { cwd: dir, encoding: 'utf8' });
+      const again = spawnSync(CLI, ['keys', 'new', 'backups'], { cwd: dir, encoding: 'utf8' });
       expect(again.status, again.stderr).toBe(0);
     }
     const signKey = join(dir, 'backups.key');
@@ -136,8 +136,8 @@ describe('backup and restore of an encrypted store', { timeout: 240_000 }, () =>
       expect(x.stderr, what).toMatch(re);
       expect(hashDir(restored), what).toBe(state);
     }
-    const other = spawnSync(process.execPath, [CLI, 'keys', 'new', 'someone', '--dir', dir], { encoding: 'utf8' });
-    if (other.status !== 0) spawnSync(process.execPath, [CLI, 'keys', 'new', 'someone'], { cwd: dir });
+    const other = spawnSync(CLI, ['keys', 'new', 'someone', '--dir', dir], { encoding: 'utf8' });
+    if (other.status !== 0) spawnSync(CLI, ['keys', 'new', 'someone'], { cwd: dir });
     const wrongSigner = await hakoFhir(['--data', restored, 'restore', file, '--key', key, '--from', join(dir, 'someone.id.json')]);
     expect(wrongSigner.stderr).toMatch(/is refused: it was signed by another key than \S+someone\.id\.json's; nothing was restored/);
     const wrongKey = await hakoFhir(['--data', restored, 'restore', file, '--key', writeKey(join(dir, 'other.key'))]);

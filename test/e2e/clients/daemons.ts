@@ -47,11 +47,9 @@ export function hakoWrapper(dir: string, name = 'hako', extraEnv: Record<string,
   const env = Object.entries(extraEnv)
     .map(([k, v]) => `export ${k}='${v}'\n`)
     .join('');
-  fs.writeFileSync(
-    file,
-    `#!/bin/sh\n${env}printf '%s\\n' "$*" >> '${path.join(dir, `${name}-calls.log`)}'\nexec '${process.execPath}' '${CLI}' "$@"\n`,
-    { mode: 0o755 },
-  );
+  fs.writeFileSync(file, `#!/bin/sh\n${env}printf '%s\\n' "$*" >> '${path.join(dir, `${name}-calls.log`)}'\nexec '${CLI}' "$@"\n`, {
+    mode: 0o755,
+  });
   return file;
 }
 

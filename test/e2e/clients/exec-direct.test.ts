@@ -29,10 +29,7 @@ for (const who of (IS_ROOT ? ['rootless', 'root'] : ['rootless']) as Who[]) {
       root = scratch(who, 'root-');
       // The detached init keeps the stdio it was given: give it none we wait on.
       const argv = [CLI, '--root', root, 'run', '-d', '-b', bundle, id];
-      const cmd =
-        who === 'root'
-          ? [process.execPath, ...argv]
-          : ['setpriv', '--reuid', TEST_USER, '--regid', TEST_USER, '--init-groups', process.execPath, ...argv];
+      const cmd = who === 'root' ? argv : ['setpriv', '--reuid', TEST_USER, '--regid', TEST_USER, '--init-groups', ...argv];
       const r = spawnSync(cmd[0], cmd.slice(1), { stdio: 'ignore', timeout: 30_000, env: { PATH: process.env.PATH } });
       expect(r.status).toBe(0);
       expect(JSON.parse(hako(who, root, ['state', id]).stdout).status).toBe('running');
@@ -47,10 +44,7 @@ for (const who of (IS_ROOT ? ['rootless', 'root'] : ['rootless']) as Who[]) {
       const hostDir = scratch(who, 'hostcwd-');
       const leak = fs.openSync(path.join(WORK, 'busybox-rootfs/bin/busybox'), 'r');
       const argv = [CLI, '--root', root, 'exec', ...args];
-      const cmd =
-        who === 'root'
-          ? [process.execPath, ...argv]
-          : ['setpriv', '--reuid', TEST_USER, '--regid', TEST_USER, '--init-groups', process.execPath, ...argv];
+      const cmd = who === 'root' ? argv : ['setpriv', '--reuid', TEST_USER, '--regid', TEST_USER, '--init-groups', ...argv];
       const p = spawn(cmd[0], cmd.slice(1), {
         cwd: hostDir,
         stdio: ['ignore', 'pipe', 'pipe', leak, leak],

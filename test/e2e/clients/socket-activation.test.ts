@@ -50,11 +50,7 @@ for (const who of (IS_ROOT ? ['rootless', 'root'] : ['rootless']) as Who[]) {
       });
       const root = scratch(who, 'root-');
       // LISTEN_PID=$$ then exec: the pid systemd would name is hako's own.
-      const r = await runWithFd(
-        who,
-        fd,
-        `LISTEN_FDS=1 LISTEN_PID=$$ exec '${process.execPath}' '${CLI}' --root '${root}' run -b '${bundle}' act-${who}`,
-      );
+      const r = await runWithFd(who, fd, `LISTEN_FDS=1 LISTEN_PID=$$ exec '${CLI}' --root '${root}' run -b '${bundle}' act-${who}`);
       expect(r.err).toBe('');
       expect(r.code).toBe(0);
       expect(r.out).toContain(`fds=1 pid=1 me=1 sock=${inode} `);
@@ -69,11 +65,7 @@ for (const who of (IS_ROOT ? ['rootless', 'root'] : ['rootless']) as Who[]) {
         c.process!.env = [...(c.process!.env ?? []), 'LISTEN_FDS=1', 'LISTEN_PID=12345'];
       });
       const root = scratch(who, 'root-');
-      const r = await runWithFd(
-        who,
-        fd,
-        `exec '${process.execPath}' '${CLI}' --root '${root}' run --preserve-fds 1 -b '${bundle}' pres-${who}`,
-      );
+      const r = await runWithFd(who, fd, `exec '${CLI}' --root '${root}' run --preserve-fds 1 -b '${bundle}' pres-${who}`);
       expect(r.err).toBe('');
       expect(r.code).toBe(0);
       expect(r.out).toContain(`fds=1 pid=1 me=1 sock=${inode} `);
@@ -86,11 +78,7 @@ for (const who of (IS_ROOT ? ['rootless', 'root'] : ['rootless']) as Who[]) {
         c.linux!.namespaces = c.linux!.namespaces!.filter((n) => n.type !== 'pid');
       });
       const root = scratch(who, 'root-');
-      const r = await runWithFd(
-        who,
-        fd,
-        `LISTEN_FDS=1 exec '${process.execPath}' '${CLI}' --root '${root}' run -b '${bundle}' nopid-${who}`,
-      );
+      const r = await runWithFd(who, fd, `LISTEN_FDS=1 exec '${CLI}' --root '${root}' run -b '${bundle}' nopid-${who}`);
       expect(r.code).not.toBe(0);
       expect(r.err).toContain('socket activation needs a new pid namespace');
     });

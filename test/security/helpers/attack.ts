@@ -272,7 +272,7 @@ export function hakoAsync(
   args: string[],
   timeoutMs = 30_000,
 ): Promise<{ status: number | null; stdout: string; stderr: string }> {
-  const [cmd, argv] = userArgv(who, [process.execPath, CLI, '--root', root, ...args]);
+  const [cmd, argv] = userArgv(who, [CLI, '--root', root, ...args]);
   return new Promise((resolve) => {
     const c = spawn(cmd, argv, {
       stdio: ['ignore', 'pipe', 'pipe'],
