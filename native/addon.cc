@@ -635,4 +635,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 
 } // namespace
 
+int hako_init_fd() { return g_init_fd; } // the planner's spawnVia sends it to the front (planner_link.cc)
+
 NODE_API_MODULE(hako_native, Init)
