@@ -99,7 +99,7 @@ export function hako(
     const fdOut = fs.openSync(path.join(out, 'stdout'), 'w+');
     const fdErr = fs.openSync(path.join(out, 'stderr'), 'w+');
     try {
-      const r = spawnSync(who === 'root' ? CLI : 'setpriv', argvFor(who, root, args, opts.env), {
+      const r = spawnSync(...commandFor(who, root, args, opts.env), {
         stdio: ['ignore', fdOut, fdErr],
         timeout: opts.timeout ?? 30_000,
         cwd: os.tmpdir(),
@@ -116,7 +116,7 @@ export function hako(
       fs.rmSync(out, { recursive: true, force: true });
     }
   }
-  return spawnSync(who === 'root' ? CLI : 'setpriv', argvFor(who, root, args, opts.env), {
+  return spawnSync(...commandFor(who, root, args, opts.env), {
     encoding: 'utf8',
     input: opts.input,
     timeout: opts.timeout ?? 30_000,
@@ -134,7 +134,7 @@ export function hakoAsync(
   opts: { timeout?: number } = {},
 ): Promise<{ status: number | null; stdout: string; stderr: string }> {
   return new Promise((resolve) => {
-    const child = spawn(who === 'root' ? CLI : 'setpriv', argvFor(who, root, args), {
+    const child = spawn(...commandFor(who, root, args), {
       stdio: ['ignore', 'pipe', 'pipe'],
       timeout: opts.timeout ?? 30_000,
       cwd: os.tmpdir(),
@@ -148,21 +148,26 @@ export function hakoAsync(
   });
 }
 
-function argvFor(who: Who, root: string, args: string[], env: Record<string, string> = {}): string[] {
-  const full = [CLI, '--root', root, ...args];
+/** The program and its arguments: hako itself as root, setpriv for the test user. */
+function commandFor(who: Who, root: string, args: string[], env: Record<string, string> = {}): [string, string[]] {
+  const full = ['--root', root, ...args];
   // setpriv --reset-env drops the environment: extra variables go through env(1).
   const extra = Object.entries(env).map(([k, v]) => `${k}=${v}`);
   return who === 'root'
-    ? full
+    ? [CLI, full]
     : [
-        '--reuid',
-        TEST_USER,
-        '--regid',
-        TEST_USER,
-        '--init-groups',
-        '--reset-env',
-        ...(extra.length ? ['/usr/bin/env', ...extra] : []),
-        ...full,
+        'setpriv',
+        [
+          '--reuid',
+          TEST_USER,
+          '--regid',
+          TEST_USER,
+          '--init-groups',
+          '--reset-env',
+          ...(extra.length ? ['/usr/bin/env', ...extra] : []),
+          CLI,
+          ...full,
+        ],
       ];
 }
 
