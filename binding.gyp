@@ -21,7 +21,17 @@
     {
       "target_name": "hako-front",
       "type": "executable",
-      "sources": ["native/front/main.c", "native/spawn.c", "native/child.c", "native/fdpass.c"]
+      "sources": [
+        "native/front/main.c",
+        "native/front/root.c",
+        "native/front/connect.c",
+        "native/front/message.c",
+        "native/front/serve.c",
+        "native/front/fallback.c",
+        "native/spawn.c",
+        "native/child.c"
+      ],
+      "defines": ["HAKO_NODE=\"<!(node -p process.execPath)\""]
     },
     {
       "target_name": "hako-shim",

@@ -31,6 +31,7 @@
 #include "child.h"
 #include "fdpass.h"
 #include "plan_format.h"
+#include "spawn.h"
 
 namespace hako {
 void RegisterPlannerLink(Napi::Env env, Napi::Object exports); // planner_link.cc
@@ -38,21 +39,10 @@ void RegisterPlannerLink(Napi::Env env, Napi::Object exports); // planner_link.c
 
 namespace {
 
-// clone3's argument, up to `cgroup` (CLONE_ARGS_SIZE_VER2), spelled out so the
-// build does not depend on <linux/sched.h> agreeing with glibc's <sched.h>.
-struct hako_clone_args {
-  uint64_t flags, pidfd, child_tid, parent_tid, exit_signal, stack, stack_size, tls, set_tid, set_tid_size, cgroup;
-};
-constexpr uint64_t HAKO_CLONE_INTO_CGROUP = 0x200000000ULL;
-constexpr uint64_t HAKO_CLONE_PIDFD = 0x1000ULL;
-
 // hako-init, copied once per runtime process into a sealed memfd: what every
 // container process executes first. Sealed, it cannot be rewritten through
 // /proc/PID/exe by anything in a container (runc CVE-2019-5736).
 int g_init_fd = -1;
-#ifndef SYS_clone3
-#define SYS_clone3 435
-#endif
 
 Napi::Value ThrowErrno(Napi::Env env, const std::string &what, int err) {
   Napi::Error e = Napi::Error::New(env, what + ": " + strerror(err));
@@ -141,35 +131,15 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
     fdTo.push_back(to.Get(i).As<Napi::Number>().Int32Value());
   }
   if (g_init_fd < 0) return ThrowErrno(env, "hako-init is not loaded", EBADF);
-  int planFd = SealedMemfd("hako-plan", plan.Data(), plan.Length(), -1);
-  if (planFd < 0) return ThrowErrno(env, "write the plan into a memfd", -planFd);
-  int sv[2];
-  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-    int e = errno;
-    close(planFd);
-    return ThrowErrno(env, "socketpair", e);
-  }
-  // Every message then carries its sender's pid, as the kernel saw it.
-  int one = 1;
-  setsockopt(sv[0], SOL_SOCKET, SO_PASSCRED, &one, sizeof one);
-  auto closeAll = [&]() {
-    close(sv[0]);
-    close(sv[1]);
-    close(planFd);
-  };
 
-  // Namespaces that only affect children (pid, time) are joined by this
-  // thread around clone and left again right after; nsproxy is per thread.
-  std::vector<std::pair<int, int>> restore; // (saved fd, nstype)
-  auto undo = [&]() {
-    for (auto &r : restore) {
-      setns(r.first, r.second);
-      close(r.first);
-    }
+  // The caller says which namespace a path names; the path says nothing (a
+  // pid namespace may well be reached through /run/time-ns/pid).
+  std::vector<std::string> nsPath;
+  std::vector<int> nsFd, nsType;
+  auto closeNs = [&]() {
+    for (int fd : nsFd) close(fd);
   };
   for (uint32_t i = 0; i < parentNs.Length(); i++) {
-    // The caller says which namespace a path names; the path says nothing (a
-    // pid namespace may well be reached through /run/time-ns/pid).
     Napi::Value v = parentNs.Get(i);
     std::string p, t;
     if (v.IsObject()) {
@@ -177,81 +147,68 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
       if (o.Get("path").IsString()) p = o.Get("path").As<Napi::String>().Utf8Value();
       if (o.Get("type").IsString()) t = o.Get("type").As<Napi::String>().Utf8Value();
     }
-    if (p.empty() || (t != "pid" && t != "time")) {
-      undo();
-      closeAll();
+    if (p.empty() || (t != "pid" && t != "time") || i >= HAKO_SPAWN_MAX_NS) {
+      closeNs();
       return ThrowErrno(env, "parent namespace " + std::to_string(i) + " must be { path, type: \"pid\" | \"time\" }",
                         EINVAL);
     }
-    bool isTime = t == "time";
-    const char *self = isTime ? "/proc/thread-self/ns/time_for_children" : "/proc/thread-self/ns/pid_for_children";
-    int saved = open(self, O_RDONLY | O_CLOEXEC);
     int fd = open(p.c_str(), O_RDONLY | O_CLOEXEC);
-    if (saved < 0 || fd < 0) {
+    if (fd < 0) {
       int e = errno;
-      if (saved >= 0) close(saved);
-      if (fd >= 0) close(fd);
-      undo();
-      closeAll();
+      closeNs();
       return ThrowErrno(env, "open namespace " + p, e);
     }
-    int type = isTime ? CLONE_NEWTIME : CLONE_NEWPID;
-    if (setns(fd, type) < 0) {
-      int e = errno;
-      close(fd);
-      close(saved);
-      undo();
-      closeAll();
-      return ThrowErrno(env, "join namespace " + p, e);
-    }
-    close(fd);
-    restore.push_back({saved, type});
+    nsPath.push_back(p);
+    nsFd.push_back(fd);
+    nsType.push_back(t == "time" ? CLONE_NEWTIME : CLONE_NEWPID);
   }
 
-  // fork semantics (no CLONE_VM): the child has its own copy of the fd
-  // vectors, and only this thread. CLONE_PIDFD: the runtime names the child by
-  // a pidfd from its birth on.
-  long pid = -1;
-  int pidfd = -1;
-  int cgroupErrno = -1;
-  // Born into a pid namespace others live in, the child would be visible there
-  // from its first instruction, dumpable like us until it says otherwise: make
-  // it non-dumpable from birth (the flag belongs to the memory it copies), as
-  // runc's nsexec is. Our own is given back right after.
-  int wasDumpable = restore.empty() ? -1 : prctl(PR_GET_DUMPABLE, 0, 0, 0, 0);
-  if (wasDumpable > 0) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-  struct hako_clone_args ca = {};
-  ca.flags = flags | HAKO_CLONE_PIDFD;
-  ca.pidfd = (uint64_t)(uintptr_t)&pidfd;
-  ca.exit_signal = SIGCHLD;
-  if (cgroupFd >= 0) {
-    ca.flags |= HAKO_CLONE_INTO_CGROUP;
-    ca.cgroup = (uint64_t)cgroupFd;
-    pid = syscall(SYS_clone3, &ca, sizeof ca);
-    cgroupErrno = pid >= 0 ? 0 : errno;
-    ca.flags &= ~HAKO_CLONE_INTO_CGROUP;
-    ca.cgroup = 0;
+  int planFd = SealedMemfd("hako-plan", plan.Data(), plan.Length(), -1);
+  if (planFd < 0) {
+    closeNs();
+    return ThrowErrno(env, "write the plan into a memfd", -planFd);
   }
-  if (pid < 0) pid = syscall(SYS_clone3, &ca, sizeof ca);
-  if (pid == 0) {
-    hako_child_exec(g_init_fd, planFd, sv[1], fdFrom.data(), fdTo.data(), (int)fdFrom.size(), childFlags);
-    syscall(SYS_exit_group, 125);
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+    int e = errno;
+    close(planFd);
+    closeNs();
+    return ThrowErrno(env, "socketpair", e);
   }
-  int e = errno;
-  if (wasDumpable > 0) prctl(PR_SET_DUMPABLE, wasDumpable, 0, 0, 0);
-  undo();
+  // Every message then carries its sender's pid, as the kernel saw it.
+  int one = 1;
+  setsockopt(sv[0], SOL_SOCKET, SO_PASSCRED, &one, sizeof one);
+
+  struct hako_spawn s = {};
+  s.clone_flags = flags;
+  s.init_fd = g_init_fd;
+  s.plan_fd = planFd;
+  s.sync_fd = sv[1];
+  s.fd_from = fdFrom.data();
+  s.fd_to = fdTo.data();
+  s.nfds = (int)fdFrom.size();
+  s.ns_fd = nsFd.data();
+  s.ns_type = nsType.data();
+  s.nns = (int)nsFd.size();
+  s.cgroup_fd = cgroupFd;
+  s.child_flags = childFlags;
+  struct hako_spawned out;
+  int r = hako_spawn(&s, &out);
+  closeNs();
   close(sv[1]);
   close(planFd);
-  if (pid < 0) {
+  if (r < 0) {
     close(sv[0]);
-    return ThrowErrno(env, "clone", e);
+    if (out.failed_ns >= 0)
+      return ThrowErrno(env, (out.failed_save ? "open namespace " : "join namespace ") + nsPath[out.failed_ns], -r);
+    return ThrowErrno(env, "clone", -r);
   }
-  Napi::Object out = Napi::Object::New(env);
-  out.Set("pid", Napi::Number::New(env, (double)pid));
-  out.Set("pidfd", Napi::Number::New(env, pidfd));
-  out.Set("fd", Napi::Number::New(env, sv[0]));
-  out.Set("cgroupErrno", Napi::Number::New(env, cgroupErrno));
-  return out;
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("pid", Napi::Number::New(env, (double)out.pid));
+  o.Set("pidfd", Napi::Number::New(env, out.pidfd));
+  o.Set("fd", Napi::Number::New(env, sv[0]));
+  o.Set("cgroupErrno", Napi::Number::New(env, out.cgroup_errno));
+  return o;
 }
 
 // sendMsg(fd, type, value)

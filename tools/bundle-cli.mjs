@@ -1,5 +1,5 @@
 // Bundles the CLI into one CommonJS file (dist/cli/hako.cjs) and writes a V8
-// code cache for it (dist/cli/hako.cjs.v8cache), which bin/hako hands to V8:
+// code cache for it (dist/cli/hako.cjs.v8cache), which bin/hako.cjs hands to V8:
 // every `hako` call pays node's start-up plus loading the CLI, and one file
 // whose functions are already compiled loads several times faster than
 // hundreds of modules. pino stays a file of its own: it loads only when
@@ -44,13 +44,13 @@ await build({
 
 // The cache holds the functions a call compiled: make it from calls that run
 // the decision path (spec, then plan of that bundle). Without the native
-// addon (not built yet) there is no cache, and bin/hako compiles as it goes.
+// addon (not built yet) there is no cache, and bin/hako.cjs compiles as it goes.
 const cache = `${outfile}.v8cache`;
 fs.rmSync(cache, { force: true });
 const tmp = fs.mkdtempSync(path.join(os.tmpdir(), 'hako-cache-'));
 try {
   const hako = (args, env = {}) =>
-    spawnSync(process.execPath, [path.join(repo, 'bin/hako'), ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
+    spawnSync(process.execPath, [path.join(repo, 'bin/hako.cjs'), ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
   fs.mkdirSync(path.join(tmp, 'rootfs'));
   const spec = hako(['spec', '-b', tmp, ...(process.geteuid() === 0 ? [] : ['--rootless'])]);
   const plan = spec.status === 0 ? hako(['plan', '-b', tmp], { HAKO_WRITE_CODE_CACHE: cache }) : spec;

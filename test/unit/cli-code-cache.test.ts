@@ -1,5 +1,5 @@
-// bin/hako hands V8 the code cache the build wrote. V8 rejects a cache for a
-// source of another length, but checks nothing else: bin/hako must not hand it
+// bin/hako.cjs (today's node path behind the C front) hands V8 the code cache the build wrote. V8 rejects a cache for a
+// source of another length, but checks nothing else: bin/hako.cjs must not hand it
 // a cache made from another bundle of the same length, or stale code would run.
 import fs from 'node:fs';
 import os from 'node:os';
@@ -26,11 +26,11 @@ describe('the CLI code cache', () => {
     expect(script.cachedDataRejected).toBe(false);
   });
 
-  test('a bundle changed but of the same length: bin/hako runs the new code, not the cached one', () => {
-    // A copy of the tree: bin/hako, and the bundle with "hako version" spelt differently.
+  test('a bundle changed but of the same length: bin/hako.cjs runs the new code, not the cached one', () => {
+    // A copy of the tree: bin/hako.cjs, and the bundle with "hako version" spelt differently.
     fs.mkdirSync(path.join(tmp, 'bin'));
     fs.mkdirSync(path.join(tmp, 'dist/cli'), { recursive: true });
-    fs.copyFileSync(path.join(REPO, 'bin/hako'), path.join(tmp, 'bin/hako'));
+    fs.copyFileSync(path.join(REPO, 'bin/hako.cjs'), path.join(tmp, 'bin/hako.cjs'));
     fs.copyFileSync(path.join(REPO, 'bin/package.json'), path.join(tmp, 'bin/package.json'));
     for (const shared of ['build', 'node_modules', 'package.json']) fs.symlinkSync(path.join(REPO, shared), path.join(tmp, shared));
     const src = fs.readFileSync(bundle, 'utf8');
@@ -42,7 +42,7 @@ describe('the CLI code cache', () => {
     // V8 alone would take the old cache (and run the old string)…
     const script = new vm.Script(Module.wrap(changed), { filename: bundle, cachedData: v8Data() });
     expect(script.cachedDataRejected).toBe(false);
-    // …bin/hako does not.
-    expect(execFileSync(process.execPath, [path.join(tmp, 'bin/hako'), '--version'], { encoding: 'utf8' })).toMatch(/^hako VERSION /);
+    // …bin/hako.cjs does not.
+    expect(execFileSync(process.execPath, [path.join(tmp, 'bin/hako.cjs'), '--version'], { encoding: 'utf8' })).toMatch(/^hako VERSION /);
   });
 });
