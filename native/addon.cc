@@ -592,6 +592,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
 
 } // namespace
 
-int hako_init_fd() { return g_init_fd; } // the planner's spawnVia sends it to the front (planner_link.cc)
+// The planner's spawnVia sends it to the front (planner_link.cc).
+int hako_init_fd() {
+  return g_init_fd;
+}
 
 NODE_API_MODULE(hako_native, Init)

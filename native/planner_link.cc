@@ -275,6 +275,11 @@ Napi::Value AcceptCall(const Napi::CallbackInfo &info) {
   }
 }
 
+// plannerShutdown(listenFd): every thread blocked in acceptCall returns null.
+Napi::Value PlannerShutdown(const Napi::CallbackInfo &info) {
+  return Napi::Number::New(info.Env(), shutdown(info[0].As<Napi::Number>().Int32Value(), SHUT_RDWR) < 0 ? errno : 0);
+}
+
 // callFallback(conn): the front runs today's path with the same argv.
 Napi::Value CallFallback(const Napi::CallbackInfo &info) {
   int e = SendCall(info[0].As<Napi::Number>().Int32Value(), CALL_FALLBACK, nullptr, 0, {});
@@ -505,6 +510,7 @@ Napi::Value SubreaperVia(const Napi::CallbackInfo &info) {
 namespace hako {
 void RegisterPlannerLink(Napi::Env env, Napi::Object exports) {
   exports.Set("plannerListen", Napi::Function::New(env, PlannerListen));
+  exports.Set("plannerShutdown", Napi::Function::New(env, PlannerShutdown));
   exports.Set("acceptCall", Napi::Function::New(env, AcceptCall));
   exports.Set("callFallback", Napi::Function::New(env, CallFallback));
   exports.Set("callExit", Napi::Function::New(env, CallExit));

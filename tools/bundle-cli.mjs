@@ -42,6 +42,26 @@ await build({
   logLevel: 'warning',
 });
 
+// The planner (issue 20, src/planner/): its main thread and its workers, each a bundle of
+// its own beside the CLI's (the workers carry the whole CLI; the main thread only the pool).
+for (const [entry, out] of [
+  ['src/planner/main.ts', 'dist/cli/planner.cjs'],
+  ['src/planner/worker.ts', 'dist/cli/planner-worker.cjs'],
+])
+  await build({
+    entryPoints: [path.join(repo, entry)],
+    outfile: path.join(repo, out),
+    bundle: true,
+    platform: 'node',
+    format: 'cjs',
+    target: 'node20',
+    external: ['pino'],
+    define: { 'import.meta.url': '__hakoUrl' },
+    banner: { js: "const __hakoUrl = require('node:url').pathToFileURL(__filename).href;" },
+    minify: true,
+    logLevel: 'warning',
+  });
+
 // The cache holds the functions a call compiled: make it from calls that run
 // the decision path (spec, then plan of that bundle). Without the native
 // addon (not built yet) there is no cache, and bin/hako.cjs compiles as it goes.

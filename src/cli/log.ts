@@ -12,6 +12,7 @@ import type { Logger } from 'pino';
 import type { Log } from '../runtime/index.js';
 import { HakoError } from '../errors.js';
 import { fileError } from '../runtime/index.js';
+import { callerFd, fromCwd } from '../sys/caller.js';
 
 export interface LogOptions {
   log?: string;
@@ -56,9 +57,9 @@ export function openLog(file: string): number {
   if (known !== undefined) return known;
   let fd: number;
   try {
-    mkdirParents(path.dirname(path.resolve(file)));
+    mkdirParents(path.dirname(fromCwd(file)));
     // O_NONBLOCK: a FIFO nobody reads must not hang the runtime (ENXIO instead).
-    fd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NONBLOCK, 0o644);
+    fd = fs.openSync(fromCwd(file), fs.constants.O_WRONLY | fs.constants.O_APPEND | fs.constants.O_CREAT | fs.constants.O_NONBLOCK, 0o644);
     const st = fs.fstatSync(fd);
     if (!st.isFile() && !st.isFIFO() && !st.isCharacterDevice()) {
       fs.closeSync(fd);
@@ -73,10 +74,16 @@ export function openLog(file: string): number {
   return fd;
 }
 
+/** Closes the --log files this call opened: a planner serves the next call with none open. */
+export function closeLogs(): void {
+  for (const fd of opened.values()) fs.closeSync(fd);
+  opened.clear();
+}
+
 function makePino(o: LogOptions): Logger {
   const pino = createRequire(import.meta.url)('pino') as typeof pinoFactory;
   const level = o.debug ? 'debug' : 'warn';
-  const dest = pino.destination({ fd: o.log ? openLog(o.log) : 2, sync: true });
+  const dest = pino.destination({ fd: o.log ? openLog(o.log) : callerFd(2), sync: true });
   if (o.logFormat === 'json') {
     return pino(
       {

@@ -11,9 +11,9 @@
 //   --preserve-fds: LISTEN_PID is set for the container's process;
 // - `hako up` owns the listening socket and hands it to the server at fd 3.
 import fs from 'node:fs';
-import path from 'node:path';
 import type { Config } from '../oci/config.js';
 import { HakoError } from '../errors.js';
+import { fromCwd } from '../sys/caller.js';
 import { loadBundleConfig } from './create.js';
 
 export interface ActivationInput {
@@ -74,7 +74,7 @@ export function planSocketActivation(cfg: Config, inp: ActivationInput): Activat
  *  activation (the bundle's config is then read as usual). */
 export function activationFromEnvironment(bundle: string, preserveFds: number): { config?: Config; preserveFds?: number } {
   const own = process.env.LISTEN_FDS;
-  const cfg = loadBundleConfig(path.resolve(bundle));
+  const cfg = loadBundleConfig(fromCwd(bundle));
   const a = planSocketActivation(cfg, { env: process.env, pid: process.pid, preserveFds });
   if (!a.listenFds) return {};
   // Ours was consumed: a hook or child of hako must not see it as its own.

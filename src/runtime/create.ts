@@ -9,6 +9,7 @@ import type { ContainerRecord } from '../oci/state.js';
 import { buildCreatePlan, sessionKeyringName, type BuiltPlan } from '../plan/build.js';
 import { readHostFacts } from '../host/facts.js';
 import { native } from '../sys/native.js';
+import { fromCwd } from '../sys/caller.js';
 import { launch, killAndReap, closeFd, type Launched } from './launch.js';
 import { runHooks } from './hooks.js';
 import { procStat } from '../sys/proc.js';
@@ -111,7 +112,7 @@ export function planContainer(
   o: Omit<CreateOptions, 'id' | 'pidFile'> & { id?: string },
   fifoPath: string,
 ): PlannedContainer {
-  const bundle = path.resolve(o.bundle);
+  const bundle = fromCwd(o.bundle);
   checkPreservedFds(o.preserveFds);
   const cfg = o.config ?? loadBundleConfig(bundle);
   const rootfs = checkRootfs(bundle, cfg);
@@ -199,7 +200,7 @@ export function create(ctx: RuntimeContext, o: CreateOptions): Created {
       };
       const c = new Container(store, record);
       c.save();
-      if (o.pidFile) writeAtomic(path.resolve(o.pidFile), String(launched.pid), 0o644);
+      if (o.pidFile) writeAtomic(fromCwd(o.pidFile), String(launched.pid), 0o644);
       return { container: c, plan, launched };
     } catch (e) {
       if (fifoFd >= 0) closeFd(fifoFd);

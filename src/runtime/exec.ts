@@ -2,12 +2,12 @@
 // the init (mount last) and forks into its pid namespace; it carries no host
 // fd (all close-on-exec) and no host cwd (setns(mnt) then chdir).
 import fs from 'node:fs';
-import path from 'node:path';
 import { HakoError } from '../errors.js';
 import type { Process } from '../oci/config.js';
 import { buildExecPlan, sessionKeyringName, type BuiltPlan } from '../plan/build.js';
 import { readHostFacts } from '../host/facts.js';
-import { native } from '../sys/native.js';
+import { processParent } from '../sys/process-parent.js';
+import { fromCwd } from '../sys/caller.js';
 import { launch, closeFd, type Launched } from './launch.js';
 import { writeAtomic } from './store.js';
 import { Container } from './container.js';
@@ -66,14 +66,14 @@ export function launchExec(ctx: RuntimeContext, o: ExecOptions): { plan: BuiltPl
     nsDiffers(c.record.pid),
   );
   // The exec'd process is our grandchild: become its subreaper to wait for it.
-  if (!o.detach) native.setSubreaper();
+  if (!o.detach) processParent().setSubreaper();
   // A NOTIFY filter's fd goes to the agent too: the exec'd process's pid, the container's state.
   // Like runc, the process joins the container's cgroup (or the init's, below it): its limits, pause and kill --all cover it.
   const launched = launch(plan, {
     cgroup: cgroupTarget(execCgroupOf(c.record.cgroup, c.record.pid), ctx.log),
     onSeccompFd: (fd, pid) => sendSeccompListener(cfg, fd, pid, c.ociState()),
   });
-  if (o.pidFile) writeAtomic(path.resolve(o.pidFile), String(launched.pid), 0o644);
+  if (o.pidFile) writeAtomic(fromCwd(o.pidFile), String(launched.pid), 0o644);
   return { plan, launched };
 }
 

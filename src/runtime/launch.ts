@@ -11,6 +11,7 @@ import { native, INIT_PATH, CHILD, type Native } from '../sys/native.js';
 import { CLONE } from '../plan/namespaces.js';
 import { errnoName, E } from '../sys/errno.js';
 import { sleepMs } from '../sys/proc.js';
+import { processParent } from '../sys/process-parent.js';
 import { writeIdMaps } from './idmap-writer.js';
 import type { IdMapPlan } from '../plan/idmap.js';
 
@@ -40,7 +41,14 @@ export interface Launched {
 const SETUP_TIMEOUT_MS = 60_000;
 
 /** Kills a process we gave up on through its pidfd, and reaps it when it is ours to reap. */
-export function killAndReap(pid: number, pidfd: number, sys: Pick<Native, 'pidfdSignal' | 'reapNow'> = native): void {
+export function killAndReap(
+  pid: number,
+  pidfd: number,
+  sys: Pick<Native, 'pidfdSignal' | 'reapNow'> = {
+    pidfdSignal: (fd, s) => native.pidfdSignal(fd, s),
+    reapNow: (p) => processParent().reapNow(p),
+  },
+): void {
   sys.pidfdSignal(pidfd, 9);
   for (let i = 0; i < 500 && !sys.reapNow(pid); i++) sleepMs(2);
 }
@@ -175,10 +183,10 @@ export interface LaunchSys extends Pick<Native, 'spawn' | 'sendMsg' | 'recvMsg' 
 }
 
 const system: LaunchSys = {
-  spawn: (...a) => native.spawn(...a),
+  spawn: (...a) => processParent().spawn(...a),
   sendMsg: (...a) => native.sendMsg(...a),
   recvMsg: (...a) => native.recvMsg(...a),
-  reapNow: (pid) => native.reapNow(pid),
+  reapNow: (pid) => processParent().reapNow(pid),
   pidfdSignal: (pidfd, signal) => native.pidfdSignal(pidfd, signal),
   loadInit,
   pidOfPidfd,

@@ -2,13 +2,14 @@
 // and give back the container's exit code. A process with a terminal and no
 // --console-socket gets hako's own relay (as `runc run` does).
 import fs from 'node:fs';
-import path from 'node:path';
 import { create, loadBundleConfig, type CreateOptions, type Created } from './create.js';
 import { start } from './start.js';
 import { deleteContainer } from './delete.js';
 import { waitAndForward, checkExec } from './wait.js';
 import { closeFd, killAndReap, type Launched } from './launch.js';
 import { native } from '../sys/native.js';
+import { processParent } from '../sys/process-parent.js';
+import { fromCwd } from '../sys/caller.js';
 import { listenForConsole, relay, type ConsoleListener } from './terminal.js';
 import { HakoError } from '../errors.js';
 import type { RuntimeContext } from './context.js';
@@ -28,7 +29,7 @@ function requireTerminal(): void {
 }
 
 export async function run(ctx: RuntimeContext, o: CreateOptions & { detach?: boolean; keep?: boolean }): Promise<number> {
-  const config = o.config ?? loadBundleConfig(path.resolve(o.bundle));
+  const config = o.config ?? loadBundleConfig(fromCwd(o.bundle));
   let tty: ConsoleListener | undefined;
   if (config.process?.terminal && !o.consoleSocket) {
     if (o.detach) throw new HakoError('config.json: process.terminal: a detached container with a terminal needs --console-socket');
@@ -37,7 +38,7 @@ export async function run(ctx: RuntimeContext, o: CreateOptions & { detach?: boo
   }
   // When the plan forks into a joined pid namespace the init is our
   // grandchild: as its subreaper we can still wait for it.
-  if (!o.detach) native.setSubreaper();
+  if (!o.detach) processParent().setSubreaper();
   let created;
   try {
     created = create(ctx, { ...o, config, consoleSocket: o.consoleSocket ?? tty?.path });

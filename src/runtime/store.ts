@@ -11,6 +11,7 @@ import path from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { HakoError } from '../errors.js';
 import { native, LOCK_EX, LOCK_UN } from '../sys/native.js';
+import { fromCwd } from '../sys/caller.js';
 import { inUserNamespace } from '../host/facts.js';
 import { fileError } from './input-file.js';
 
@@ -89,7 +90,7 @@ function safeRealpath(p: string): string {
 /** The problem with using `root` as a state root, without creating anything; null when fine. */
 export function rootProblem(root: string): string | null {
   const uid = process.geteuid!();
-  let dir = path.resolve(root);
+  let dir = fromCwd(root);
   let what = 'the state root';
   for (;;) {
     let st: fs.Stats | undefined;
@@ -102,7 +103,7 @@ export function rootProblem(root: string): string | null {
     const up = path.dirname(dir);
     if (up === dir) return `${root} cannot be created`;
     dir = up;
-    what = `${path.resolve(root)} does not exist yet and would be created in`;
+    what = `${fromCwd(root)} does not exist yet and would be created in`;
   }
 }
 
@@ -127,7 +128,7 @@ export class Store {
   /** root: --root, or undefined for the default (decided when first needed, so verbs
    *  that never touch the store do not fail on a bad XDG_RUNTIME_DIR). */
   constructor(root?: string) {
-    this.resolved = root === undefined ? undefined : path.resolve(root);
+    this.resolved = root === undefined ? undefined : fromCwd(root);
   }
 
   get root(): string {

@@ -6,6 +6,7 @@ import { MSG } from '../plan/ops.js';
 import type { BuiltPlan } from '../plan/build.js';
 import { HakoError } from '../errors.js';
 import { native } from '../sys/native.js';
+import { processParent } from '../sys/process-parent.js';
 import { closeFd, stepFailure } from './launch.js';
 
 const FORWARDED: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT', 'SIGUSR1', 'SIGUSR2', 'SIGWINCH'];
@@ -21,7 +22,7 @@ export async function waitAndForward(pid: number, pidfd: number): Promise<number
   const forward = (sig: NodeJS.Signals) => native.pidfdSignal(pidfd, os.constants.signals[sig]);
   for (const s of FORWARDED) process.on(s, forward);
   try {
-    const st = await native.waitPid(pid);
+    const st = await processParent().waitPid(pid);
     if (st.error) throw new HakoError(`waiting for process ${pid} failed: errno ${st.error}`);
     return exitCodeOf(st);
   } finally {

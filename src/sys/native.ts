@@ -64,6 +64,49 @@ export interface Native {
   notifRecv(fd: number): SeccompNotification | null;
   /** SECCOMP_IOCTL_NOTIF_SEND: refuse with errno, or let the call run (cont); false when the caller is gone. */
   notifRespond(fd: number, id: bigint, errno: number, cont: boolean): boolean;
+
+  // The planner's link to the front (native/planner_link.cc, native/front/protocol.h).
+  /** Binds and listens on the planner's SOCK_SEQPACKET socket (mode 0600), replacing a stale one: call it under the planner lock. */
+  plannerListen(path: string): number;
+  /** shutdown(2) of the listening socket: every acceptCall blocked on it returns null. 0 or the errno. */
+  plannerShutdown(listenFd: number): number;
+  /** Blocks this thread until a front of our own uid sends a whole request; null once the socket is shut down. */
+  acceptCall(listenFd: number): PlannerCall | null;
+  /** Tells the front to run today's path itself (only before any spawn). */
+  callFallback(conn: number): void;
+  /** Tells the front to exit with code. */
+  callExit(conn: number, code: number): void;
+  /** spawn(), with the front cloning the child: the container is the caller's descendant. */
+  spawnVia(
+    conn: number,
+    plan: Buffer,
+    cloneFlags: number,
+    parentNamespaces: Array<{ path: string; type: 'pid' | 'time' }>,
+    fdFrom: number[],
+    fdTo: number[],
+    cgroupFd: number,
+    childFlags: number,
+  ): { pid: number; pidfd: number; fd: number; cgroupErrno: number };
+  /** reapNow() in the front. */
+  reapVia(conn: number, pid: number): ExitStatus | null;
+  /** waitPid() in the front, which forwards the signals it gets to pid meanwhile. */
+  waitVia(conn: number, pid: number): Promise<ExitStatus>;
+  /** setSubreaper() in the front. */
+  subreaperVia(conn: number): void;
+}
+
+/** One call a front made to the planner: what it sent, and the fds it brought (ours to close). */
+export interface PlannerCall {
+  conn: number;
+  pid: number;
+  uid: number;
+  umask: number;
+  argv: string[];
+  env: string[];
+  /** O_PATH of the caller's working directory. */
+  cwdFd: number;
+  /** The caller's 0, 1, 2. */
+  stdio: [number, number, number];
 }
 
 /** One intercepted system call, as the kernel reports it: registers only, never the caller's memory. */
