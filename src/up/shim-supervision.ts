@@ -88,67 +88,84 @@ function overflowEventFor(kind: string, count: number, from: Date, to: Date, con
 }
 
 export interface ShimSupervisionOptions {
-  id: string;
-  bundle: string;
-  config: Config;
   address: ListenAddress;
   say: (sentence: string) => void;
 }
 
+/** A container up runs: the first one, a rollout's, a restart's. */
+export interface ShimRun {
+  id: string;
+  bundle: string;
+  config: Config;
+}
+
 export interface ShimSupervision {
-  /** Reads what the run left (before its state dir goes); a sentence when up must not restart it. */
-  runEnded(served: boolean): string | undefined;
+  /** Starts reading a container's denials (nothing to read when its config has no shim). */
+  watch(run: ShimRun): void;
+  /** Reads what the run left (before its state dir goes) and stops reading it; a sentence when up must not restart it. */
+  runEnded(id: string, served: boolean): string | undefined;
   close(): void;
 }
 
-/** Watches the shim's denials of the container up runs, or undefined when it has no shim. */
-export function superviseShim(ctx: RuntimeContext, o: ShimSupervisionOptions, everyMs = 250): ShimSupervision | undefined {
-  const shim = parseShimAnnotations(o.config.annotations);
-  if (!shim) return undefined;
-  const audit = wantsAuditEvents(o.bundle);
-  const stateDir = ctx.store.dir(o.id);
-  const post = (event: Record<string, unknown>, what: string) =>
-    void postAuditEvent(o.address, event, supervisorAuthorization(o.config, o.bundle)).then((status) => {
+interface Watched extends ShimRun {
+  audit: boolean;
+  stateDir: string;
+  /** This run's ceiling denials, the last of each kind. */
+  hit: Map<Ceiling, ShimDenial>;
+}
+
+/** Watches the shim's denials of every container up runs: during a rollout the old and the new
+ *  one both, each reported under its own id and by its own bundle's settings. */
+export function superviseShim(ctx: RuntimeContext, o: ShimSupervisionOptions, everyMs = 250): ShimSupervision {
+  const watched = new Map<string, Watched>();
+  const post = (w: Watched, event: Record<string, unknown>, what: string) =>
+    void postAuditEvent(o.address, event, supervisorAuthorization(w.config, w.bundle)).then((status) => {
       if (status !== 201 && status !== 200)
         o.say(`shim: the AuditEvent for a ${what} denial was not stored (HTTP ${status || 'unreachable'})`);
     });
+  // The summaries name the container that serves at the time: the one the server is told about.
+  let latest: Watched | undefined;
   const budget = new AuditBudget(({ counts, from, to }) => {
     o.say(`shim: ${[...counts.values()].reduce((a, b) => a + b, 0)} more denials in one second, written as ${counts.size} summaries`);
-    if (audit) for (const [kind, n] of counts) post(overflowEventFor(kind, n, from, to, o.id), kind);
+    if (latest?.audit) for (const [kind, n] of counts) post(latest, overflowEventFor(kind, n, from, to, latest.id), kind);
   });
-  // This run's ceiling denials, the last of each kind.
-  let hit = new Map<Ceiling, ShimDenial>();
-  const onDenial = (d: ShimDenial) => {
-    if ((CEILINGS as readonly string[]).includes(d.kind)) hit.set(d.kind as Ceiling, d);
+  const onDenial = (w: Watched) => (d: ShimDenial) => {
+    if ((CEILINGS as readonly string[]).includes(d.kind)) w.hit.set(d.kind as Ceiling, d);
+    latest = w;
     if (!budget.take(d.kind)) return;
-    const sentence = describeDenial(o.id, d);
+    const sentence = describeDenial(w.id, d);
     o.say(sentence);
-    if (audit) post(shimAuditEventFor(d, o.id, sentence), d.kind);
+    if (w.audit) post(w, shimAuditEventFor(d, w.id, sentence), d.kind);
   };
   // hako's log gets every denial (the shim writes at most 100 per process); stderr and the
   // server what the budget lets through.
-  const poll = () => {
+  const poll = (w: Watched) => {
     try {
-      logNewDenials(ctx.log, o.id, stateDir, onDenial);
+      logNewDenials(ctx.log, w.id, w.stateDir, onDenial(w));
     } catch (e) {
-      ctx.log.debug(`reading the shim's denials of ${o.id}: ${(e as Error).message}`);
+      ctx.log.debug(`reading the shim's denials of ${w.id}: ${(e as Error).message}`);
     }
   };
-  const timer = setInterval(poll, everyMs);
+  const timer = setInterval(() => watched.forEach(poll), everyMs);
   timer.unref();
   return {
-    runEnded(served) {
-      poll();
-      const seen = hit;
-      hit = new Map();
-      if (served || !seen.size) return undefined;
-      const [kind, d] = [...seen][0]!;
-      const set = o.config.annotations?.[SHIM_PREFIX + kind];
+    watch(run) {
+      if (!parseShimAnnotations(run.config.annotations)) return;
+      watched.set(run.id, { ...run, audit: wantsAuditEvents(run.bundle), stateDir: ctx.store.dir(run.id), hit: new Map() });
+    },
+    runEnded(id, served) {
+      const w = watched.get(id);
+      if (!w) return undefined;
+      poll(w);
+      watched.delete(id);
+      if (served || !w.hit.size) return undefined;
+      const [kind, d] = [...w.hit][0]!;
+      const set = w.config.annotations?.[SHIM_PREFIX + kind];
       return `the preload shim refused it ${kind === 'memory' ? `memory past its ceiling` : kind === 'processes' ? 'processes or threads past its ceiling' : 'descriptors past its ceiling'} ${SHIM_PREFIX}${kind}="${set}"${d.limit !== undefined && kind === 'memory' ? ` (${d.limit} bytes)` : ''} before it could serve (${d.call} in ${d.exe ?? 'a process'}): raise ${SHIM_PREFIX}${kind} in config.json`;
     },
     close() {
       clearInterval(timer);
-      poll();
+      watched.forEach(poll);
       budget.flush();
     },
   };

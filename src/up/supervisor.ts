@@ -58,6 +58,8 @@ export interface Run {
   served: boolean;
   termTimer?: NodeJS.Timeout;
   reaped?: boolean;
+  /** Read as it was reaped: why restarting cannot help (the shim refused it a ceiling before it served). */
+  cannotRestart?: string;
 }
 
 const STOP_SIGNALS: NodeJS.Signals[] = ['SIGINT', 'SIGTERM'];
@@ -244,6 +246,8 @@ export class Supervisor implements RolloutHost {
       this.live.delete(run);
       fs.closeSync(run.pidfd);
       clearInterval(run.termTimer);
+      // Before delete: the state dir holds the shim's last denials of this run.
+      run.cannotRestart = this.shim?.runEnded(run.spec.id, run.served);
       deleteContainer(this.ctx, run.spec.id, true);
     }
     return st;
@@ -271,6 +275,8 @@ export class Supervisor implements RolloutHost {
     };
     run.exited = native.waitPid(launched.pid).finally(() => (run.ended = true));
     this.live.add(run);
+    // Every run's denials, a rollout's too, under its own id.
+    this.shim?.watch(spec);
     return run;
   }
 
@@ -308,9 +314,8 @@ export class Supervisor implements RolloutHost {
         continue;
       }
       this.current = undefined;
-      // Before delete: the state dir holds the shim's last denials of this run.
-      const cannotRestart = run.spec.id === this.o.id ? this.shim?.runEnded(run.served) : undefined;
       await this.reap(run);
+      const { cannotRestart } = run;
       clearTimeout(this.killTimer);
       if (st.error) throw new HakoError(`waiting for container ${run.spec.id} (pid ${run.pid}) failed: errno ${st.error}`);
       if (this.stopping) {

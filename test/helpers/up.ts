@@ -5,7 +5,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { CLI, TEST_USER } from './env.js';
-import { testUserIds, type Who } from './hako.js';
+import { hako, testUserIds, type Who } from './hako.js';
 
 export interface Up {
   child: ChildProcess;
@@ -61,6 +61,21 @@ export async function stopAll(running: ChildProcess[]): Promise<void> {
     c.kill('SIGTERM');
     if ((await Promise.race([gone, new Promise((r) => setTimeout(() => r('late'), 20_000))])) === 'late') c.kill('SIGKILL');
   }
+}
+
+/** For afterEach of the tests that run `hako up` in a state root: stop the ups (stopAll), then
+ *  delete any container a failed test left in ROOT and remove ROOT. */
+export async function clearUps(running: ChildProcess[], root: string | undefined): Promise<void> {
+  await stopAll(running);
+  if (!root || !fs.existsSync(root)) return;
+  for (const id of fs.readdirSync(root).filter((n) => !n.startsWith('.'))) hako('root', root, ['delete', '--force', id]);
+  fs.rmSync(root, { recursive: true, force: true });
+}
+
+/** What a stopped up must not leave in its state root: container state dirs, its control socket
+ *  (ROOT/.ID.up.sock). Other dot files are not up's (the planner's lock and socket). */
+export function upLeftovers(root: string): string[] {
+  return fs.readdirSync(root).filter((n) => !n.startsWith('.') || n.endsWith('.up.sock'));
 }
 
 /** Hands a tree to the test user (rootless runs build and write in it). */

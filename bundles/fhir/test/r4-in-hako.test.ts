@@ -8,8 +8,8 @@ import path from 'node:path';
 import { type ChildProcess } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { IS_ROOT } from '../../../test/helpers/env.js';
-import { hako, scratch } from '../../../test/helpers/hako.js';
-import { chownTree, serving, startUp, stopAll } from '../../../test/helpers/up.js';
+import { scratch } from '../../../test/helpers/hako.js';
+import { chownTree, clearUps, serving, startUp } from '../../../test/helpers/up.js';
 import { copyFhirBundle } from './copy.js';
 import { fhirClient } from './scenario.js';
 import { fullAccess } from './auth-helper.js';
@@ -30,10 +30,7 @@ const made: string[] = [];
 let root: string | undefined;
 
 afterEach(async () => {
-  await stopAll(running);
-  if (root && fs.existsSync(root)) {
-    for (const id of fs.readdirSync(root).filter((n) => !n.startsWith('.'))) hako('root', root, ['delete', '--force', id]);
-  }
+  await clearUps(running, root);
   for (const dir of made.splice(0)) fs.rmSync(dir, { recursive: true, force: true });
   root = undefined;
 });

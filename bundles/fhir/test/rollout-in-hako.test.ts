@@ -4,119 +4,37 @@
 // Proofs: consecutive rollouts with zero failed requests and every acknowledged write kept; a
 // bundle whose server crashes (before and after taking the data over) rolls back with zero
 // failed requests; two rollouts racing (one refused); SIGHUP; up killed mid-rollout, then restarted.
-import { execFileSync, spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import fs from 'node:fs';
 import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { IS_ROOT, REPO, TEST_USER } from '../../../test/helpers/env.js';
+import { IS_ROOT, TEST_USER } from '../../../test/helpers/env.js';
 import { hako, hakoAsync, scratch, WHO, type Who } from '../../../test/helpers/hako.js';
-import { chownTree, serving, startUp, stopAll, until, type Up } from '../../../test/helpers/up.js';
-import { copyFhirBundle } from './copy.js';
+import { chownTree, clearUps, serving, startUp, until, type Up } from '../../../test/helpers/up.js';
+import { missing, rolloutBundle, sameKey, startLoad as loadOn, version, type Rollouts } from './rollout-helpers.js';
 
 /** Rollouts per run of the first proof (bench/rollout.mjs does 20). */
 const ROLLOUTS = 5;
-const LOAD = path.join(REPO, 'bench/rollout/load.mjs');
 /** Connects to a unix socket and prints the outcome: CONNECTED or the error code. */
 const CONNECT =
   "require('net').connect(process.argv[1]).on('connect', function () { console.log('CONNECTED'); this.destroy(); }).on('error', (e) => console.log(e.code))";
 const PORT: Record<Who, number> = { rootless: 18860, root: 18870 };
 
-const running: ChildProcess[] = [];
-const made: string[] = [];
+const t: Rollouts = { running: [], made: [] };
+const made = t.made;
 let root: string | undefined;
 
-afterEach(async () => {
-  await stopAll(running);
-  if (root && fs.existsSync(root)) {
-    for (const id of fs.readdirSync(root).filter((n) => !n.startsWith('.'))) hako('root', root, ['delete', '--force', id]);
-    fs.rmSync(root, { recursive: true, force: true });
-  }
-});
+afterEach(() => clearUps(t.running, root));
 afterAll(() => {
   for (const d of made) fs.rmSync(d, { recursive: true, force: true });
 });
 
-/** A copy of the FHIR bundle serving VERSION, authorization off; `patch` edits its main.ts. */
-function bundle(who: Who, version: string, o: { env?: string[]; patch?: (main: string) => string } = {}): string {
-  const dir = scratch(who, `roll-${version}-`);
-  made.push(dir);
-  // HAKO_ROLL_FHIR_TREE: a bundle tree to prove this against (a commit's, while bundles/fhir is being edited).
-  const tree = process.env.HAKO_ROLL_FHIR_TREE;
-  if (tree) {
-    for (const name of ['config.json', 'package.json', 'build', 'server'])
-      fs.cpSync(path.join(tree, name), path.join(dir, name), { recursive: true });
-    const file = path.join(dir, 'config.json');
-    const cfg = JSON.parse(fs.readFileSync(file, 'utf8'));
-    cfg.process.env.push('HAKO_FHIR_AUTH=off');
-    fs.writeFileSync(file, JSON.stringify(cfg, null, 2));
-  } else copyFhirBundle(dir, { auth: false });
-  fs.writeFileSync(path.join(dir, 'server/version.ts'), `export const VERSION = '${version}';\n`);
-  if (o.patch) {
-    const main = path.join(dir, 'server/main.ts');
-    const text = fs.readFileSync(main, 'utf8');
-    const patched = o.patch(text);
-    expect(patched).not.toBe(text);
-    fs.writeFileSync(main, patched);
-  }
-  if (o.env) {
-    const file = path.join(dir, 'config.json');
-    const cfg = JSON.parse(fs.readFileSync(file, 'utf8'));
-    cfg.process.env.push(...o.env);
-    fs.writeFileSync(file, JSON.stringify(cfg, null, 2));
-  }
-  fs.mkdirSync(path.join(dir, 'data'), { mode: 0o700 });
-  chownTree(who, dir);
-  return dir;
-}
-
-/** A new version is deployed with the store's key (BUNDLE/secrets, made by the first build):
- *  without it the new server cannot open the store and the rollout rolls back. */
-function sameKey(from: string, to: string): void {
-  fs.rmSync(path.join(to, 'secrets'), { recursive: true, force: true });
-  if (fs.existsSync(path.join(from, 'secrets'))) execFileSync('cp', ['-a', path.join(from, 'secrets'), to]);
-}
-
-interface LoadResult {
-  samples: [number, number, number][];
-  failures: Record<string, number>;
-  acked: string[];
-}
-
-/** The load generator, as root (a client on loopback); stop() ends it and reads what it saw. */
-function startLoad(url: string, out: string): { stop: () => Promise<LoadResult> } {
-  const child = spawn(process.execPath, [LOAD, url, '4', out], { stdio: ['ignore', 'ignore', 'inherit'] });
-  running.push(child);
-  const exited = new Promise((r) => child.once('exit', r));
-  return {
-    stop: async () => {
-      child.kill('SIGTERM');
-      await exited;
-      return JSON.parse(fs.readFileSync(out, 'utf8')) as LoadResult;
-    },
-  };
-}
-
-/** Every acknowledged write is there, read back 8 at a time (a search by many _ids is slow). */
-async function missing(url: string, ids: string[]): Promise<string[]> {
-  const lost: string[] = [];
-  for (let i = 0; i < ids.length; i += 8)
-    await Promise.all(
-      ids.slice(i, i + 8).map(async (id) => {
-        const res = await fetch(`${url}Patient/${id}`);
-        await res.arrayBuffer();
-        if (res.status !== 200) lost.push(`${id} (HTTP ${res.status})`);
-      }),
-    );
-  return lost;
-}
-
-async function version(url: string): Promise<string> {
-  return ((await (await fetch(`${url}metadata`)).json()) as { software: { version: string } }).software.version;
-}
+const bundle = (who: Who, v: string, o?: Parameters<typeof rolloutBundle>[3]) => rolloutBundle(t, who, v, o);
+const startLoad = (url: string, out: string) => loadOn(t, url, out);
 
 const upIn = (who: Who, b: string, id: string): Up => {
   root = scratch(who, 'roll-state-');
-  return startUp(who, b, root, ['--listen', `127.0.0.1:${PORT[who]}`, '--id', id], running);
+  return startUp(who, b, root, ['--listen', `127.0.0.1:${PORT[who]}`, '--id', id], t.running);
 };
 
 describe.skipIf(!IS_ROOT).each(WHO)('hako rollout of the FHIR server (%s)', (who) => {
@@ -226,7 +144,7 @@ describe.skipIf(!IS_ROOT).each(WHO)('hako rollout of the FHIR server (%s)', (who
     expect(cut.stderr).toMatch(/^hako: the hako up at \S+ gave no answer \(did it stop\?\)\n$/);
     const seen = await load.stop();
     // Requests in flight when up died may fail (its server died with it); every write it acknowledged stays.
-    const again = startUp(who, v1, root!, ['--listen', `127.0.0.1:${PORT[who]}`, '--id', id], running);
+    const again = startUp(who, v1, root!, ['--listen', `127.0.0.1:${PORT[who]}`, '--id', id], t.running);
     const s = await serving(again);
     expect(await missing(s.url, seen.acked)).toEqual([]);
     expect(JSON.parse(hako(who, root!, ['list', '--format', 'json']).stdout).map((c: { id: string }) => c.id)).toEqual([id]);

@@ -1,7 +1,6 @@
 // hako rollout ID [--bundle DIR] [--timeout S]: asks the `hako up` of ID, through its control
 // socket, to replace its container by one of DIR (or of its own bundle, rebuilt) on the same
 // listening socket (docs/rollout.md); prints the old and new ids, the handover and the version.
-import http from 'node:http';
 import net from 'node:net';
 import path from 'node:path';
 import fs from 'node:fs';
@@ -9,7 +8,7 @@ import { Command } from 'commander';
 import { context, intOption } from '../app.js';
 import { HakoError } from '../../errors.js';
 import { controlPath } from '../../up/control.js';
-import { probeHost } from '../../up/ready.js';
+import { httpGet } from '../../up/ready.js';
 import type { RolloutResult } from '../../up/rollout.js';
 import type { ListenAddress } from '../../up/listen.js';
 
@@ -32,32 +31,13 @@ function ask(sock: string, line: string): Promise<RolloutResult> {
 }
 
 /** The version a FHIR server reports (/metadata software.version); "unknown" for other servers. */
-function versionServed(addr: ListenAddress): Promise<string> {
-  return new Promise((resolve) => {
-    const req = http.get(
-      {
-        host: probeHost(addr.host),
-        port: addr.port,
-        path: '/metadata',
-        agent: false,
-        timeout: 5_000,
-        headers: { accept: 'application/fhir+json' },
-      },
-      (res) => {
-        let body = '';
-        res.setEncoding('utf8').on('data', (d: string) => (body += d));
-        res.on('end', () => {
-          try {
-            resolve(String((JSON.parse(body) as { software?: { version?: unknown } }).software?.version ?? 'unknown'));
-          } catch {
-            resolve('unknown');
-          }
-        });
-      },
-    );
-    req.on('timeout', () => req.destroy());
-    req.on('error', () => resolve('unknown'));
-  });
+async function versionServed(addr: ListenAddress): Promise<string> {
+  const answer = await httpGet(addr, '/metadata', 5_000, 'application/fhir+json');
+  try {
+    return String((JSON.parse(answer?.body ?? '') as { software?: { version?: unknown } }).software?.version ?? 'unknown');
+  } catch {
+    return 'unknown';
+  }
 }
 
 export const rolloutCommand = new Command('rollout')
