@@ -81,6 +81,8 @@ export async function serveCall(call: PlannerCall, planner: PlannerFacts, baseEn
     const args = call.argv.slice(1);
     const why = cwd === null ? 'the working directory has no name' : fallbackReason({ args, env, umask: call.umask, cwd }, planner);
     if (why !== null) {
+      // HAKO_PLANNER_DEBUG: the caller is told why (the tests and a puzzled user).
+      if (env.HAKO_PLANNER_DEBUG) writeAll(call.stdio[2], Buffer.from(`hako: the planner falls back: ${why}\n`));
       native.callFallback(call.conn);
       return;
     }

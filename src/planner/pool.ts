@@ -26,7 +26,7 @@ export class Pool {
 
   private start(): void {
     Atomics.add(this.idle, 0, 1);
-    const w = new Worker(this.file, { workerData: { ...this.data, idle: this.idle } });
+    const w = new Worker(this.file, { workerData: { ...this.data, idle: this.idle }, execArgv: ['--no-warnings'] });
     this.workers.set(w, 'idle');
     w.on('message', (m: string) => {
       if (m === 'busy') {

@@ -312,9 +312,6 @@ export function launch(plan: BuiltPlan, hooks: LaunchHooks = {}, sys: LaunchSys 
 }
 
 export function closeFd(fd: number): void {
-  try {
-    fs.closeSync(fd);
-  } catch {
-    // already closed
-  }
+  // close(2) itself: in a worker thread (the planner's) node's fs warns about an fd it did not open.
+  native.closeFd(fd);
 }
