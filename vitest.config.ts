@@ -10,6 +10,7 @@ export default defineConfig({
       'test/escape/**/*.test.ts',
       'test/e2e/**/*.test.ts',
       'test/harness/**/*.test.ts',
+      'test/native/**/*.test.ts',
     ],
     // Real containers share the host: keep files sequential, tests inside a file too.
     fileParallelism: false,
