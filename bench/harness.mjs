@@ -3,7 +3,8 @@
 // otherwise drive: start-to-exit of /bin/true through `await hako.run(...)` (create, start,
 // wait, output, delete) against `runc run` and `crun run` of the same bundle, interleaved
 // (api runc crun api …), medians and ratios, with the runtime's own create-start-wait-delete
-// called directly in this process in the same rounds (the library's overhead); then containers started and removed per second
+// called directly in this process in the same rounds (the library's overhead), and the API with a
+// limit (a cgroup of its own); then containers started and removed per second
 // by one process, one after another and 8 at a time. As root. crun refuses this
 // hybrid-cgroup host: it runs in a private mount namespace with a tmpfs over /sys/fs/cgroup
 // and --cgroup-manager=disabled (MACHINE.md), and that wrapper's cost, measured alone in the
@@ -56,23 +57,30 @@ const runners = {
   'crun wrapper alone': () => ['unshare', '-m', 'sh', '-c', hide, 'sh', 'true'],
 };
 
+const loadBefore = os.loadavg()[0].toFixed(1);
 const { Hako } = await import(path.join(repo, 'dist/index.js'));
 const hako = new Hako({ root: path.join(work, 'hako') });
 const ms = (t0) => Number(process.hrtime.bigint() - t0) / 1e6;
-const api = async () => {
-  const r = await hako.run({ bundle });
+const api = async (extra = {}) => {
+  const r = await hako.run({ bundle, ...extra });
   if (r.code !== 0) throw new Error(`hako.run failed: ${r.stderr}`);
 };
+// With a limit the container gets its cgroup (every v1 hierarchy here); without, none of its own
+// (a root container without a user namespace keeps the v1 devices cgroup): what that costs.
+const limited = { limits: { pids: 1000 } };
 await api(); // loads hako-init and the launcher thread once, as a test suite's first container does
 
-// The runtime underneath, without the library: the same calls on this thread, output to /dev/null.
+// The runtime underneath, without the library: the same calls on this thread, output to /dev/null,
+// with the config the library makes (no cgroup of its own).
 const rt = await import(path.join(repo, 'dist/runtime/index.js'));
+const { buildConfig } = await import(path.join(repo, 'dist/harness/options.js'));
+const { config: libraryConfig } = buildConfig('bench', { bundle }, false);
 const { native } = await import(path.join(repo, 'dist/sys/native.js'));
 const quiet = { debug() {}, info() {}, warn: console.warn, error: console.error };
 const ctx = { store: new rt.Store(path.join(work, 'direct')), rootless: false, log: quiet };
 const devNull = fs.openSync('/dev/null', 'r+');
 const direct = async (i) => {
-  const created = rt.create(ctx, { id: `d${i}`, bundle, extraFds: [0, 1, 2].map((to) => ({ from: devNull, to })) });
+  const created = rt.create(ctx, { id: `d${i}`, bundle, config: libraryConfig, extraFds: [0, 1, 2].map((to) => ({ from: devNull, to })) });
   const l = rt.startCreated(ctx, created);
   await native.waitPid(l.pid);
   rt.closeFd(l.pidfd);
@@ -80,7 +88,12 @@ const direct = async (i) => {
 };
 await direct('warm');
 
-const times = { 'hako API (hako.run)': [], 'runtime called directly': [], ...Object.fromEntries(Object.keys(runners).map((k) => [k, []])) };
+const times = {
+  'hako API (hako.run)': [],
+  'hako API, with a limit': [],
+  'runtime called directly': [],
+  ...Object.fromEntries(Object.keys(runners).map((k) => [k, []])),
+};
 const usable = {};
 for (const [name, argv] of Object.entries(runners)) {
   const r = spawnSync(argv('probe')[0], argv('probe').slice(1), { encoding: 'utf8' });
@@ -91,6 +104,9 @@ for (let i = 0; i < rounds; i++) {
   const t0 = process.hrtime.bigint();
   await api();
   times['hako API (hako.run)'].push(ms(t0));
+  const tl = process.hrtime.bigint();
+  await api(limited);
+  times['hako API, with a limit'].push(ms(tl));
   const t1 = process.hrtime.bigint();
   await direct(i);
   times['runtime called directly'].push(ms(t1));
@@ -133,9 +149,12 @@ const m = Object.fromEntries(
 );
 if (m.crun !== undefined) m['crun (wrapper subtracted)'] = m.crun - m['crun wrapper alone'];
 const apiMs = m['hako API (hako.run)'];
-console.log(`start-to-exit of /bin/true, ${rounds} interleaved rounds, medians (ms), load ${os.loadavg()[0].toFixed(1)}:`);
+console.log(
+  `start-to-exit of /bin/true, ${rounds} interleaved rounds, medians (ms), load ${loadBefore} before, ${os.loadavg()[0].toFixed(1)} after:`,
+);
 for (const [k, v] of Object.entries(m)) console.log(`  ${k.padEnd(28)} ${v.toFixed(1)}`);
 console.log(`ratio API/runtime called directly: ${(apiMs / m['runtime called directly']).toFixed(2)} (the library's own cost)`);
+console.log(`ratio API with a limit/API: ${(m['hako API, with a limit'] / apiMs).toFixed(2)} (a cgroup of its own)`);
 if (m.runc) console.log(`ratio API/runc run: ${(apiMs / m.runc).toFixed(2)}`);
 if (m['crun (wrapper subtracted)']) console.log(`ratio API/crun run: ${(apiMs / m['crun (wrapper subtracted)']).toFixed(2)} (aim: <= 0.5)`);
 console.log(`containers started and removed per second by one process (${many} each):`);

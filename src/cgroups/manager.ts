@@ -389,6 +389,7 @@ export class CgroupManager {
   /** Stops every process (cgroup.freeze) and waits until the kernel reports "frozen 1". */
   async freeze(timeoutMs = 10_000): Promise<void> {
     if (this.v1?.hasFreezer) return this.v1.setFrozen(true, timeoutMs, sleep);
+    if (!this.hasV2) throw new CgroupError(`cannot freeze ${this.dir}: its cgroup has no freezer (cgroup v1 without that hierarchy)`);
     putFile(this.file('cgroup.freeze'), '1');
     await this.waitFor('frozen', '1', timeoutMs, 'frozen');
   }
@@ -407,6 +408,8 @@ export class CgroupManager {
         return false;
       }
     }
+    // v1 only, without the freezer (a container's devices cgroup alone): nothing can freeze it.
+    if (!this.hasV2) return false;
     return this.events().frozen === '1';
   }
 

@@ -8,7 +8,7 @@ import { native, type ExitStatus } from '../sys/native.js';
 import { Container as StoredContainer, parseSignal, type OciState, type Process, type RuntimeContext } from '../runtime/index.js';
 import { launcher, type LaunchError } from './launcher.js';
 import { waitExit } from './reaper.js';
-import { collect, nullInput, openPipe, type Pipe } from './pipes.js';
+import { collect, nullInput, openPipes, type Pipe } from './pipes.js';
 import { guard, unguard, type Guarded } from './guard.js';
 import { asHakoError } from './errors.js';
 import type { PublishedPort } from './ports.js';
@@ -141,7 +141,7 @@ export class HakoContainer implements AsyncDisposable {
             ? { uid: opts.user, gid: opts.user }
             : { gid: opts.user.uid, ...opts.user };
       const process: Process = { ...base, terminal: false, args, env, cwd: opts.cwd ?? base.cwd, user };
-      pipes.push(openPipe(), openPipe());
+      pipes.push(...openPipes());
       const extraFds = [
         { from: nullInput(), to: 0 },
         { from: pipes[0]!.writeFd, to: 1 },

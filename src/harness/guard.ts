@@ -11,8 +11,11 @@ import { reapNowIfWaited } from './reaper.js';
 /** Set on every container the library starts: "pid:start time" of the process that did. */
 export const CREATOR_ANNOTATION = 'run.hako.harness.creator';
 
+let mark: string | undefined;
+/** This process's pid and start time: read once, they never change. */
 export function creatorMark(): string {
-  return `${process.pid}:${procStat(process.pid)?.startTime ?? '?'}`;
+  mark ??= `${process.pid}:${procStat(process.pid)?.startTime ?? '?'}`;
+  return mark;
 }
 
 export interface Guarded {

@@ -8,7 +8,7 @@ import { Store, checkId, defaultRoot, rootlessDefault, type Log, type RuntimeCon
 import { launcher } from './launcher.js';
 import { buildConfig, type ContainerOptions } from './options.js';
 import { HakoContainer, type Result } from './container.js';
-import { nullInput, openPipe, collect, type Pipe } from './pipes.js';
+import { nullInput, openPipes, collect, type Pipe } from './pipes.js';
 import { publish, type PublishedPort } from './ports.js';
 import { CREATOR_ANNOTATION, creatorMark, sweepStale } from './guard.js';
 import { asHakoError } from './errors.js';
@@ -58,7 +58,7 @@ export class Hako implements AsyncDisposable {
     const pipes: Pipe[] = [];
     try {
       for (const p of o.ports ?? []) ports.push(await publish(p, 'start'));
-      pipes.push(openPipe(), openPipe());
+      pipes.push(...openPipes());
       const extraFds = [
         { from: nullInput(), to: 0 },
         { from: pipes[0]!.writeFd, to: 1 },

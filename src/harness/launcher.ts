@@ -47,7 +47,14 @@ function thread(): Worker {
   return w;
 }
 
-type Body = Request extends infer R ? (R extends Request ? Omit<R, 'seq'> : never) : never;
+type Body = Request extends infer R ? (R extends Request ? Omit<R, 'seq' | 'levels'> : never) : never;
+
+const ALL = ['debug', 'info', 'warn', 'error'] as const;
+/** The levels a log takes: a pino logger says; any other log gets every line. */
+function levelsOf(log: Log): Request['levels'] {
+  const pinoLike = log as Log & { isLevelEnabled?: (l: string) => boolean };
+  return typeof pinoLike.isLevelEnabled === 'function' ? ALL.filter((l) => pinoLike.isLevelEnabled!(l)) : [...ALL];
+}
 
 export function launcher(r: Body, log: Log): Promise<Launched | null> {
   const w = thread();
@@ -56,6 +63,6 @@ export function launcher(r: Body, log: Log): Promise<Launched | null> {
     pending.set(n, { resolve, reject, log });
     // Held while it works: a pending start keeps the process alive, as a timer would.
     w.ref();
-    w.postMessage({ ...r, seq: n } as Request);
+    w.postMessage({ ...r, seq: n, levels: levelsOf(log) } as Request);
   });
 }

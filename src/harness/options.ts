@@ -4,7 +4,7 @@
 import fs from 'node:fs';
 import path from 'node:path';
 import { HakoError } from '../errors.js';
-import { defaultSpec, loadBundleConfig, validateConfig, type Config } from '../runtime/index.js';
+import { NO_CGROUP_ANNOTATION, defaultSpec, loadBundleConfig, validateConfig, type Config } from '../runtime/index.js';
 import type { PortOption } from './ports.js';
 
 /** Objects merged key by key, arrays and values replaced: the escape hatch's shape. */
@@ -27,7 +27,11 @@ export interface ContainerOptions {
   user?: number | { uid: number; gid?: number; additionalGids?: number[] };
   /** Bind mounts from the host; read-only unless readonly is false. */
   mounts?: Array<{ source: string; target: string; readonly?: boolean }>;
-  /** cgroup limits (where this host can apply them) and the open files limit. */
+  /** cgroup limits (where this host can apply them) and the open files limit. Without cgroup
+   *  limits (none here, in the bundle or in `config`) the container gets no cgroup of its own,
+   *  as crun's --cgroup-manager=disabled (its processes still die with its pid namespace), and
+   *  no /sys/fs/cgroup mount (it would show this process's cgroups); a v1 devices cgroup stays
+   *  where it is what keeps a root container from the host's devices. */
   limits?: { memory?: number; pids?: number; cpus?: number; nofile?: number };
   /** 'loopback' (default): a network namespace of its own with lo up; 'none': not even lo. */
   network?: 'none' | 'loopback';
@@ -99,6 +103,19 @@ function checkShape(where: string, o: ContainerOptions): void {
     if (p.host !== undefined && !port(p.host)) fail(where, `ports[${i}].host`, 'expected a port number (0: any)');
   });
   if (o.config !== undefined && !isObject(o.config)) fail(where, 'config', 'expected an object (a partial OCI config)');
+}
+
+/** A container asks for no cgroup when nothing needs one: no limits, no cgroupsPath, a pid
+ *  namespace of its own (src/runtime/cgroup.ts checks the same), and no cgroup filesystem
+ *  mounted through the escape hatch on purpose (a bundle's or the default one is dropped).
+ *  Making and removing one costs more than the rest of a short container's life on a
+ *  cgroup v1 host (docs/benchmarks.md). */
+function needsNoCgroup(cfg: Config, o: ContainerOptions): boolean {
+  if (cfg.annotations?.[NO_CGROUP_ANNOTATION] !== undefined) return false;
+  const resources = (cfg.linux?.resources ?? {}) as Record<string, unknown>;
+  if (Object.values(resources).some((v) => v !== undefined && v !== null) || cfg.linux?.cgroupsPath) return false;
+  if (!cfg.linux?.namespaces?.some((n) => n.type === 'pid' && !n.path)) return false;
+  return !o.config?.mounts?.some((m) => m?.type === 'cgroup' || m?.type === 'cgroup2');
 }
 
 /** The config for the options, and the bundle directory create records. */
@@ -173,6 +190,10 @@ export function buildConfig(where: string, o: ContainerOptions, rootless: boolea
     proc.env = [...env, `LISTEN_FDS=${o.ports.length}`, 'LISTEN_PID=1', `LISTEN_FDNAMES=${o.ports.map((p) => p.container).join(':')}`];
   }
   const merged = o.config ? merge(cfg, o.config) : cfg;
+  if (needsNoCgroup(merged, o)) {
+    merged.annotations = { ...merged.annotations, [NO_CGROUP_ANNOTATION]: 'none' };
+    merged.mounts = merged.mounts?.filter((m) => m.type !== 'cgroup' && m.type !== 'cgroup2');
+  }
   try {
     return { config: validateConfig(merged), bundle };
   } catch (e) {

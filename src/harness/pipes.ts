@@ -17,26 +17,33 @@ export interface Pipe {
   writeFd: number;
 }
 
-export function openPipe(): Pipe {
+/** The container's stdout and stderr: both FIFOs in one private directory, gone before this returns. */
+export function openPipes(): [Pipe, Pipe] {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'hako-pipe-'));
-  const file = path.join(dir, 'fifo');
+  const made: string[] = [];
+  const opened: number[] = [];
   try {
-    native.mkfifo(file, 0o600);
+    const pipes = ['out', 'err'].map((name) => {
+      const file = path.join(dir, name);
+      native.mkfifo(file, 0o600);
+      made.push(file);
+      const readFd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOFOLLOW);
+      opened.push(readFd);
+      const writeFd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_NOFOLLOW);
+      opened.push(writeFd);
+      return { readFd, writeFd };
+    });
+    return pipes.map(({ readFd, writeFd }) => ({ readable: new net.Socket({ fd: readFd, readable: true, writable: false }), writeFd })) as [
+      Pipe,
+      Pipe,
+    ];
   } catch (e) {
-    fs.rmdirSync(dir);
-    throw e;
-  }
-  let readFd = -1;
-  try {
-    readFd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK | fs.constants.O_NOFOLLOW);
-    const writeFd = fs.openSync(file, fs.constants.O_WRONLY | fs.constants.O_NOFOLLOW);
-    const readable = new net.Socket({ fd: readFd, readable: true, writable: false });
-    return { readable, writeFd };
-  } catch (e) {
-    if (readFd >= 0) fs.closeSync(readFd);
+    for (const fd of opened) fs.closeSync(fd);
     throw e;
   } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
+    // Each name by itself (no recursive walk): this runs twice per container.
+    for (const f of made) fs.unlinkSync(f);
+    fs.rmdirSync(dir);
   }
 }
 

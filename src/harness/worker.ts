@@ -21,11 +21,14 @@ export interface Fd {
   from: number;
   to: number;
 }
+type Level = 'debug' | 'info' | 'warn' | 'error';
 interface Common {
   seq: number;
   root: string;
   rootless: boolean;
   id: string;
+  /** The levels the caller's log takes: the others are not sent across at all. */
+  levels: Level[];
 }
 export type Request =
   | (Common & { op: 'start'; bundle: string; config: Config; extraFds: Fd[] })
@@ -36,10 +39,7 @@ export interface Launched {
   pid: number;
   pidfd: number;
 }
-export type Reply =
-  | { seq: number; ok: Launched | null }
-  | { seq: number; error: WorkerError }
-  | { seq: number; log: 'debug' | 'info' | 'warn' | 'error'; msg: string };
+export type Reply = { seq: number; ok: Launched | null } | { seq: number; error: WorkerError } | { seq: number; log: Level; msg: string };
 
 export interface WorkerError {
   message: string;
@@ -55,11 +55,17 @@ export interface WorkerError {
 const port = parentPort!;
 /** The request being handled (one at a time): its log lines go to its Hako's log. */
 let current = 0;
+let levels = new Set<Level>();
+// A message to the main thread wakes it: a debug line nobody reads cost as much as a container's
+// whole start on a busy machine (docs/benchmarks.md).
+const send = (level: Level, msg: string) => {
+  if (levels.has(level)) port.postMessage({ seq: current, log: level, msg } satisfies Reply);
+};
 const log: Log = {
-  debug: (msg) => port.postMessage({ seq: current, log: 'debug', msg } satisfies Reply),
-  info: (msg) => port.postMessage({ seq: current, log: 'info', msg } satisfies Reply),
-  warn: (msg) => port.postMessage({ seq: current, log: 'warn', msg } satisfies Reply),
-  error: (msg) => port.postMessage({ seq: current, log: 'error', msg } satisfies Reply),
+  debug: (msg) => send('debug', msg),
+  info: (msg) => send('info', msg),
+  warn: (msg) => send('warn', msg),
+  error: (msg) => send('error', msg),
 };
 
 function handle(r: Request): Launched | null {
@@ -88,6 +94,7 @@ function handle(r: Request): Launched | null {
 
 port.on('message', (r: Request) => {
   current = r.seq;
+  levels = new Set(r.levels);
   try {
     port.postMessage({ seq: r.seq, ok: handle(r) } satisfies Reply);
   } catch (e) {

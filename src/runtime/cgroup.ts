@@ -7,7 +7,23 @@ import type { LaunchHooks } from './launch.js';
 import { errnoName } from '../sys/errno.js';
 import type { Config } from '../oci/config.js';
 import { HakoError } from '../errors.js';
-import { CgroupError, CgroupManager, parseProcCgroup, prepareCgroup, type CgroupState, type LinuxResources } from '../cgroups/index.js';
+import {
+  CgroupError,
+  CgroupManager,
+  detect,
+  parseProcCgroup,
+  prepareCgroup,
+  type CgroupState,
+  type HostCgroups,
+  type LinuxResources,
+} from '../cgroups/index.js';
+
+/** `"none"`: the container asks for no cgroup of its own (crun's --cgroup-manager=disabled),
+ *  as the library does for a container without limits. Only where nothing needs one: no limits
+ *  and no cgroupsPath (Kubernetes always sets both: an annotation never drops a pod's limits),
+ *  its own pid namespace (its processes die with its init, and none is left for a cgroup to
+ *  find), and no cgroup filesystem mounted in (it would show the runtime's cgroup tree). */
+export const NO_CGROUP_ANNOTATION = 'run.hako.cgroup';
 
 function sentence<T>(what: string, fn: () => T): T {
   try {
@@ -21,12 +37,26 @@ function sentence<T>(what: string, fn: () => T): T {
 /** Decides the cgroup and creates it (or returns null on a host with no usable
  *  cgroup v2, after warning once — an error when strict). */
 export function createCgroup(id: string, cfg: Config, log: Log): CgroupManager | null {
+  let host: HostCgroups | undefined;
+  if (cfg.annotations?.[NO_CGROUP_ANNOTATION] !== undefined) {
+    checkNoCgroup(cfg);
+    // Without a user namespace of its own, a container run by root reaches real devices, and on
+    // a v1 host the devices controller is what keeps it to /dev's few (runc's rules): that one
+    // hierarchy stays. Rootless, or in a user namespace, the kernel refuses it devices anyway.
+    const ownUserNs = cfg.linux?.namespaces?.some((n) => n.type === 'user' && !n.path);
+    if (process.geteuid?.() !== 0 || ownUserNs) return null;
+    host = detect();
+    const devices = host.v1?.find((h) => h.controllers.includes('devices'));
+    if (!devices) return null; // cgroup v2: hako writes no device rules there, so nothing is lost
+    host = { ...host, mount: null, base: null, v1: [devices] };
+  }
   const prepared = sentence("cannot apply the container's limits", () =>
     prepareCgroup({
       id,
       cgroupsPath: cfg.linux?.cgroupsPath,
       resources: cfg.linux?.resources as LinuxResources | undefined,
       devices: cfg.linux?.devices,
+      host,
     }),
   );
   for (const w of prepared.warnings) log.warn(w);
@@ -37,11 +67,34 @@ export function createCgroup(id: string, cfg: Config, log: Log): CgroupManager |
   return m;
 }
 
+/** Refuses run.hako.cgroup where a cgroup is needed, in one sentence naming what needs it. */
+function checkNoCgroup(cfg: Config): void {
+  const where = `annotations["${NO_CGROUP_ANNOTATION}"]`;
+  const value = cfg.annotations?.[NO_CGROUP_ANNOTATION];
+  if (value !== 'none') throw new HakoError(`config.json: ${where}: expected "none", got ${JSON.stringify(value)}`);
+  const resources = cfg.linux?.resources as Record<string, unknown> | undefined;
+  const limits = Object.keys(resources ?? {}).filter((k) => resources![k] !== undefined && resources![k] !== null);
+  if (limits.length)
+    throw new HakoError(`config.json: ${where}: a container without a cgroup cannot have linux.resources (${limits.join(', ')})`);
+  if (cfg.linux?.cgroupsPath) throw new HakoError(`config.json: ${where}: a container without a cgroup cannot have linux.cgroupsPath`);
+  if (!cfg.linux?.namespaces?.some((n) => n.type === 'pid' && !n.path))
+    throw new HakoError(
+      `config.json: ${where}: a container without a cgroup needs a pid namespace of its own (its processes die with its init)`,
+    );
+  const mount = cfg.mounts?.find((m) => m.type === 'cgroup' || m.type === 'cgroup2');
+  if (mount)
+    throw new HakoError(
+      `config.json: ${where}: a container without a cgroup cannot mount ${mount.type} on ${mount.destination} (it would see the runtime's cgroups)`,
+    );
+}
+
 /** Where launch() puts a new process: born in the cgroup, or moved there before it goes on. */
 export function cgroupTarget(m: CgroupManager | null, log: Log): LaunchHooks['cgroup'] {
   if (!m) return undefined;
   return {
-    dir: m.dir,
+    // clone3 takes only a cgroup v2 directory, and the kernel finds out only after copying the
+    // whole process (then dropped, and cloned again): a v1-only cgroup is not offered to it.
+    dir: m.state.legacy ? '' : m.dir,
     placed: (pid, cloneErrno) => {
       if (cloneErrno === 0) {
         log.debug(
@@ -50,9 +103,8 @@ export function cgroupTarget(m: CgroupManager | null, log: Log): LaunchHooks['cg
         if (m.usesV1) sentence('cannot put the container process in its cgroup', () => m.addProcess(pid, true));
         return;
       }
-      log.debug(
-        `process ${pid} moved into ${m.dir} through cgroup.procs (clone3 CLONE_INTO_CGROUP: ${cloneErrno < 0 ? 'cannot open the directory' : errnoName(cloneErrno)})`,
-      );
+      const why = m.state.legacy ? 'cgroup v1 only' : cloneErrno < 0 ? 'cannot open the directory' : errnoName(cloneErrno);
+      log.debug(`process ${pid} moved into ${m.dir} through cgroup.procs (clone3 CLONE_INTO_CGROUP: ${why})`);
       sentence('cannot put the container process in its cgroup', () => m.addProcess(pid));
     },
   };

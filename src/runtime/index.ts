@@ -23,6 +23,7 @@ export { describeDenial, logNewDenials, type ShimDenial } from './shim.js';
 export { activationFromEnvironment, withSocketActivation, listenerFds } from './activation.js';
 export { checkExec, waitAndForward, exitCodeOf } from './wait.js';
 export { closeFd } from './launch.js';
+export { NO_CGROUP_ANNOTATION } from './cgroup.js';
 export { parseSignal } from '../sys/signals.js';
 export { readInputFile, fileError } from './input-file.js';
 export { signalProcess } from '../sys/proc.js';

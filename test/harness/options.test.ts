@@ -4,7 +4,7 @@ import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { describe, it, expect, afterAll } from 'vitest';
-import { buildConfig, merge } from '../../src/harness/options.js';
+import { buildConfig, merge, type ContainerOptions } from '../../src/harness/options.js';
 import { HakoError } from '../../src/errors.js';
 
 const rootfs = fs.mkdtempSync(path.join(os.tmpdir(), 'hrn-opts-'));
@@ -55,12 +55,37 @@ describe('library options -> config', () => {
     expect(p.rlimits).toEqual([{ type: 'RLIMIT_NOFILE', hard: 64, soft: 64 }]);
   });
 
+  it('no cgroup of its own where nothing needs one: not with limits, a cgroupsPath, a shared pid namespace or a cgroup mount asked for', () => {
+    const cgroupMount = (c: { mounts?: Array<{ type?: string }> }) => c.mounts!.some((m) => m.type === 'cgroup');
+    const plain = buildConfig('start', { rootfs }, false).config;
+    expect(plain.annotations).toEqual({ 'run.hako.cgroup': 'none' });
+    expect(cgroupMount(plain)).toBe(false);
+    const needs: ContainerOptions[] = [
+      { rootfs, limits: { pids: 4 } },
+      { rootfs, config: { linux: { cgroupsPath: '/x/y' } } },
+      { rootfs, config: { linux: { resources: { devices: [{ allow: false, access: 'rwm' }] } } } },
+      { rootfs, config: { linux: { namespaces: [{ type: 'mount' }] } } },
+      { rootfs, config: { mounts: [{ destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['ro'] }] } },
+    ];
+    for (const o of needs) {
+      const c = buildConfig('start', o, false).config;
+      expect(c.annotations?.['run.hako.cgroup']).toBeUndefined();
+    }
+    expect(cgroupMount(buildConfig('start', needs[0]!, false).config)).toBe(true);
+    // nofile is an rlimit, not a cgroup's: still none.
+    expect(buildConfig('start', { rootfs, limits: { nofile: 64 } }, false).config.annotations).toEqual({ 'run.hako.cgroup': 'none' });
+    // The caller's own value is theirs (create refuses a wrong one).
+    expect(buildConfig('start', { rootfs, config: { annotations: { 'run.hako.cgroup': 'none' } } }, false).config.annotations).toEqual({
+      'run.hako.cgroup': 'none',
+    });
+  });
+
   it("network 'none' marks the config for no lo; ports declare socket activation", () => {
     const none = buildConfig('start', { rootfs, network: 'none' }, false).config;
-    expect(none.annotations).toEqual({ 'run.hako.network': 'none' });
+    expect(none.annotations).toEqual({ 'run.hako.network': 'none', 'run.hako.cgroup': 'none' });
     const ports = buildConfig('start', { rootfs, ports: [{ container: 8080 }, { container: 53 }] }, false).config;
     expect(ports.process!.env!.slice(-3)).toEqual(['LISTEN_FDS=2', 'LISTEN_PID=1', 'LISTEN_FDNAMES=8080:53']);
-    expect(ports.annotations).toBeUndefined();
+    expect(ports.annotations).toEqual({ 'run.hako.cgroup': 'none' });
   });
 
   it('config merges objects key by key and replaces arrays', () => {
