@@ -119,6 +119,12 @@ void front_start_planner(const struct front_call *c, const char *root) {
       if (dup2(null, fd) < 0) _exit(0);
     if (syscall(SYS_close_range, 3, ~0U, 0) < 0) _exit(0);
     wait_for(caller);
+    /* Only for a root that is there (and still the caller's own) once the call
+     * has ended: one removed meanwhile, or never made by the call, is not made
+     * again by a planner nobody will call. */
+    int root_fd = front_open_root(root);
+    if (root_fd < 0) _exit(0);
+    close(root_fd);
     execve(node, (char *const *)argv, envp);
     _exit(0);
   }

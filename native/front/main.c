@@ -28,7 +28,7 @@ int main(int argc, char **argv, char **envp) {
   if (front_state_root(&c, root, sizeof root) < 0) front_fallback(&c, "the state root is not settled");
   int root_fd = front_open_root(root);
   if (root_fd == -ENOENT) {
-    /* The planner makes the root as today's path would. */
+    /* Today's path may make the root; the planner starts if it did. */
     front_start_planner(&c, root);
     front_fallback(&c, "no planner yet");
   }

@@ -194,18 +194,128 @@ describe('whose socket the front talks to', () => {
   });
 });
 
-describe.each(WHO)("today's path behind the front (%s)", (who) => {
-  it.skipIf(who === 'root' && !IS_ROOT)('a container runs, its exit code comes back, nothing is left behind', () => {
-    const { bundle, root } = makeBundle(who, (c) => (c.process!.args = ['sh', '-c', 'echo out; exit 3']));
-    const id = `fr-${who}`;
-    for (const env of [{ HAKO_PLANNER: 'off' }, {}] as Record<string, string>[]) {
-      const r = hako(who, root, ['run', '-b', bundle, id], { env });
-      expect([r.status, r.stdout, r.stderr]).toEqual([3, 'out\n', '']);
+const sleep = (ms: number) => Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+const plannersOf = (root: string) =>
+  fs
+    .readdirSync('/proc')
+    .filter((p) => /^\d+$/.test(p))
+    .filter((p) => {
+      try {
+        return fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').endsWith(`planner.cjs\0--root\0${root}\0`);
+      } catch {
+        return false;
+      }
+    });
+
+describe.each(WHO)('a container behind the front (%s)', (who) => {
+  it.skipIf(who === 'root' && !IS_ROOT)(
+    "today's path, then the planner the first call started: exit codes come back, nothing is left behind",
+    () => {
+      const { bundle, root } = makeBundle(who, (c) => (c.process!.args = ['sh', '-c', 'echo out; exit 3']));
+      const id = `fr-${who}`;
+      for (const env of [{ HAKO_PLANNER: 'off' }, {}] as Record<string, string>[]) {
+        const r = hako(who, root, ['run', '-b', bundle, id], { env });
+        expect([r.status, r.stdout, r.stderr]).toEqual([3, 'out\n', '']);
+        expect(stateDirs(root)).toEqual([]);
+      }
+      // The second call started a planner: once it listens, it serves (the front clones).
+      const sock = path.join(root, '.planner.sock');
+      for (let i = 0; i < 200 && !fs.existsSync(sock); i++) sleep(50);
+      const served = hako(who, root, ['run', '-b', bundle, id], { env: { HAKO_PLANNER: 'require' } });
+      expect([served.status, served.stdout, served.stderr]).toEqual([3, 'out\n', '']);
+      // Bad input (the planner may hand it back to today's path): one sentence, nothing left.
+      const bad = hako(who, root, ['run', '-b', path.join(bundle, 'missing'), id]);
+      expect(bad.status).toBe(1);
+      expect(bad.stderr.trim().split('\n')).toHaveLength(1);
       expect(stateDirs(root)).toEqual([]);
-    }
-    const bad = hako(who, root, ['run', '-b', path.join(bundle, 'missing'), id]);
-    expect(bad.status).not.toBe(0);
-    expect(bad.stderr.trim().split('\n')).toHaveLength(1);
-    expect(stateDirs(root)).toEqual([]);
+      // And it ends once the root is gone.
+      expect(plannersOf(root)).toHaveLength(1);
+      fs.rmSync(root, { recursive: true });
+      for (let i = 0; i < 100 && plannersOf(root).length; i++) sleep(50);
+      expect(plannersOf(root)).toEqual([]);
+    },
+  );
+});
+
+describe('the planner is started detached by a call it could not serve', () => {
+  // A copy of the tree whose dist/cli/planner.cjs is a stand-in that only records how the
+  // front started it: the start itself is what is tested here, not a planner.
+  const tree = fs.mkdtempSync(path.join(os.tmpdir(), 'hako-front-tree-'));
+  afterAll(() => fs.rmSync(tree, { recursive: true, force: true }));
+  beforeAll(() => {
+    fs.chmodSync(tree, 0o755);
+    fs.mkdirSync(path.join(tree, 'bin'));
+    fs.mkdirSync(path.join(tree, 'dist/cli'), { recursive: true });
+    for (const f of ['bin/hako', 'bin/hako.cjs', 'bin/package.json', 'dist/cli/hako.cjs', 'dist/cli/hako.cjs.v8cache'])
+      fs.copyFileSync(path.join(REPO, f), path.join(tree, f));
+    for (const shared of ['build', 'node_modules', 'package.json']) fs.symlinkSync(path.join(REPO, shared), path.join(tree, shared));
+  });
+  const recorder = `
+const fs = require('node:fs');
+const root = process.argv[process.argv.indexOf('--root') + 1];
+const stat = fs.readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ');
+const callers = fs.readdirSync('/proc').filter((p) => /^\\d+$/.test(p)).filter((p) => {
+  try { return fs.readFileSync('/proc/' + p + '/cmdline', 'utf8').includes('hako.cjs\\0--root\\0' + root); } catch { return false; }
+});
+fs.writeFileSync(root + '/started.json', JSON.stringify({
+  argv: process.argv, env: process.env, sid: Number(stat[3]),
+  stdio: [0, 1, 2].map((fd) => fs.readlinkSync('/proc/self/fd/' + fd)), callers,
+}));
+`;
+
+  it.skipIf(!IS_ROOT)(
+    'with only PATH, HOME, XDG_RUNTIME_DIR and HAKO_PLANNER_IDLE_MS, no stdio, its own session, after the call',
+    async () => {
+      fs.writeFileSync(path.join(tree, 'dist/cli/planner.cjs'), recorder);
+      const root = dirFor('root');
+      const front = path.join(tree, 'bin/hako');
+      const env = { PATH: process.env.PATH!, HOME: '/root', XDG_RUNTIME_DIR: '/nonexistent', HAKO_PLANNER_IDLE_MS: '1234', FOO: 'bar' };
+      const r = spawnSync(front, ['--root', root, 'list', '-q'], { encoding: 'utf8', env });
+      expect([r.status, r.stdout, r.stderr]).toEqual([0, '', '']);
+      const file = path.join(root, 'started.json');
+      for (let i = 0; i < 100 && !fs.existsSync(file); i++) await new Promise((res) => setTimeout(res, 50));
+      const got = JSON.parse(fs.readFileSync(file, 'utf8'));
+      expect(got.argv.slice(1)).toEqual([path.join(tree, 'bin/../dist/cli/planner.cjs'), '--root', root]);
+      expect(got.env).toEqual({ PATH: env.PATH, HOME: '/root', XDG_RUNTIME_DIR: '/nonexistent', HAKO_PLANNER_IDLE_MS: '1234' });
+      expect(got.stdio).toEqual(['/dev/null', '/dev/null', '/dev/null']);
+      const ourSid = Number(fs.readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ')[3]);
+      expect(got.sid).not.toBe(ourSid);
+      expect(got.callers).toEqual([]);
+    },
+  );
+
+  it.skipIf(!IS_ROOT)('not for a verb it does not serve, nor with HAKO_PLANNER=off, nor when there is none to start', async () => {
+    fs.writeFileSync(path.join(tree, 'dist/cli/planner.cjs'), recorder);
+    const front = path.join(tree, 'bin/hako');
+    const root = dirFor('root');
+    for (const [args, extra] of [
+      [['--root', root, 'pause', 'fr-x'], {}],
+      [['--root', root, 'list'], { HAKO_PLANNER: 'off' }],
+    ] as [string[], Record<string, string>][])
+      spawnSync(front, args, { encoding: 'utf8', env: { ...process.env, ...extra } });
+    fs.rmSync(path.join(tree, 'dist/cli/planner.cjs'));
+    const r = spawnSync(front, ['--root', root, 'list', '-q'], { encoding: 'utf8' });
+    expect([r.status, r.stdout, r.stderr]).toEqual([0, '', '']);
+    await new Promise((res) => setTimeout(res, 1500));
+    expect(fs.readdirSync(root)).toEqual([]);
+  });
+});
+
+const valgrind = spawnSync('valgrind', ['--version']).status === 0;
+describe.skipIf(!valgrind || !IS_ROOT)('under valgrind', () => {
+  const vg = (args: string[], env: Record<string, string>) =>
+    spawnSync('valgrind', ['-q', '--error-exitcode=99', CLI, ...args], { encoding: 'utf8', env: { ...process.env, ...env } });
+  it("today's path, a refused root and a served request show no memory error", async () => {
+    let r = vg(['--version'], { HAKO_PLANNER: 'off' });
+    expect([r.status, r.stdout]).toEqual([0, expect.stringMatching(/^hako version /)]);
+    const root = dirFor('root');
+    fs.chmodSync(root, 0o777);
+    r = vg(['--root', root, 'list'], { HAKO_PLANNER: 'require' });
+    expect(r.status).toBe(125);
+    fs.chmodSync(root, 0o700);
+    const { seen } = await witness('root', path.join(root, '.planner.sock'), 5000);
+    r = vg(['--root', root, 'state', 'x'.repeat(100_000)], { HAKO_PLANNER: 'require', BIG: 'y'.repeat(100_000) });
+    expect([r.status, r.stderr]).toEqual([125, 'hako: no planner served this call (the planner ended before serving it)\n']);
+    expect(await seen).toMatch(/^request uid=0 argc=5 /);
   });
 });
