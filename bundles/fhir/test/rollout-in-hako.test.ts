@@ -10,7 +10,7 @@ import path from 'node:path';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { IS_ROOT, TEST_USER } from '../../../test/helpers/env.js';
 import { hako, hakoAsync, scratch, WHO, type Who } from '../../../test/helpers/hako.js';
-import { chownTree, clearUps, serving, startUp, until, type Up } from '../../../test/helpers/up.js';
+import { chownTree, clearUps, serving, startUp, until, upLeftovers, type Up } from '../../../test/helpers/up.js';
 import { missing, rolloutBundle, sameKey, startLoad as loadOn, version, type Rollouts } from './rollout-helpers.js';
 
 /** Rollouts per run of the first proof (bench/rollout.mjs does 20). */
@@ -71,7 +71,7 @@ describe.skipIf(!IS_ROOT).each(WHO)('hako rollout of the FHIR server (%s)', (who
     expect(u.stderr()).toMatch(/asked to hand the data directory over/);
     u.child.kill('SIGTERM');
     expect(await u.exited).toBe(0);
-    expect(fs.readdirSync(root!)).toEqual([]);
+    expect(upLeftovers(root!)).toEqual([]);
   }, 900_000);
 
   it('a bundle whose server crashes at start rolls back, with no failed request, before and after the handover', async () => {

@@ -31,16 +31,18 @@ function build(who: Who, dir: string): void {
   expect(r.status, r.stderr).toBe(0);
 }
 
-/** alice's keys (readable by WHO) and a trust dir holding her identity. */
-function keys(who: Who): { key: string; trust: string } {
+/** alice's and mallory's keys (readable by WHO) and a trust dir holding alice's identity only. */
+function keys(who: Who): { key: string; untrusted: string; mallory: string; trust: string } {
   const dir = scratch(who, 'rolls-keys-');
   t.made.push(dir);
   const trust = path.join(dir, 'trust');
   fs.mkdirSync(trust, { mode: 0o755 });
   newKeys('alice', dir);
+  newKeys('mallory', dir);
   fs.copyFileSync(path.join(dir, 'alice.id.json'), path.join(trust, 'alice.id.json'));
   chownTree(who, dir);
-  return { key: path.join(dir, 'alice.key'), trust };
+  const mallory = (JSON.parse(fs.readFileSync(path.join(dir, 'mallory.id.json'), 'utf8')) as { fingerprint: string }).fingerprint;
+  return { key: path.join(dir, 'alice.key'), untrusted: path.join(dir, 'mallory.key'), mallory, trust };
 }
 
 function sign(who: Who, root: string, dir: string, key: string): void {
@@ -56,7 +58,7 @@ function sameContainer(who: Who, root: string, id: string, pid: number): void {
 
 describe.skipIf(!IS_ROOT).each(WHO)('hako rollout under --require-signed (%s)', (who) => {
   it('an unsigned or altered bundle is refused before anything stops; the signed one rolls out', async () => {
-    const { key, trust } = keys(who);
+    const { key, untrusted, mallory, trust } = keys(who);
     const v1 = rolloutBundle(t, who, '1.0.0');
     const v2 = rolloutBundle(t, who, '2.0.0');
     build(who, v1);
@@ -86,6 +88,11 @@ describe.skipIf(!IS_ROOT).each(WHO)('hako rollout under --require-signed (%s)', 
     // (a) Unsigned.
     const from = Date.now() - loadT0;
     await refused(`${v2} is not signed (it has no hako.sig.json; hako sign makes one)`);
+    // Signed by someone the up does not trust.
+    sign(who, t.root, v2, untrusted);
+    await refused(
+      `hako.sig.json: signed by mallory (fingerprint ${mallory}), who is not trusted: no identity in ${trust} has that fingerprint`,
+    );
     // (b) Signed, then a file of its rootfs altered; then its config.json.
     sign(who, t.root, v2, key);
     const server = path.join(v2, 'rootfs/server.js');
