@@ -14,6 +14,7 @@ import { getToken, registerClient } from '../../bundles/fhir/test/auth-helper.js
 import { ESCAPE_AT, ESCAPE_BIN, buildEscape, escapeArgs, reportEscapes, execEscapeAsync, worked, type EscapeOutcome } from './suite.js';
 import { chownTree, serving, startUp, stopAll, type Up } from '../helpers/up.js';
 import type { OciSeccomp } from '../../src/seccomp/types.js';
+import { rootEntries } from '../helpers/leftovers.js';
 
 const DRIVER = path.join(REPO, 'bundles/fhir/profile/driver.mjs');
 const dirs: string[] = [];
@@ -201,7 +202,7 @@ describe.skipIf(!IS_ROOT).each(WHO)('the FHIR policy (%s)', (who) => {
 
     u.child.kill('SIGTERM');
     expect(await u.exited).toBe(0);
-    expect(fs.readdirSync(root)).toEqual([]);
+    expect(rootEntries(root)).toEqual([]);
   });
 
   it('--on-violation stop ends the container at the first refusal', async () => {
@@ -212,7 +213,7 @@ describe.skipIf(!IS_ROOT).each(WHO)('the FHIR policy (%s)', (who) => {
     await execEscapeAsync(who, root, id, { args: escapeArgs({ classes: ['unshare.user'] }) });
     expect(await u.exited).toBe(0);
     expect(u.stderr()).toContain(`--on-violation stop: stopping container ${id}`);
-    expect(fs.readdirSync(root)).toEqual([]);
+    expect(rootEntries(root)).toEqual([]);
   });
 
   it('--on-violation freeze keeps the container paused for inspection (stopped where it cannot be paused)', async () => {
@@ -238,7 +239,7 @@ describe.skipIf(!IS_ROOT).each(WHO)('the FHIR policy (%s)', (who) => {
       expect(u.stderr()).toMatch(cannot);
     }
     expect(await u.exited).toBe(0);
-    expect(fs.readdirSync(root)).toEqual([]);
+    expect(rootEntries(root)).toEqual([]);
   });
 
   it('bad input to hako profile is one sentence and leaves nothing behind', () => {
@@ -265,6 +266,6 @@ describe.skipIf(!IS_ROOT).each(WHO)('the FHIR policy (%s)', (who) => {
     const c = hako(who, root, ['profile', 'diff', notProfile, notProfile]);
     expect(c.status).not.toBe(0);
     expect(c.stderr).toBe(`hako: ${notProfile}: not a seccomp profile: defaultAction: missing\n`);
-    expect(fs.readdirSync(root)).toEqual([]);
+    expect(rootEntries(root)).toEqual([]);
   });
 });

@@ -13,3 +13,9 @@ export function mountsUnder(dir: string): string[] {
     .split('\n')
     .filter((l) => l.split(' ')[4]?.startsWith(dir));
 }
+
+/** A state root's entries, but for the planner's socket and lock (issue 20): a warm planner
+ *  keeps them while it lives, and they hold no container's state. */
+export function rootEntries(root: string): string[] {
+  return fs.readdirSync(root).filter((f) => f !== '.planner.sock' && f !== '.planner.lock');
+}

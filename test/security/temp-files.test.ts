@@ -10,6 +10,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import { hako, scratchForThisFile, testUserIds, WHO, type Who } from '../helpers/hako.js';
 import { IS_ROOT } from '../helpers/env.js';
 import { writeAtomic } from '../../src/runtime/store.js';
+import { rootEntries } from '../helpers/leftovers.js';
 
 const { scratch, makeBundle } = scratchForThisFile();
 const SPRAYER = 'hakospray';
@@ -90,7 +91,7 @@ describe.each(WHO)('pid file in a world-writable directory (%s)', (who) => {
     // The spray covered the pid hako ran with (it started just before the init).
     expect(pid >= lo && pid < hi).toBe(true);
     expect(fs.readdirSync(shared).filter((f) => f.startsWith('.x.pid.'))).toEqual([]);
-    expect(fs.readdirSync(root)).toEqual([]);
+    expect(rootEntries(root)).toEqual([]);
   });
 });
 
@@ -140,7 +141,7 @@ describe.each(WHO)('lock files (%s)', (who) => {
       // runc: delete --force of a missing container succeeds.
       expect(hako(who, root, ['delete', '--force', `ghost${i}`]).status).toBe(0);
     }
-    expect(fs.readdirSync(root)).toEqual([]);
+    expect(rootEntries(root)).toEqual([]);
   });
 
   run("a container's lock goes with it; a failed create leaves none", () => {
@@ -148,7 +149,7 @@ describe.each(WHO)('lock files (%s)', (who) => {
     const c = hako(who, root, ['create', '-b', bundle, 'lk1'], { detached: true });
     expect(c.stderr).toBe('');
     expect(c.status).toBe(0);
-    expect(fs.readdirSync(root).sort()).toEqual(['.lk1.lock', 'lk1']);
+    expect(rootEntries(root).sort()).toEqual(['.lk1.lock', 'lk1']);
     const lock = fs.lstatSync(path.join(root, '.lk1.lock'));
     expect(lock.isFile()).toBe(true);
     expect(lock.mode & 0o777).toBe(0o600);
@@ -156,13 +157,13 @@ describe.each(WHO)('lock files (%s)', (who) => {
     expect(fs.readdirSync(path.join(root, 'lk1')).filter((f) => f.endsWith('.tmp'))).toEqual([]);
     expect(fs.statSync(path.join(root, 'lk1/state.json')).mode & 0o777).toBe(0o600);
     expect(hako(who, root, ['delete', '--force', 'lk1']).status).toBe(0);
-    expect(fs.readdirSync(root)).toEqual([]);
+    expect(rootEntries(root)).toEqual([]);
     const bad = makeBundle(who, (c) => (c.root!.path = 'nope'));
     expect(hako(who, bad.root, ['create', '-b', bad.bundle, 'lk2']).status).not.toBe(0);
     const bad2 = makeBundle(who, (c) => (c.process!.args = ['/nonexistent-binary']));
     expect(hako(who, bad2.root, ['run', '-b', bad2.bundle, 'lk3']).status).not.toBe(0);
-    expect(fs.readdirSync(bad.root)).toEqual([]);
-    expect(fs.readdirSync(bad2.root)).toEqual([]);
+    expect(rootEntries(bad.root)).toEqual([]);
+    expect(rootEntries(bad2.root)).toEqual([]);
   });
 
   run('a planted lock symlink is not followed (nothing is created or truncated at its target)', () => {
@@ -207,6 +208,6 @@ describe.each(WHO)('lock files (%s)', (who) => {
     const ok = hako(who, root, ['run', '-b', bundle, 'b'.repeat(200)]);
     expect(ok.stderr).toBe('');
     expect(ok.status).toBe(0);
-    expect(fs.readdirSync(root)).toEqual([]);
+    expect(rootEntries(root)).toEqual([]);
   });
 });

@@ -15,6 +15,7 @@ import { chownTree, serving, startUp, stopAll, type Up } from '../../../test/hel
 import { createAndFindChart, fhirClient, invalidResourceRefused, transactionRewritesReferences, type Resource } from './scenario.js';
 import { copyFhirBundle } from './copy.js';
 import { fullAccess } from './auth-helper.js';
+import { rootEntries } from '../../../test/helpers/leftovers.js';
 
 const SHIM_SUBTYPES = 'https://hako.run/fhir/CodeSystem/shim';
 const running: ChildProcess[] = [];
@@ -124,7 +125,7 @@ describe.skipIf(!IS_ROOT)('the FHIR server under the preload shim (rootless)', (
     u.child.kill('SIGTERM');
     expect(await u.exited).toBe(0);
     expect(fs.existsSync(`/proc/${pid}`)).toBe(false);
-    expect(fs.readdirSync(root)).toEqual([]);
+    expect(rootEntries(root)).toEqual([]);
   });
 
   it("connect: the data directory's lock answers, another address is refused with EACCES and audited", async () => {
@@ -161,7 +162,7 @@ describe.skipIf(!IS_ROOT)('the FHIR server under the preload shim (rootless)', (
     expect(event.entity[0].detail).toContainEqual({ type: 'target', valueString: '127.0.0.1:9' });
     u.child.kill('SIGTERM');
     expect(await u.exited).toBe(0);
-    expect(fs.readdirSync(root)).toEqual([]);
+    expect(rootEntries(root)).toEqual([]);
   });
 
   it('under a too-low memory ceiling, up ends in one sentence naming it (no hang, no restarts), leaving nothing', async () => {
@@ -175,7 +176,7 @@ describe.skipIf(!IS_ROOT)('the FHIR server under the preload shim (rootless)', (
       /\nhako: container \S+ (was killed by SIG[A-Z]+|exited with status \d+) after [\d.]+ s: the preload shim refused it memory past its ceiling run\.hako\.shim\.memory="40M" \(41943040 bytes\) before it could serve \(\w+ in \/node\): raise run\.hako\.shim\.memory in config\.json\n/,
     );
     expect(u.stderr()).not.toMatch(/restarting in/);
-    expect(fs.readdirSync(root)).toEqual([]);
+    expect(rootEntries(root)).toEqual([]);
   });
 
   it('a shim annotation that does not parse: one sentence before anything runs, nothing left', async () => {
@@ -187,7 +188,7 @@ describe.skipIf(!IS_ROOT)('the FHIR server under the preload shim (rootless)', (
     expect(u.stderr()).toMatch(
       /\nhako: config\.json: annotations\["run\.hako\.shim\.connect"\]: "\/data\/\*\/lock": a \* may only end a unix socket path \(\/data\/lock\.\* for every path it begins\)\n$/,
     );
-    expect(fs.readdirSync(root)).toEqual([]);
+    expect(rootEntries(root)).toEqual([]);
   });
 });
 
@@ -209,6 +210,6 @@ describe.skipIf(!IS_ROOT)('the FHIR server as root, where cgroups hold its limit
     expect((await fetch(`${url}metadata`)).status).toBe(200);
     u.child.kill('SIGTERM');
     expect(await u.exited).toBe(0);
-    expect(fs.readdirSync(root)).toEqual([]);
+    expect(rootEntries(root)).toEqual([]);
   });
 });
