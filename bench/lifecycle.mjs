@@ -8,6 +8,10 @@
 //
 // The in-process harness (src/harness) runs the same bundle in the same rounds.
 //
+// bin/hako is the C front (issue 20): measured with its planner warm, cold (a root with no
+// planner yet: today's path runs the call, and the planner starts once it has ended; it is
+// stopped again outside the timing), and with HAKO_PLANNER=off (today's path behind the front).
+//
 // usage: node bench/lifecycle.mjs [rounds=30]
 import fs from 'node:fs';
 import os from 'node:os';
@@ -33,8 +37,12 @@ cfg.ociVersion = '1.0.2'; // crun 1.8 refuses newer versions
 fs.writeFileSync(path.join(bundle, 'config.json'), JSON.stringify(cfg, null, 2));
 
 const hide = 'mount -t tmpfs none /sys/fs/cgroup && exec "$@"';
+const hakoBin = path.join(repo, 'bin/hako');
+const coldRoot = (id) => path.join(work, `cold-${id}`);
 const runners = {
-  hako: (id) => [path.join(repo, 'bin/hako'), '--root', path.join(work, 'hako'), 'run', '-b', bundle, id],
+  'hako (planner warm)': (id) => [hakoBin, '--root', path.join(work, 'hako'), 'run', '-b', bundle, id],
+  'hako (cold)': (id) => [hakoBin, '--root', coldRoot(id), 'run', '-b', bundle, id],
+  'hako (planner off)': (id) => [hakoBin, '--root', path.join(work, 'hako-off'), 'run', '-b', bundle, id],
   runc: (id) => ['runc', '--root', path.join(work, 'runc'), 'run', '-b', bundle, id],
   crun: (id) => [
     'unshare',
@@ -59,20 +67,43 @@ const runners = {
 const { Hako } = await import(path.join(repo, 'dist/harness/index.js'));
 const harness = new Hako({ root: path.join(work, 'harness'), rootless: false });
 
+const envOf = { 'hako (planner off)': { ...process.env, HAKO_PLANNER: 'off' } };
+/** A fresh root for the cold call; afterwards its planner (started once the call ended) is stopped. */
+const beforeRun = { 'hako (cold)': (id) => fs.mkdirSync(coldRoot(id), { mode: 0o700 }) };
+const afterRun = {
+  'hako (cold)': (id) => {
+    const sock = path.join(coldRoot(id), '.planner.sock');
+    for (let i = 0; i < 300 && !fs.existsSync(sock); i++) spawnSync('sleep', ['0.01']);
+    spawnSync('pkill', ['-f', `planner.cjs --root ${coldRoot(id)}$`]);
+    for (let i = 0; i < 300 && spawnSync('pgrep', ['-f', `planner.cjs --root ${coldRoot(id)}$`]).status === 0; i++)
+      spawnSync('sleep', ['0.01']);
+  },
+};
+
 const times = Object.fromEntries([...Object.keys(runners), 'hako in-process'].map((k) => [k, []]));
 const usable = {};
 for (const [name, argv] of Object.entries(runners)) {
-  const r = spawnSync(argv('probe')[0], argv('probe').slice(1), { encoding: 'utf8' });
+  beforeRun[name]?.('probe');
+  const r = spawnSync(argv('probe')[0], argv('probe').slice(1), { encoding: 'utf8', env: envOf[name] });
+  afterRun[name]?.('probe');
   usable[name] = r.status === 0;
   if (!usable[name]) console.error(`${name}: not measured (${(r.stderr || r.error?.message || '').trim().split('\n').pop()})`);
+}
+// The warm planner is up once a call it must serve succeeds (HAKO_PLANNER=require: no fallback).
+for (let i = 0; i < 300; i++) {
+  const a = runners['hako (planner warm)'](`warmup${i}`);
+  if (spawnSync(a[0], a.slice(1), { env: { ...process.env, HAKO_PLANNER: 'require' } }).status === 0) break;
+  spawnSync('sleep', ['0.05']);
 }
 for (let i = 0; i < rounds; i++) {
   for (const [name, argv] of Object.entries(runners)) {
     if (!usable[name]) continue;
     const a = argv(`b${i}`);
+    beforeRun[name]?.(`b${i}`);
     const t0 = process.hrtime.bigint();
-    const r = spawnSync(a[0], a.slice(1), { stdio: 'ignore' });
+    const r = spawnSync(a[0], a.slice(1), { stdio: 'ignore', env: envOf[name] });
     const ms = Number(process.hrtime.bigint() - t0) / 1e6;
+    afterRun[name]?.(`b${i}`);
     if (r.status !== 0) throw new Error(`${name} failed in round ${i}`);
     times[name].push(ms);
   }
@@ -81,6 +112,7 @@ for (let i = 0; i < rounds; i++) {
   if (r.code !== 0) throw new Error(`harness run failed in round ${i}: ${r.stderr}`);
   times['hako in-process'].push(Number(process.hrtime.bigint() - t0) / 1e6);
 }
+spawnSync('pkill', ['-f', `planner.cjs --root ${work}/`]);
 fs.rmSync(work, { recursive: true, force: true });
 
 const median = (xs) => {
@@ -103,6 +135,12 @@ const node = median(
 console.log(`run of /bin/true, ${rounds} interleaved rounds, medians (ms):`);
 for (const [k, v] of Object.entries(m)) console.log(`  ${k.padEnd(28)} ${v.toFixed(1)}`);
 console.log(`  ${'node -e 0 (for scale)'.padEnd(28)} ${node.toFixed(1)}`);
-if (m.runc)
-  console.log(`ratio hako/runc: ${(m.hako / m.runc).toFixed(2)} (CLI), ${(m['hako in-process'] / m.runc).toFixed(2)} (in-process)`);
-if (m['crun (wrapper subtracted)']) console.log(`ratio hako/crun: ${(m.hako / m['crun (wrapper subtracted)']).toFixed(2)}`);
+const ratios = (base, label) => {
+  if (!m[base]) return;
+  const parts = ['hako (planner warm)', 'hako (cold)', 'hako (planner off)', 'hako in-process']
+    .filter((k) => m[k] !== undefined)
+    .map((k) => `${k.replace('hako ', '')} ${(m[k] / m[base]).toFixed(2)}`);
+  console.log(`ratio hako/${label}: ${parts.join(', ')}`);
+};
+ratios('runc', 'runc');
+ratios('crun (wrapper subtracted)', 'crun');
