@@ -20,6 +20,8 @@ function main(): void {
   // Each call waiting for its container holds a thread of the pool (waitVia): room for all of them.
   process.env.UV_THREADPOOL_SIZE ??= '40';
   const store = new Store(rootArg(process.argv.slice(2)));
+  // Not the first caller's directory: a planner must not keep it busy (a umount, a removed dir).
+  process.chdir('/');
   let root: string;
   try {
     store.ensureRoot(); // the runtime's rules: ours, not writable by others (created as today's CLI would)

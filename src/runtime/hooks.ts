@@ -6,12 +6,15 @@ import { spawnSync } from 'node:child_process';
 import type { Hook } from '../oci/config.js';
 import type { OciState } from '../oci/state.js';
 import { HakoError } from '../errors.js';
+import { fromCwd } from '../sys/caller.js';
 
 export function runHooks(kind: string, hooks: Hook[] | undefined, state: OciState): void {
   for (const h of hooks ?? []) {
     const args = h.args?.length ? h.args : [h.path];
     const r = spawnSync(h.path, args.slice(1), {
       argv0: args[0],
+      // The caller's working directory, as runc's hooks get (a planner's own cwd is not the caller's).
+      cwd: fromCwd('.'),
       input: JSON.stringify(state),
       env: Object.fromEntries((h.env ?? []).map((e) => [e.slice(0, e.indexOf('=')), e.slice(e.indexOf('=') + 1)])),
       timeout: h.timeout ? h.timeout * 1000 : undefined,

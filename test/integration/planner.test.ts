@@ -164,6 +164,18 @@ describe.each(WHO)('planner (%s)', (who) => {
     expect(stateDirs(root)).toEqual([]);
     expect(processesWith('1000').filter((p) => p === pid)).toEqual([]);
 
+    // Calls do not wait for each other: a list is served while a run waits for its container.
+    cfg.process.args = ['sleep', '3'];
+    fs.writeFileSync(path.join(bundle, 'config.json'), JSON.stringify(cfg));
+    const long = call(who, root, ['run', '-b', bundle, 'pl-long']);
+    expect(await until(() => stateDirs(root).includes('pl-long'), 5000)).toBe(true);
+    const t0 = Date.now();
+    const during = await call(who, root, ['list', '-q']);
+    expect(during.stdout).toBe('pl-long\n');
+    expect(Date.now() - t0).toBeLessThan(1500);
+    expect((await long).status).toBe(0);
+    expect(stateDirs(root)).toEqual([]);
+
     // Bad input in a served call: one sentence, non-zero, nothing left behind.
     const bad = await call(who, root, ['create', '-b', path.join(bundle, 'nowhere'), 'pl-bad']);
     expect(bad.stderr).toMatch(/^hako: cannot read .*nowhere\/config\.json: .*\n$/);
