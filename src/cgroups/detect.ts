@@ -104,12 +104,13 @@ export function detect(opts: { proc?: string; uid?: number } = {}): HostCgroups 
   const mode: CgroupMode = v2 ? (v1Controllers.length > 0 ? 'hybrid' : 'unified') : v1Controllers.length > 0 ? 'legacy' : 'none';
   const mount = v2?.mountPoint ?? null;
   const controllers = mount ? readControllers(mount) : [];
-  let ownCgroup = '/';
+  let procCgroup = '';
   try {
-    ownCgroup = parseProcCgroup(readFileSync(`${proc}/self/cgroup`, 'utf8'));
+    procCgroup = readFileSync(`${proc}/self/cgroup`, 'utf8');
   } catch {
     // No /proc/self/cgroup: a kernel without cgroups; `problem` below says so.
   }
+  const ownCgroup = procCgroup ? parseProcCgroup(procCgroup) : '/';
   const rootless = uid !== 0;
   const host: HostCgroups = {
     mode,
@@ -123,12 +124,6 @@ export function detect(opts: { proc?: string; uid?: number } = {}): HostCgroups 
     baseControllers: [],
     problem: null,
   };
-  let procCgroup = '';
-  try {
-    procCgroup = readFileSync(`${proc}/self/cgroup`, 'utf8');
-  } catch {
-    // as above
-  }
   const hierarchies = v1Hierarchies(mounts, procCgroup).filter((h) => writable(h.mount));
   const v1Covers = (missing: string[]) =>
     !rootless && missing.length > 0 && missing.every((c) => hierarchies.some((h) => h.controllers.includes(c)));
