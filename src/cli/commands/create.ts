@@ -30,5 +30,7 @@ export const createCommand = (): Command =>
         preserveFds: o.preserveFds,
         ...activationFromEnvironment(o.bundle, o.preserveFds),
       });
+      // Both, though the process ends here: a planner (src/planner/) serves the next call in this one.
       closeFd(launched.syncFd);
+      closeFd(launched.pidfd);
     });
