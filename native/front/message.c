@@ -33,6 +33,7 @@ static long body_size(uint32_t type) {
   switch (type) {
   case CALL_FALLBACK:
   case CALL_SUBREAPER:
+  case CALL_TAKEN:
     return 0;
   case CALL_REAP:
   case CALL_WAIT:

@@ -14,14 +14,18 @@
  *   front -> planner                       planner -> front
  *   REQUEST (fds: cwd, 0, 1, 2)
  *   PAYLOAD ... (argv, env)
- *                                          FALLBACK | EXIT | SPAWN | REAP | WAIT | SUBREAPER
+ *                                          FALLBACK, or TAKEN then the rest
+ *                                          EXIT | SPAWN | REAP | WAIT | SUBREAPER
  *   SPAWNED (fd: pidfd) | REAPED | WAITED | DONE
  *                                          ... until EXIT
  *
  * FALLBACK is only ever sent before any SPAWN: the front then runs today's
  * path (node bin/hako.cjs) with the same argv. EOF from the planner before EXIT
- * is a crashed planner: before any SPAWN the front falls back the same way;
- * after one it kills what it spawned and exits 1 with one sentence.
+ * is a crashed planner: before any SPAWN (and before TAKEN) the front falls
+ * back the same way; after one it kills what it spawned and exits 1 with one
+ * sentence. TAKEN (optional, unanswered) says the planner acts on the call from
+ * now on (state dirs, cgroups may be made before any SPAWN): a planner that
+ * ends after it must not have the call run a second time by today's path.
  */
 #ifndef HAKO_FRONT_PROTOCOL_H
 #define HAKO_FRONT_PROTOCOL_H
@@ -53,6 +57,7 @@ enum hako_call_type {
                           SIGQUIT, SIGUSR1, SIGUSR2 and SIGWINCH the front receives meanwhile to pid */
   CALL_SUBREAPER = 20, /* no body: prctl(PR_SET_CHILD_SUBREAPER, 1), answered with DONE */
   CALL_EXIT = 21,      /* struct hako_call_exit: the front exits with code */
+  CALL_TAKEN = 22,     /* no body, no answer: the planner acts on the call from now on; FALLBACK may not follow */
 };
 
 struct hako_call_hdr {

@@ -41,6 +41,8 @@
 /* The pidfds of what this call spawned: killed if the planner ends mid-call. */
 static int spawned[MAX_SPAWNS];
 static int nspawned;
+/* The planner said it acts on the call (TAKEN): today's path may not run it again. */
+static int taken;
 
 static int pidfd_open_(pid_t pid) {
   return (int)syscall(SYS_pidfd_open, pid, 0);
@@ -180,8 +182,11 @@ int front_serve(int sock, const char **why) {
       break;
     }
     switch (m.type) {
+    case CALL_TAKEN:
+      taken = 1;
+      break;
     case CALL_FALLBACK:
-      if (nspawned) planner_ended(); /* too late: something runs already */
+      if (nspawned || taken) planner_ended(); /* too late: something was done already */
       *why = "the planner sent it back";
       return 0;
     case CALL_EXIT: {
@@ -210,7 +215,7 @@ int front_serve(int sock, const char **why) {
       break;
     }
   }
-  /* Lost: before anything was spawned today's path serves the call; after, nothing of it may stay. */
-  if (nspawned) planner_ended();
+  /* Lost: before the planner acted today's path serves the call; after, nothing it spawned may stay. */
+  if (nspawned || taken) planner_ended();
   return 0;
 }

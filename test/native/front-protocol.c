@@ -253,8 +253,13 @@ int main(int argc, char **argv) {
   send_msg(a, CALL_FALLBACK, NULL, 0, 0);
   r = recv_one(b, &m);
   CHECK(r == 1 && m.type == CALL_FALLBACK, "a well-formed FALLBACK is taken");
+  send_msg(a, CALL_TAKEN, NULL, 0, 0);
+  r = recv_one(b, &m);
+  CHECK(r == 1 && m.type == CALL_TAKEN, "a well-formed TAKEN is taken");
   send_msg(a, CALL_FALLBACK, &code, 4, 0);
   expect_refused(b, "a FALLBACK with a body is refused");
+  send_msg(a, CALL_TAKEN, NULL, 0, 1);
+  expect_refused(b, "a TAKEN bringing an fd is refused, and the fd closed");
   send_msg(a, CALL_EXIT, &code, 2, 0);
   expect_refused(b, "a short EXIT is refused");
   send_msg(a, CALL_WAIT, &code, 4, 1);
@@ -295,7 +300,7 @@ int main(int argc, char **argv) {
     unsigned char body[512];
     size_t len = (size_t)rand() % sizeof body;
     for (size_t k = 0; k < len; k++) body[k] = (unsigned char)rand();
-    uint32_t type = 16 + (uint32_t)rand() % 6;
+    uint32_t type = 16 + (uint32_t)rand() % 7;
     int nfds = rand() % 4 ? 0 : rand() % 10;
     if (len >= sizeof(struct hako_call_spawn) && rand() % 2) {
       /* Nearly right: counts within bounds, sometimes the exact size and fds. */
