@@ -59,7 +59,7 @@ void front_fallback(const struct front_call *c, const char *why) {
   }
   snprintf(script, sizeof script, "%s/hako.cjs", dir);
   const char *node = node_path();
-  char **av = calloc((size_t)c->argc + 2, sizeof *av);
+  char **av = calloc((size_t)c->argc + 3, sizeof *av); /* node, script, argv[1..], NULL */
   if (!av) {
     fputs("hako: out of memory\n", stderr);
     exit(127);
