@@ -168,13 +168,46 @@ describe.each(WHO)('planner (%s)', (who) => {
     cfg.process.args = ['sleep', '3'];
     fs.writeFileSync(path.join(bundle, 'config.json'), JSON.stringify(cfg));
     const long = call(who, root, ['run', '-b', bundle, 'pl-long']);
-    expect(await until(() => stateDirs(root).includes('pl-long'), 5000)).toBe(true);
+    expect(await until(async () => (await call(who, root, ['state', 'pl-long'])).status === 0, 5000)).toBe(true);
     const t0 = Date.now();
     const during = await call(who, root, ['list', '-q']);
     expect(during.stdout).toBe('pl-long\n');
     expect(Date.now() - t0).toBeLessThan(1500);
     expect((await long).status).toBe(0);
     expect(stateDirs(root)).toEqual([]);
+
+    // No fd of a call stays in the planner: the same fds after a batch of calls, failures too.
+    // (Event loops' own fds come and go with the workers: only the kinds a call brings or makes count.)
+    const [planner] = plannersOf(root);
+    const fds = () =>
+      fs
+        .readdirSync(`/proc/${planner}/fd`)
+        .map((fd) => {
+          try {
+            return fs.readlinkSync(`/proc/${planner}/fd/${fd}`);
+          } catch {
+            return 'gone';
+          }
+        })
+        .filter((l) => !/^(anon_inode:\[(eventfd|eventpoll)\]|pipe:\[\d+\]|gone)$/.test(l))
+        .sort();
+    const before = fds();
+    cfg.process.args = ['sleep', '1000'];
+    fs.writeFileSync(path.join(bundle, 'config.json'), JSON.stringify(cfg));
+    for (const args of [
+      ['create', '-b', bundle, 'pl-fd'],
+      ['start', 'pl-fd'],
+      ['exec', 'pl-fd', 'true'],
+      ['state', 'pl-fd'],
+      ['ps', 'pl-fd'],
+      ['create', '-b', path.join(bundle, 'nowhere'), 'pl-none'],
+      ['start', 'pl-none'],
+      ['delete', '--force', 'pl-fd'],
+    ])
+      await call(who, root, args);
+    // The worker closes them right after EXIT, which may be a moment after the front has gone.
+    await until(() => JSON.stringify(fds()) === JSON.stringify(before), 3000);
+    expect(fds()).toEqual(before);
 
     // Bad input in a served call: one sentence, non-zero, nothing left behind.
     const bad = await call(who, root, ['create', '-b', path.join(bundle, 'nowhere'), 'pl-bad']);
