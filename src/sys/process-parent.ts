@@ -18,12 +18,22 @@ const ownProcess: ProcessParent = {
   setSubreaper: () => native.setSubreaper(),
 };
 
-/** The front connected on conn does the process work of this call. */
+const errnoOf = (e: unknown) => Number((e as { errno?: number }).errno) || 5; // EIO
+
+/** The front connected on conn does the process work of this call. A front that is gone has
+ *  killed and reaped what it started (native/front/protocol.h): reaping and waiting then say
+ *  so as an error status, so the verb's own cleanup (state dir, cgroup) still runs. */
 export function frontParent(conn: number): ProcessParent {
   return {
     spawn: (...a) => native.spawnVia(conn, ...a),
-    reapNow: (pid) => native.reapVia(conn, pid),
-    waitPid: (pid) => native.waitVia(conn, pid),
+    reapNow: (pid) => {
+      try {
+        return native.reapVia(conn, pid);
+      } catch (e) {
+        return { error: errnoOf(e) };
+      }
+    },
+    waitPid: (pid) => native.waitVia(conn, pid).catch((e: unknown) => ({ error: errnoOf(e) })),
     setSubreaper: () => native.subreaperVia(conn),
   };
 }
