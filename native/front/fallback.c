@@ -118,6 +118,8 @@ void front_start_planner(const struct front_call *c, const char *root) {
     for (int fd = 0; fd < 3; fd++)
       if (dup2(null, fd) < 0) _exit(0);
     if (syscall(SYS_close_range, 3, ~0U, 0) < 0) _exit(0);
+    /* Nor its working directory (a mount point someone may want to unmount). */
+    if (chdir("/") < 0) _exit(0);
     wait_for(caller);
     /* Only for a root that is there (and still the caller's own) once the call
      * has ended: one removed meanwhile, or never made by the call, is not made

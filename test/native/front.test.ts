@@ -259,7 +259,7 @@ const callers = fs.readdirSync('/proc').filter((p) => /^\\d+$/.test(p)).filter((
 });
 fs.writeFileSync(root + '/started.json', JSON.stringify({
   argv: process.argv, env: process.env, sid: Number(stat[3]),
-  stdio: [0, 1, 2].map((fd) => fs.readlinkSync('/proc/self/fd/' + fd)), callers,
+  stdio: [0, 1, 2].map((fd) => fs.readlinkSync('/proc/self/fd/' + fd)), callers, cwd: process.cwd(),
 }));
 `;
 
@@ -270,7 +270,7 @@ fs.writeFileSync(root + '/started.json', JSON.stringify({
       const root = dirFor('root');
       const front = path.join(tree, 'bin/hako');
       const env = { PATH: process.env.PATH!, HOME: '/root', XDG_RUNTIME_DIR: '/nonexistent', HAKO_PLANNER_IDLE_MS: '1234', FOO: 'bar' };
-      const r = spawnSync(front, ['--root', root, 'list', '-q'], { encoding: 'utf8', env });
+      const r = spawnSync(front, ['--root', root, 'list', '-q'], { encoding: 'utf8', env, cwd: bin });
       expect([r.status, r.stdout, r.stderr]).toEqual([0, '', '']);
       const file = path.join(root, 'started.json');
       for (let i = 0; i < 100 && !fs.existsSync(file); i++) await new Promise((res) => setTimeout(res, 50));
@@ -278,6 +278,7 @@ fs.writeFileSync(root + '/started.json', JSON.stringify({
       expect(got.argv.slice(1)).toEqual([path.join(tree, 'bin/../dist/cli/planner.cjs'), '--root', root]);
       expect(got.env).toEqual({ PATH: env.PATH, HOME: '/root', XDG_RUNTIME_DIR: '/nonexistent', HAKO_PLANNER_IDLE_MS: '1234' });
       expect(got.stdio).toEqual(['/dev/null', '/dev/null', '/dev/null']);
+      expect(got.cwd).toBe('/');
       const ourSid = Number(fs.readFileSync('/proc/self/stat', 'utf8').split(') ')[1].split(' ')[3]);
       expect(got.sid).not.toBe(ourSid);
       expect(got.callers).toEqual([]);
