@@ -18,7 +18,7 @@ import { describe, it, expect, beforeAll, afterAll } from 'vitest';
 import fc from 'fast-check';
 import { scratchForThisFile, testUserIds, WHO, type Who } from '../helpers/hako.js';
 import { CLI, IS_ROOT, TEST_USER } from '../helpers/env.js';
-import { mountsUnder } from '../helpers/leftovers.js';
+import { mountsUnder, rootEntries } from '../helpers/leftovers.js';
 
 const { scratch, makeBundle } = scratchForThisFile();
 
@@ -186,7 +186,7 @@ function entries(dir: string | undefined): string[] {
   if (!dir) return [];
   try {
     if (!fs.lstatSync(dir).isDirectory()) return [];
-    return fs.readdirSync(dir).sort();
+    return rootEntries(dir).sort();
   } catch {
     return [];
   }
