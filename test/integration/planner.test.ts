@@ -257,6 +257,30 @@ describe.each(WHO)('planner (%s)', (who) => {
     expect(stateDirs(root)).toEqual([]);
   });
 
+  it.skipIf(skip(who))("hands back to the front what only today's path can do, before doing anything", async () => {
+    const { bundle, root } = makeBundle(who, (c) => (c.process!.terminal = true));
+    await warm(who, root);
+    const cases: Array<[string[], Record<string, string>, string]> = [
+      [['run', '-b', bundle, 'pl-tty'], {}, 'a terminal'],
+      [['exec', '-t', 'pl-x', 'sh'], {}, 'exec --tty'],
+      [['exec', '--process', '-', 'pl-x'], {}, 'exec --process -'],
+      [['create', '--preserve-fds', '1', '-b', bundle, 'pl-fds'], {}, '--preserve-fds'],
+      [['create', '-b', bundle, 'pl-act'], { LISTEN_FDS: '1', LISTEN_PID: '1' }, 'LISTEN_FDS'],
+    ];
+    for (const [args, env, why] of cases) {
+      const r = await call(who, root, args, { env });
+      expect(r.status, args.join(' ')).toBe(125);
+      expect(r.stderr).toContain(`hako: the planner falls back: `);
+      expect(r.stderr).toContain(why);
+      expect(r.stderr).toContain('hako: no planner served this call (the planner sent it back)');
+    }
+    expect(stateDirs(root)).toEqual([]);
+    // And the same call without HAKO_PLANNER=require runs today's path (which refuses the terminal here).
+    const today = await call(who, root, ['run', '-b', bundle, 'pl-tty'], { mode: 'auto' });
+    expect(today.stderr).toMatch(/process\.terminal: hako has no terminal to give the container/);
+    expect(stateDirs(root)).toEqual([]);
+  });
+
   it.skipIf(skip(who))('an idle planner ends and removes its socket; a removed root ends its planner', async () => {
     const idle = scratch(who, 'r-');
     await warm(who, idle, { HAKO_PLANNER_IDLE_MS: '700' });
