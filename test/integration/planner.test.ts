@@ -365,11 +365,14 @@ s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
 s.connect(path)
 env = [b'PATH=/usr/bin:/bin']
 payload = b''.join(a.encode() + b'\0' for a in argv) + b''.join(e + b'\0' for e in env)
-hdr = lambda t, n: struct.pack('=IIII', 0x4c4c4143, 1, t, n)
+bad = os.environ.get('BAD', '')
+hdr = lambda t, n: struct.pack('=IIII', 0x4c4c4144 if bad == 'magic' else 0x4c4c4143, 1, t, n)
 mask = os.umask(0); os.umask(mask)
 cwd = os.open('.', os.O_PATH | os.O_DIRECTORY)
+argc = len(argv) + (5 if bad == 'count' else 0)
+size = (5 << 20) if bad == 'size' else len(payload)
 try:
-    s.sendmsg([hdr(1, 16) + struct.pack('=IIII', mask, len(argv), len(env), len(payload))],
+    s.sendmsg([hdr(1, 16) + struct.pack('=IIII', mask, argc, len(env), size)],
               [(socket.SOL_SOCKET, socket.SCM_RIGHTS, array.array('i', [cwd, 0, 1, 2]))])
     s.sendmsg([hdr(2, len(payload)) + payload])
 except OSError as e:
@@ -386,11 +389,11 @@ except OSError as e:
 `;
 
 describe.skipIf(!IS_ROOT)("two users' planners", () => {
-  function client(as: Who, sock: string, argv: string[]): { answer: string; stderr: string } {
+  function client(as: Who, sock: string, argv: string[], bad = ''): { answer: string; stderr: string } {
     const cmd = ['python3', '-c', CLIENT, sock, ...argv];
     const r =
       as === 'root'
-        ? spawnSync(cmd[0]!, cmd.slice(1), { encoding: 'utf8', cwd: os.tmpdir(), timeout: 30_000 })
+        ? spawnSync(cmd[0]!, cmd.slice(1), { encoding: 'utf8', cwd: os.tmpdir(), timeout: 30_000, env: { ...process.env, BAD: bad } })
         : spawnSync('setpriv', ['--reuid', TEST_USER, '--regid', TEST_USER, '--init-groups', '--reset-env', ...cmd], {
             encoding: 'utf8',
             cwd: os.tmpdir(),
@@ -420,6 +423,15 @@ describe.skipIf(!IS_ROOT)("two users' planners", () => {
     expect(served.answer).toBe('TYPE 17');
     expect(served.stderr).toMatch(/^hako: creating the container process failed: ask the front to clone: [^\n]+\n$/);
     expect(await until(() => stateDirs(root).length === 0, 5000)).toBe(true);
+    // A malformed request of its own user (another magic, a payload over 4 MiB, more strings
+    // announced than sent) is closed without an answer, and the planner serves on.
+    if (owner === 'root')
+      for (const bad of ['magic', 'size', 'count']) {
+        const r = client(owner, sock, argv, bad);
+        expect(r.answer, bad).toMatch(/^(EOF|ERROR \d+|CLOSED \d+)$/);
+        expect(r.stderr).toBe('');
+      }
+    expect(stateDirs(root)).toEqual([]);
     // The planner lives on, serving its own.
     expect((await call(owner, root, ['list'])).status).toBe(0);
   });
