@@ -44,7 +44,9 @@ export async function waitFor<T>(what: string, fn: () => T | undefined | null | 
 /** A shell script that runs hako (what the clients get as the runtime binary); it records each argv in calls.log. */
 export function hakoWrapper(dir: string, name = 'hako', extraEnv: Record<string, string> = {}): string {
   const file = path.join(dir, name);
-  const env = Object.entries(extraEnv)
+  // The suite's planner mode (npm run test:planner-off) reaches hako whatever the daemon passes on.
+  const mode = process.env.HAKO_PLANNER ? { HAKO_PLANNER: process.env.HAKO_PLANNER } : {};
+  const env = Object.entries({ ...mode, ...extraEnv })
     .map(([k, v]) => `export ${k}='${v}'\n`)
     .join('');
   fs.writeFileSync(file, `#!/bin/sh\n${env}printf '%s\\n' "$*" >> '${path.join(dir, `${name}-calls.log`)}'\nexec '${CLI}' "$@"\n`, {
