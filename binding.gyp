@@ -31,7 +31,7 @@
         "native/spawn.c",
         "native/child.c"
       ],
-      "defines": ["HAKO_NODE=\"<!(node -p process.execPath)\""]
+      "defines": ["HAKO_NODE=\"<!(node -p process.execPath)\"", "HAKO_BIN_DIR=\"<(module_root_dir)/bin\""]
     },
     {
       "target_name": "hako-shim",

@@ -19,6 +19,9 @@
 #ifndef HAKO_NODE
 #error "HAKO_NODE: the node binary's path, defined by binding.gyp"
 #endif
+#ifndef HAKO_BIN_DIR
+#error "HAKO_BIN_DIR: the package's bin/ at build time, defined by binding.gyp"
+#endif
 
 /* The verbs the planner serves (issue 20); the others never start one. */
 static const char *const SERVED[] = {"create", "start", "run",  "exec", "delete",
@@ -29,13 +32,23 @@ static const char *node_path(void) {
   return n && *n ? n : HAKO_NODE;
 }
 
+/* bin/ of the package: this program's own directory when hako.cjs is beside it
+ * (the repository, or a symlink to it), else the one it was built in (a copy
+ * installed as /usr/local/bin/hako, as docs/clients.md suggests). */
 int front_exe_dir(char *out, size_t size) {
   ssize_t n = readlink("/proc/self/exe", out, size);
-  if (n <= 0 || (size_t)n >= size) return -1;
-  out[n] = 0;
-  char *slash = strrchr(out, '/');
-  if (!slash) return -1;
-  *(slash == out ? slash + 1 : slash) = 0;
+  if (n > 0 && (size_t)n < size) {
+    out[n] = 0;
+    char *slash = strrchr(out, '/');
+    if (slash) {
+      *(slash == out ? slash + 1 : slash) = 0;
+      char probe[PATH_MAX + 16];
+      snprintf(probe, sizeof probe, "%s/hako.cjs", out);
+      if (access(probe, R_OK) == 0) return 0;
+    }
+  }
+  if (strlen(HAKO_BIN_DIR) >= size) return -1;
+  strcpy(out, HAKO_BIN_DIR);
   return 0;
 }
 
