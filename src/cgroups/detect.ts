@@ -4,6 +4,7 @@
 import { accessSync, constants, readFileSync } from 'node:fs';
 import { posix } from 'node:path';
 import { V1_JOIN, v1Hierarchies, type V1Hierarchy } from './v1.js';
+import { callerProc } from '../sys/caller.js';
 
 export type CgroupMode = 'unified' | 'hybrid' | 'legacy' | 'none';
 
@@ -94,9 +95,10 @@ export function delegatedRoot(mount: string, own: string): string | null {
 const ESSENTIAL = ['memory', 'pids', 'cpu'];
 
 export function detect(opts: { proc?: string; uid?: number } = {}): HostCgroups {
-  const proc = opts.proc ?? '/proc';
+  // The caller's own process (a planner call's is the front, src/sys/caller.ts), or a test's /proc.
+  const self = opts.proc ? `${opts.proc}/self` : callerProc();
   const uid = opts.uid ?? process.geteuid?.() ?? 0;
-  const mounts = parseMountinfo(readFileSync(`${proc}/self/mountinfo`, 'utf8'));
+  const mounts = parseMountinfo(readFileSync(`${self}/mountinfo`, 'utf8'));
   const v2 = mounts.find((m) => m.fsType === 'cgroup2');
   const v1Controllers = [
     ...new Set(mounts.filter((m) => m.fsType === 'cgroup').flatMap((m) => m.superOptions.split(',').filter((o) => V1_JOIN.includes(o)))),
@@ -106,7 +108,7 @@ export function detect(opts: { proc?: string; uid?: number } = {}): HostCgroups 
   const controllers = mount ? readControllers(mount) : [];
   let procCgroup = '';
   try {
-    procCgroup = readFileSync(`${proc}/self/cgroup`, 'utf8');
+    procCgroup = readFileSync(`${self}/cgroup`, 'utf8');
   } catch {
     // No /proc/self/cgroup: a kernel without cgroups; `problem` below says so.
   }

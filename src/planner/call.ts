@@ -79,7 +79,8 @@ export async function serveCall(call: PlannerCall, planner: PlannerFacts, baseEn
     const env = envOf(call.env);
     const cwd = cwdOf(call.cwdFd);
     const args = call.argv.slice(1);
-    const why = cwd === null ? 'the working directory has no name' : fallbackReason({ args, env, umask: call.umask, cwd }, planner);
+    const why =
+      cwd === null ? 'the working directory has no name' : fallbackReason({ pid: call.pid, args, env, umask: call.umask, cwd }, planner);
     if (why !== null) {
       // HAKO_PLANNER_DEBUG: the caller is told why (the tests and a puzzled user).
       if (env.HAKO_PLANNER_DEBUG) writeAll(call.stdio[2], Buffer.from(`hako: the planner falls back: ${why}\n`));
@@ -87,7 +88,7 @@ export async function serveCall(call: PlannerCall, planner: PlannerFacts, baseEn
       return;
     }
     setEnv(env);
-    useCaller({ cwd: cwd!, stdio: call.stdio });
+    useCaller({ cwd: cwd!, stdio: call.stdio, pid: call.pid });
     useProcessParent(frontParent(call.conn));
     undoOutput = redirectOutput(call.stdio[1], call.stdio[2]);
     let code: number;

@@ -1,6 +1,7 @@
 // What the planner serves, and what it hands back to the front (FALLBACK) so
 // that today's path runs it: decided before anything is done, and only on
 // what the call sent. When unsure, fall back: it only costs node's start.
+import fs from 'node:fs';
 import path from 'node:path';
 import { defaultRoot } from '../runtime/index.js';
 import { readBounded } from '../sys/bounded-read.js';
@@ -10,6 +11,8 @@ import { subcommand } from '../cli/run-cli.js';
 export const SERVED = new Set(['create', 'start', 'run', 'exec', 'delete', 'kill', 'state', 'list', 'ps', 'features']);
 
 export interface CallFacts {
+  /** The front's pid, as the kernel gave it (SO_PEERCRED): 0 when it is not in our pid namespace. */
+  pid: number;
   /** The words after `hako`. */
   args: string[];
   env: Record<string, string>;
@@ -53,10 +56,30 @@ function wantsTerminal(file: string, isProcess: boolean): boolean | undefined {
   }
 }
 
+/** The caller's view of the system must be ours: its paths, pids and cgroups mean what they
+ *  mean here (a caller in a private mount namespace, a chroot or a container sees others). */
+const SAME = ['ns/mnt', 'ns/pid', 'ns/user', 'ns/cgroup', 'root'];
+
+function otherWorld(pid: number): string | null {
+  if (pid <= 0) return 'the caller is in another pid namespace';
+  for (const what of SAME) {
+    try {
+      const theirs = fs.statSync(`/proc/${pid}/${what}`);
+      const ours = fs.statSync(`/proc/self/${what}`);
+      if (theirs.ino !== ours.ino || theirs.dev !== ours.dev) return `the caller's ${what} is not the planner's`;
+    } catch {
+      return `the caller's ${what} cannot be compared with the planner's`;
+    }
+  }
+  return null;
+}
+
 /** null: serve the call; else why it falls back (for the planner's debug log and the tests). */
 export function fallbackReason(call: CallFacts, planner: PlannerFacts): string | null {
   const verb = subcommand(call.args);
   if (verb === undefined || !SERVED.has(verb)) return `the verb ${verb ?? '(none)'} is not served`;
+  const world = otherWorld(call.pid);
+  if (world !== null) return world;
   if (call.umask !== planner.umask) return `the umask ${call.umask.toString(8)} is not the planner's`;
   if (call.env.LISTEN_FDS !== undefined) return 'socket activation (LISTEN_FDS) passes fds of the caller';
   const after = call.args.slice(call.args.indexOf(verb) + 1);

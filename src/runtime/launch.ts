@@ -12,6 +12,7 @@ import { CLONE } from '../plan/namespaces.js';
 import { errnoName, E } from '../sys/errno.js';
 import { sleepMs } from '../sys/proc.js';
 import { processParent } from '../sys/process-parent.js';
+import { callerProc } from '../sys/caller.js';
 import { writeIdMaps } from './idmap-writer.js';
 import type { IdMapPlan } from '../plan/idmap.js';
 
@@ -78,7 +79,7 @@ function hardLimit(resource: number): string | null {
   if (!label) return null;
   try {
     const line = fs
-      .readFileSync('/proc/self/limits', 'utf8')
+      .readFileSync(`${callerProc()}/limits`, 'utf8')
       .split('\n')
       .find((l) => l.startsWith(label));
     return line ? (line.slice(label.length).trim().split(/\s+/)[1] ?? null) : null;
@@ -136,7 +137,7 @@ export function describeFailure(plan: BuiltPlan, step: number, err: number): str
 /** This process's oom_score_adj: the least a container may ask without CAP_SYS_RESOURCE. */
 function currentOomScoreAdj(): string {
   try {
-    return fs.readFileSync('/proc/self/oom_score_adj', 'utf8').trim();
+    return fs.readFileSync(`${callerProc()}/oom_score_adj`, 'utf8').trim();
   } catch {
     return 'the runtime’s own value';
   }
