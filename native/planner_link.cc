@@ -287,6 +287,14 @@ Napi::Value CallFallback(const Napi::CallbackInfo &info) {
   return info.Env().Undefined();
 }
 
+// callTaken(conn): the planner acts on the call from now on; a planner that ends after this is
+// not followed by today's path running the call a second time (the front kills what it spawned).
+Napi::Value CallTaken(const Napi::CallbackInfo &info) {
+  int e = SendCall(info[0].As<Napi::Number>().Int32Value(), CALL_TAKEN, nullptr, 0, {});
+  if (e) return Throw(info.Env(), "send TAKEN to the front", e);
+  return info.Env().Undefined();
+}
+
 // callExit(conn, code): the front exits with code.
 Napi::Value CallExit(const Napi::CallbackInfo &info) {
   struct hako_call_exit x = {info[1].As<Napi::Number>().Int32Value()};
@@ -513,6 +521,7 @@ void RegisterPlannerLink(Napi::Env env, Napi::Object exports) {
   exports.Set("plannerShutdown", Napi::Function::New(env, PlannerShutdown));
   exports.Set("acceptCall", Napi::Function::New(env, AcceptCall));
   exports.Set("callFallback", Napi::Function::New(env, CallFallback));
+  exports.Set("callTaken", Napi::Function::New(env, CallTaken));
   exports.Set("callExit", Napi::Function::New(env, CallExit));
   exports.Set("spawnVia", Napi::Function::New(env, SpawnVia));
   exports.Set("reapVia", Napi::Function::New(env, ReapVia));

@@ -87,6 +87,7 @@ export async function serveCall(call: PlannerCall, planner: PlannerFacts, baseEn
       native.callFallback(call.conn);
       return;
     }
+    native.callTaken(call.conn);
     setEnv(env);
     useCaller({ cwd: cwd!, stdio: call.stdio, pid: call.pid });
     useProcessParent(frontParent(call.conn));

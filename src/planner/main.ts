@@ -24,7 +24,9 @@ function main(): void {
   process.chdir('/');
   let root: string;
   try {
-    store.ensureRoot(); // the runtime's rules: ours, not writable by others (created as today's CLI would)
+    // A root removed since the call that started us is not made again by a planner no one calls.
+    if (!fs.existsSync(store.root)) process.exit(0);
+    store.ensureRoot(); // the runtime's rules: ours, not writable by others
     root = store.root;
   } catch {
     process.exit(1);

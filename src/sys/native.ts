@@ -74,6 +74,8 @@ export interface Native {
   acceptCall(listenFd: number): PlannerCall | null;
   /** Tells the front to run today's path itself (only before any spawn). */
   callFallback(conn: number): void;
+  /** TAKEN: the planner acts on the call; the front will not run it again on today's path. */
+  callTaken(conn: number): void;
   /** Tells the front to exit with code. */
   callExit(conn: number, code: number): void;
   /** spawn(), with the front cloning the child: the container is the caller's descendant. */

@@ -396,6 +396,9 @@ except OSError as e:
 s.settimeout(10)
 try:
     data = s.recv(70000)
+    # TAKEN (22) comes first and wants no answer: the first request after it is what counts.
+    while data and struct.unpack('=IIII', data[:16])[2] == 22:
+        data = s.recv(70000)
     print('EOF' if not data else 'TYPE %d' % struct.unpack('=IIII', data[:16])[2])
 except socket.timeout:
     print('TIMEOUT')
