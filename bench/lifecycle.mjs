@@ -38,11 +38,22 @@ fs.writeFileSync(path.join(bundle, 'config.json'), JSON.stringify(cfg, null, 2))
 
 const hide = 'mount -t tmpfs none /sys/fs/cgroup && exec "$@"';
 const hakoBin = path.join(repo, 'bin/hako');
-const coldRoot = (id) => path.join(work, `cold-${id}`);
+const coldRoot = path.join(work, 'hako-cold');
 const runners = {
   'hako (planner warm)': (id) => [hakoBin, '--root', path.join(work, 'hako'), 'run', '-b', bundle, id],
-  'hako (cold)': (id) => [hakoBin, '--root', coldRoot(id), 'run', '-b', bundle, id],
+  'hako (cold)': (id) => [hakoBin, '--root', coldRoot, 'run', '-b', bundle, id],
   'hako (planner off)': (id) => [hakoBin, '--root', path.join(work, 'hako-off'), 'run', '-b', bundle, id],
+  // Before the front: node running the CLI bundle, as bin/hako did.
+  'hako before (node bin/hako.cjs)': (id) => [
+    process.execPath,
+    path.join(repo, 'bin/hako.cjs'),
+    '--root',
+    path.join(work, 'hako-node'),
+    'run',
+    '-b',
+    bundle,
+    id,
+  ],
   runc: (id) => ['runc', '--root', path.join(work, 'runc'), 'run', '-b', bundle, id],
   crun: (id) => [
     'unshare',
@@ -68,15 +79,16 @@ const { Hako } = await import(path.join(repo, 'dist/harness/index.js'));
 const harness = new Hako({ root: path.join(work, 'harness'), rootless: false });
 
 const envOf = { 'hako (planner off)': { ...process.env, HAKO_PLANNER: 'off' } };
-/** A fresh root for the cold call; afterwards its planner (started once the call ended) is stopped. */
-const beforeRun = { 'hako (cold)': (id) => fs.mkdirSync(coldRoot(id), { mode: 0o700 }) };
+/** Cold: the same root every round, its planner (started once the call ended) stopped again. */
+const beforeRun = {};
 const afterRun = {
-  'hako (cold)': (id) => {
-    const sock = path.join(coldRoot(id), '.planner.sock');
+  'hako (cold)': () => {
+    const sock = path.join(coldRoot, '.planner.sock');
+    const planner = ['-f', `planner.cjs --root ${coldRoot}$`];
+    for (let i = 0; i < 300 && spawnSync('pgrep', planner).status !== 0; i++) spawnSync('sleep', ['0.01']);
     for (let i = 0; i < 300 && !fs.existsSync(sock); i++) spawnSync('sleep', ['0.01']);
-    spawnSync('pkill', ['-f', `planner.cjs --root ${coldRoot(id)}$`]);
-    for (let i = 0; i < 300 && spawnSync('pgrep', ['-f', `planner.cjs --root ${coldRoot(id)}$`]).status === 0; i++)
-      spawnSync('sleep', ['0.01']);
+    spawnSync('pkill', planner);
+    for (let i = 0; i < 300 && spawnSync('pgrep', planner).status === 0; i++) spawnSync('sleep', ['0.01']);
   },
 };
 
@@ -137,7 +149,7 @@ for (const [k, v] of Object.entries(m)) console.log(`  ${k.padEnd(28)} ${v.toFix
 console.log(`  ${'node -e 0 (for scale)'.padEnd(28)} ${node.toFixed(1)}`);
 const ratios = (base, label) => {
   if (!m[base]) return;
-  const parts = ['hako (planner warm)', 'hako (cold)', 'hako (planner off)', 'hako in-process']
+  const parts = ['hako (planner warm)', 'hako (cold)', 'hako (planner off)', 'hako before (node bin/hako.cjs)', 'hako in-process']
     .filter((k) => m[k] !== undefined)
     .map((k) => `${k.replace('hako ', '')} ${(m[k] / m[base]).toFixed(2)}`);
   console.log(`ratio hako/${label}: ${parts.join(', ')}`);
