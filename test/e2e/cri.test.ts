@@ -17,6 +17,7 @@ import { CNI_BIN_DIR, startCriContainerd, type CriContainerd } from './cri/daemo
 import { BUSYBOX_IMAGE, FHIR_IMAGE, busyboxArchive, fhirArchive, pauseArchive } from './cri/images.js';
 import { execStream } from './cri/stream.js';
 import { containerConfig, readCriLog, sandboxConfig, waitContainer, type ContainerOptions, type PodOptions } from './cri/pod.js';
+import { rootEntries } from '../helpers/leftovers.js';
 
 const CNI_PLUGINS = ['bridge', 'host-local', 'loopback'];
 
@@ -359,7 +360,7 @@ describe.skipIf(skip)(`containerd's CRI drives hako as the RuntimeClass handler 
 
   test('RunPodSandbox with a sysctl the kernel does not have: one sentence from hako, and neither the pause container nor its IP is left', async () => {
     const hakoRoot = path.join(dir, 'hako-root/k8s.io');
-    const before = fs.existsSync(hakoRoot) ? fs.readdirSync(hakoRoot) : [];
+    const before = fs.existsSync(hakoRoot) ? rootEntries(hakoRoot) : [];
     const ipam = path.join(dir, 'ipam', `${NETWORK.bridge}-net`);
     const ips = () => (fs.existsSync(ipam) ? fs.readdirSync(ipam).filter((f) => /^\d+\.\d+\.\d+\.\d+$/.test(f)) : []);
     const ipsBefore = ips();
@@ -373,7 +374,7 @@ describe.skipIf(skip)(`containerd's CRI drives hako as the RuntimeClass handler 
       (e: Error) => e.message,
     );
     expect(err).toMatch(/OCI runtime create failed: set sysctl net\.ipv4\.no_such_knob failed: ENOENT \(step \d+ of \d+\): unknown$/);
-    expect(fs.existsSync(hakoRoot) ? fs.readdirSync(hakoRoot) : []).toEqual(before);
+    expect(fs.existsSync(hakoRoot) ? rootEntries(hakoRoot) : []).toEqual(before);
     expect(ips()).toEqual(ipsBefore);
     expect((await rt.ListPodSandbox({})).items.filter((p: Msg) => p.metadata.name === 'cri-badsysctl')).toEqual([]);
     expect(cgroupDirs(config.linux.cgroup_parent).filter((d) => !d.endsWith(config.linux.cgroup_parent))).toEqual([]);

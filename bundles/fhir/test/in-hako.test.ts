@@ -23,6 +23,7 @@ import {
 import { copyFhirBundle } from './copy.js';
 import { fullAccess } from './auth-helper.js';
 import { chownTree, serving as servingAt, startUp, stopAll, type Up } from '../../../test/helpers/up.js';
+import { rootEntries } from '../../../test/helpers/leftovers.js';
 
 /** As root, up maps the container onto user hako's subordinate range (created by the first up). */
 function hakoSubUid(): number {
@@ -80,7 +81,7 @@ async function stop(up: Up, root: string, pid: number): Promise<void> {
   expect(await up.exited).toBe(0);
   expect(up.stderr()).toMatch(/container \S+ stopped\n$/);
   expect(fs.existsSync(`/proc/${pid}`)).toBe(false);
-  expect(fs.readdirSync(root)).toEqual([]);
+  expect(rootEntries(root)).toEqual([]);
 }
 
 const running: ChildProcess[] = [];
@@ -98,7 +99,7 @@ afterEach(async () => {
   // A failed test must not leave `up` or its container running.
   await stopAll(running);
   if (root && fs.existsSync(root)) {
-    for (const id of fs.readdirSync(root).filter((n) => !n.startsWith('.'))) hako('root', root, ['delete', '--force', id]);
+    for (const id of rootEntries(root).filter((n) => !n.startsWith('.'))) hako('root', root, ['delete', '--force', id]);
     fs.rmSync(root, { recursive: true, force: true });
   }
 });
@@ -343,7 +344,7 @@ describe.skipIf(!IS_ROOT).each(WHO)('FHIR server under hako up (%s)', (who) => {
         `hako: container ${id} was killed by SIGKILL after [\\d.]+ s: giving up after 0 restarts in a row \\(--max-restarts 0\\)\\n$`,
       ),
     );
-    expect(fs.readdirSync(root)).toEqual([]);
+    expect(rootEntries(root)).toEqual([]);
   });
 
   describe('refuses bad input in one sentence, leaving nothing behind', () => {
@@ -358,7 +359,7 @@ describe.skipIf(!IS_ROOT).each(WHO)('FHIR server under hako up (%s)', (who) => {
           .replace(/^hako up: building .*\n/, '')
           .replace(/^hako up: data volume .* now belongs to uid \d+ gid \d+, the container's user on the host.*\n/m, ''),
       ).toBe(`hako: ${sentence}\n`);
-      expect(fs.existsSync(root) ? fs.readdirSync(root) : []).toEqual([]);
+      expect(fs.existsSync(root) ? rootEntries(root) : []).toEqual([]);
     };
 
     it('a missing data volume', async () => {

@@ -24,6 +24,7 @@ import {
   systemSearchWorks,
   unknownsHandled,
 } from './r4-scenario.js';
+import { rootEntries } from '../../../test/helpers/leftovers.js';
 
 const running: ChildProcess[] = [];
 const made: string[] = [];
@@ -67,6 +68,6 @@ describe.skipIf(!IS_ROOT)('FHIR R4 search and HTTP under hako up (rootless)', ()
 
     u.child.kill('SIGTERM');
     expect(await u.exited).toBe(0);
-    expect(fs.readdirSync(root)).toEqual([]);
+    expect(rootEntries(root)).toEqual([]);
   }, 240_000);
 });
