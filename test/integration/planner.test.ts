@@ -13,6 +13,9 @@ import { scratchForThisFile, WHO, type Who } from '../helpers/hako.js';
 import { CLI, IS_ROOT, TEST_USER } from '../helpers/env.js';
 import { mountsUnder, stateDirs } from '../helpers/leftovers.js';
 
+// These tests choose the planner's mode call by call: the suite's own (npm run test:planner-off) does not apply.
+delete process.env.HAKO_PLANNER;
+
 const { makeBundle, scratch } = scratchForThisFile();
 const UMASK = process.umask().toString(8).padStart(4, '0');
 const LONG_IDLE = '600000';
@@ -375,6 +378,7 @@ describe.each(WHO)('planner (%s)', (who) => {
 // answer's type (17 SPAWN, 21 EXIT), or EOF/ERROR/CLOSED when the planner closed the connection.
 const CLIENT = String.raw`
 import array, os, socket, struct, sys
+
 path, argv = sys.argv[1], sys.argv[2:]
 s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
 s.connect(path)

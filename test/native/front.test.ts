@@ -11,6 +11,9 @@ import { CLI, IS_ROOT, REPO, TEST_USER } from '../helpers/env.js';
 import { hako, scratchForThisFile, testUserIds, WHO, type Who } from '../helpers/hako.js';
 import { stateDirs } from '../helpers/leftovers.js';
 
+// These tests choose the planner's mode call by call: the suite's own (npm run test:planner-off) does not apply.
+delete process.env.HAKO_PLANNER;
+
 const { scratch, makeBundle } = scratchForThisFile();
 const bin = fs.mkdtempSync(path.join(os.tmpdir(), 'hako-front-test-'));
 const WITNESS = path.join(bin, 'front-witness');
