@@ -597,4 +597,9 @@ int hako_init_fd() {
   return g_init_fd;
 }
 
+// The plan's sealed memfd, made the one way spawn makes it (planner_link.cc's spawnVia).
+int hako_sealed_plan(const unsigned char *data, size_t len) {
+  return SealedMemfd("hako-plan", data, len, -1);
+}
+
 NODE_API_MODULE(hako_native, Init)

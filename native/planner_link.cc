@@ -25,6 +25,7 @@ extern "C" {
 }
 
 int hako_init_fd(); // addon.cc: the sealed hako-init every container process executes first
+int hako_sealed_plan(const unsigned char *data, size_t len); // addon.cc: the plan's sealed memfd
 
 namespace {
 
@@ -303,29 +304,6 @@ Napi::Value CallExit(const Napi::CallbackInfo &info) {
   return info.Env().Undefined();
 }
 
-// A sealed memfd holding the plan, as the addon's spawn makes it.
-int SealedPlan(const unsigned char *data, size_t len) {
-  int fd = memfd_create("hako-plan", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-  if (fd < 0) return -errno;
-  while (len > 0) {
-    ssize_t n = write(fd, data, len);
-    if (n < 0 && errno == EINTR) continue;
-    if (n <= 0) {
-      int e = n < 0 ? errno : EIO;
-      close(fd);
-      return -e;
-    }
-    data += n;
-    len -= (size_t)n;
-  }
-  if (fcntl(fd, F_ADD_SEALS, F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_WRITE | F_SEAL_SEAL) < 0) {
-    int e = errno;
-    close(fd);
-    return -e;
-  }
-  return fd;
-}
-
 // spawnVia(conn, plan, cloneFlags, parentNs, fdFrom, fdTo, cgroupFd, childFlags)
 //   -> { pid, pidfd, fd, cgroupErrno }, as the addon's spawn, with the front cloning.
 Napi::Value SpawnVia(const Napi::CallbackInfo &info) {
@@ -378,7 +356,7 @@ Napi::Value SpawnVia(const Napi::CallbackInfo &info) {
     nsFds.push_back(fd);
     nsTypes.push_back(t == "time" ? CLONE_NEWTIME : CLONE_NEWPID);
   }
-  int planFd = SealedPlan(plan.Data(), plan.Length());
+  int planFd = hako_sealed_plan(plan.Data(), plan.Length());
   if (planFd < 0) {
     CloseAll(nsFds);
     return Throw(env, "write the plan into a memfd", -planFd);
